@@ -1,0 +1,1 @@
+"""Subcommands of the facelive CLI: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,96 @@
+"""``facelive check``: live or spoof, for images and folders of images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+FORMATS = ("text", "json", "jsonl")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="decide live or spoof for images",
+        description=(
+            "Run liveness tests on images (folders are searched recursively). Exit status: 0 when "
+            "every file was processed, 1 when any file could not be read, 2 for usage errors."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
+    p.add_argument("--tests", default=None,
+                   help="comma-separated tests to run (default: all built-in tests, fused)")
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="override the decision threshold on the final score")
+    p.add_argument("--no-fusion", action="store_true",
+                   help="combine several tests by the all-must-say-live rule instead of the fusion")
+    p.add_argument("--missing", choices=("abstain", "available"), default=None,
+                   help="fusion policy when a test has no score (default: the model's)")
+    p.set_defaults(func=run)
+
+
+def _format_row(r: dict[str, Any]) -> list[str]:
+    score = "-" if r["score"] is None else f"{r['score']:.3f}"
+    tests = ", ".join(
+        f"{n}={'-' if t['score'] is None else format(t['score'], '.3f')}"
+        + ("" if t["status"] == "ok" else f" ({t['status']})")
+        for n, t in r["tests"].items()
+    )
+    note = r["error"] or r.get("reason") or ""
+    return [r["path"] or "-", r["decision"], score, tests, f"{r['ms']:.0f}", note]
+
+
+def run(args: argparse.Namespace) -> int:
+    from facelive.errors import FaceliveError
+    from facelive.imageio import iter_image_paths
+    from facelive.liveness import available_tests
+    from facelive.pipeline import Pipeline
+
+    names = None
+    if args.tests:
+        names = [n.strip() for n in args.tests.split(",") if n.strip()]
+        known = available_tests()
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            print(f"facelive check: error: unknown test(s) {', '.join(unknown) or '(none)'}; "
+                  f"available: {', '.join(sorted(known))}", file=sys.stderr)
+            return 2
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        print("facelive check: error: --threshold must be in [0, 1]", file=sys.stderr)
+        return 2
+    try:
+        pipe = Pipeline(names, fusion=None if args.no_fusion else "default",
+                        threshold=args.threshold, missing=args.missing)
+    except FaceliveError as exc:
+        print(f"facelive check: error: cannot load the models: {exc}", file=sys.stderr)
+        return 1
+    paths = iter_image_paths(args.paths)
+    if not paths:
+        print("facelive check: error: no images found", file=sys.stderr)
+        return 1
+    results: list[dict[str, Any]] = []
+    failed = False
+    table = None
+    if args.format == "text":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("path", "decision", "P(live)", "tests", "ms", "note")
+    with pipe:
+        for path in paths:
+            r = pipe.check(path)
+            failed |= r["error"] is not None
+            if args.format == "jsonl":
+                print(json.dumps(r), flush=True)
+            elif table is not None:
+                table.add_row(*_format_row(r))
+            else:
+                results.append(r)
+    if args.format == "json":
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    elif table is not None:
+        Console(width=160).print(table)
+    return 1 if failed else 0

@@ -1,0 +1,203 @@
+"""Image loading shared by every facelive feature.
+
+Convention: every image inside facelive is a C-contiguous ``uint8`` array of shape ``(H, W, 3)``
+in **BGR** channel order (OpenCV's order). :func:`load_image` accepts a path, raw bytes or an
+array and always returns that form, with the EXIF orientation applied, grey/alpha/palette/16-bit
+input converted, and clear errors for everything that is not a usable image.
+
+The header is read first (Pillow decodes lazily), so a decompression bomb is rejected from its
+declared size before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from facelive.errors import (
+    EmptyImageError,
+    ImageError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+
+MIN_SIDE = 32
+"""Smallest accepted width and height, in pixels."""
+MAX_PIXELS = 40_000_000
+"""Largest accepted width x height (40 megapixels)."""
+MAX_FILE_BYTES = 200 * 1024 * 1024
+"""Largest accepted encoded file size."""
+SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "MPO")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+# Never let Pillow silently return a partial image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _check_size(width: int, height: int, *, max_pixels: int, min_side: int) -> None:
+    if width < min_side or height < min_side:
+        raise ImageTooSmallError(
+            f"image is {width}x{height}; at least {min_side}x{min_side} pixels are needed"
+        )
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels"
+        )
+
+
+def _to_bgr_uint8(array: np.ndarray) -> np.ndarray:
+    """Convert a decoded grey / RGB / RGBA array (any integer or float depth) to BGR uint8."""
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16 or a.dtype == np.int32 or a.dtype == np.uint32:
+        # 16-bit (or Pillow's 32-bit "I" mode holding 16-bit data): scale to 8 bits
+        top = 65535.0 if a.max(initial=0) > 255 else 255.0
+        a = np.clip(np.rint(a.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
+    elif a.dtype.kind == "f":
+        top = 1.0 if float(np.nanmax(a, initial=0.0)) <= 1.0 else 255.0
+        a = np.clip(np.rint(np.nan_to_num(a) * (255.0 / top)), 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        # composite on white so transparent regions do not turn black
+        rgb = a[:, :, :3].astype(np.float64)
+        alpha = a[:, :, 3:4].astype(np.float64) / 255.0
+        a = np.rint(rgb * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    elif not (a.ndim == 3 and a.shape[2] == 3):
+        raise UnsupportedImageError(f"unsupported array shape {a.shape}")
+    return np.ascontiguousarray(a[:, :, ::-1])  # RGB -> BGR
+
+
+def _decode_pil(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.uint32 if mode == "I" else np.uint16)
+        if mode == "I":
+            arr = np.clip(arr, 0, 65535).astype(np.uint16)
+        return _to_bgr_uint8(arr)
+    if mode == "F":
+        return _to_bgr_uint8(np.asarray(img, dtype=np.float32))
+    if mode in ("1", "L"):
+        return _to_bgr_uint8(np.asarray(img.convert("L")))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        return _to_bgr_uint8(np.asarray(img.convert("RGBA")))
+    return _to_bgr_uint8(np.asarray(img.convert("RGB")))
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+    name: str = "image",
+) -> np.ndarray:
+    """Decode encoded image bytes to a BGR uint8 array (see the module docstring)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"{name}: expected bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise EmptyImageError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(bytes(data)))
+            fmt = img.format or "unknown"
+            if fmt not in SUPPORTED_FORMATS:
+                raise UnsupportedImageError(
+                    f"{name}: format {fmt} is not supported (use JPEG, PNG, BMP, WebP or TIFF)"
+                )
+            width, height = img.size
+            _check_size(width, height, max_pixels=max_pixels, min_side=min_side)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            out = _decode_pil(img)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise UnsupportedImageError(f"{name}: not a recognised image file") from None
+        raise ImageTooLargeError(f"{name}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        msg = str(exc)
+        if "truncated" in msg.lower() or "premature" in msg.lower() or isinstance(exc, EOFError):
+            raise TruncatedImageError(f"{name}: truncated or incomplete image data") from None
+        raise ImageError(f"{name}: cannot decode image ({msg})") from None
+    except MemoryError:
+        raise ImageTooLargeError(f"{name}: not enough memory to decode the image") from None
+    h, w = out.shape[:2]
+    _check_size(w, h, max_pixels=max_pixels, min_side=min_side)
+    return out
+
+
+def load_image(
+    source: str | os.PathLike[str] | bytes | np.ndarray,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+) -> np.ndarray:
+    """Load an image as a ``(H, W, 3)`` BGR ``uint8`` array.
+
+    ``source`` is a path, encoded bytes, or an array (grey, BGR or BGRA; returned as BGR uint8).
+    Raises a subclass of :class:`facelive.errors.ImageError` with a specific message for
+    missing, empty, truncated, unsupported, too small (< 32x32) or too large (> 40 MP) input.
+    """
+    if isinstance(source, np.ndarray):
+        if source.ndim not in (2, 3) or source.size == 0:
+            raise ImageError(f"expected a 2-D or 3-D image array, got shape {source.shape}")
+        h, w = source.shape[:2]
+        _check_size(w, h, max_pixels=max_pixels, min_side=min_side)
+        if source.ndim == 3 and source.shape[2] == 3 and source.dtype == np.uint8:
+            return np.ascontiguousarray(source)
+        if source.ndim == 3 and source.shape[2] == 4:
+            return _to_bgr_uint8(source[:, :, [2, 1, 0, 3]])
+        arr = _to_bgr_uint8(source)  # grey input, or non-uint8 BGR: channels handled below
+        return arr if source.ndim == 2 else np.ascontiguousarray(arr[:, :, ::-1])
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(source), max_pixels=max_pixels, min_side=min_side)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ImageError(f"expected a path, bytes or array, got {type(source).__name__}")
+    path = Path(source)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file", code="not_found")
+    if not path.is_file():
+        raise ImageError(f"{path}: not a regular file", code="not_a_file")
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyImageError(f"{path}: empty file")
+    if size > MAX_FILE_BYTES:
+        raise ImageTooLargeError(f"{path}: file is {size} bytes, over {MAX_FILE_BYTES}")
+    return decode_image(path.read_bytes(), max_pixels=max_pixels, min_side=min_side, name=str(path))
+
+
+def iter_image_paths(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into a list of image paths.
+
+    Folders contribute files whose suffix is a known image suffix; files named explicitly are
+    always kept (so that a bad file given by name is reported, not skipped).
+    """
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(
+                sorted(
+                    f for f in path.rglob("*")
+                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                )
+            )
+        else:
+            out.append(path)
+    return out

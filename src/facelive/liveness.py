@@ -1,0 +1,140 @@
+"""The liveness-test interface every test (built-in or plug-in) implements.
+
+A test receives a :class:`Frame` (the decoded image, decoded once, plus the face found once by the
+pipeline) and returns P(live) in [0, 1]. The pipeline wraps each call into a :class:`TestResult`
+with a status and timing, so a test only has to compute its score or raise.
+
+Third-party tests register a zero-argument factory (usually the class) in the entry-point group
+``facelive.tests``; :func:`available_tests` lists built-in and installed tests by name.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+Status = Literal["ok", "no_face", "error", "timeout"]
+ENTRY_POINT_GROUP = "facelive.tests"
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A detected face: top-left corner, width and height in pixels, detector confidence."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    confidence: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass
+class Frame:
+    """One decoded image (BGR uint8, H x W x 3) and what the pipeline found in it."""
+
+    image: np.ndarray
+    face: FaceBox | None = None
+    landmarks: np.ndarray | None = None  # (N, 3) face mesh, when a test needs it
+    cache: dict[str, Any] = field(default_factory=dict)  # shared per-frame intermediates
+
+
+@dataclass
+class TestResult:
+    """What one test said about one frame."""
+
+    score: float | None
+    status: Status
+    ms: float
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"score": self.score, "status": self.status, "ms": round(self.ms, 3)}
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+
+class LivenessTest(abc.ABC):
+    """Base class of liveness tests.
+
+    Subclasses set ``name``, ``version`` and ``needs_face`` and implement :meth:`score_frame`.
+    ``threshold`` is the test's own operating point on P(live) (live when score >= threshold).
+    """
+
+    name: str = "unnamed"
+    version: str = "0"
+    needs_face: bool = False
+    needs_landmarks: bool = False
+    threshold: float = 0.5
+
+    @abc.abstractmethod
+    def score_frame(self, frame: Frame) -> float:
+        """Return P(live) for ``frame``; raise on failure."""
+
+    def score(self, frame: Frame) -> TestResult:
+        """Score ``frame`` and wrap the outcome; never raises."""
+        t0 = time.perf_counter()
+        if self.needs_face and frame.face is None:
+            return TestResult(None, "no_face", (time.perf_counter() - t0) * 1e3)
+        try:
+            s = float(self.score_frame(frame))
+            if not np.isfinite(s):
+                raise ValueError("test produced a non-finite score")
+            s = min(1.0, max(0.0, s))
+            return TestResult(s, "ok", (time.perf_counter() - t0) * 1e3)
+        except Exception as exc:  # a failing test must never take the request down
+            return TestResult(
+                None, "error", (time.perf_counter() - t0) * 1e3, f"{type(exc).__name__}: {exc}"
+            )
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "needs_face": self.needs_face,
+            "threshold": self.threshold,
+        }
+
+
+def _builtin_tests() -> dict[str, Callable[[], LivenessTest]]:
+    from facelive.quality.test import QualityTest
+
+    tests: dict[str, Callable[[], LivenessTest]] = {"quality": QualityTest}
+    try:
+        from facelive.cnn import CNNTest
+
+        tests["cnn"] = CNNTest
+    except ImportError:  # pragma: no cover - the CNN module ships with the package
+        pass
+    return tests
+
+
+def available_tests() -> dict[str, Callable[[], LivenessTest]]:
+    """Built-in tests plus those installed under the ``facelive.tests`` entry-point group."""
+    tests = _builtin_tests()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in tests:
+            tests[ep.name] = ep.load
+    return tests
+
+
+def load_test(name: str) -> LivenessTest:
+    """Instantiate the test registered under ``name``."""
+    tests = available_tests()
+    if name not in tests:
+        raise KeyError(f"unknown test {name!r}; available: {', '.join(sorted(tests))}")
+    factory = tests[name]
+    obj = factory()
+    if not isinstance(obj, LivenessTest) and callable(obj):  # entry point loaded a class
+        obj = obj()
+    if not isinstance(obj, LivenessTest):
+        raise TypeError(f"test {name!r} is not a facelive.liveness.LivenessTest")
+    return obj

@@ -1,0 +1,91 @@
+"""Shipped model files, verified by SHA-256 before use.
+
+Models live in ``facelive/models/`` as ONNX, JSON or npz (never pickle). ``SHA256SUMS`` in the same
+folder lists each file's checksum; :func:`read_bytes` refuses a file whose checksum differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facelive.errors import ModelError
+
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+SUMS_FILE = "SHA256SUMS"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_sums(folder: Path) -> dict[str, str]:
+    sums: dict[str, str] = {}
+    f = folder / SUMS_FILE
+    if f.exists():
+        for line in f.read_text().splitlines():
+            if line.strip():
+                digest, name = line.split(maxsplit=1)
+                sums[name.strip().lstrip("*")] = digest
+    return sums
+
+
+def model_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or MODEL_DIR) / name
+
+
+def read_bytes(name: str, folder: Path | None = None) -> bytes:
+    """Return a model file's bytes after checking its SHA-256 against ``SHA256SUMS``."""
+    folder = folder or MODEL_DIR
+    path = folder / name
+    if not path.exists():
+        raise ModelError(f"model file {path} is missing")
+    data = path.read_bytes()
+    expected = _read_sums(folder).get(name)
+    if expected is None:
+        raise ModelError(f"model file {name} has no checksum in {folder / SUMS_FILE}")
+    actual = sha256_bytes(data)
+    if actual != expected:
+        raise ModelError(f"model file {name} fails its checksum ({actual} != {expected})")
+    return data
+
+
+def write_bytes(name: str, data: bytes, folder: Path | None = None) -> Path:
+    """Write a model file atomically and record its checksum in ``SHA256SUMS``."""
+    folder = folder or MODEL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, folder / name)
+    sums = _read_sums(folder)
+    sums[name] = sha256_bytes(data)
+    (folder / SUMS_FILE).write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    return folder / name
+
+
+def read_json(name: str, folder: Path | None = None) -> Any:
+    return json.loads(read_bytes(name, folder).decode("utf-8"))
+
+
+def write_json(name: str, obj: Any, folder: Path | None = None) -> Path:
+    text = json.dumps(obj, indent=1, sort_keys=False) + "\n"
+    return write_bytes(name, text.encode("utf-8"), folder)
+
+
+def read_npz(name: str, folder: Path | None = None) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(read_bytes(name, folder)), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_npz(name: str, arrays: dict[str, np.ndarray], folder: Path | None = None) -> Path:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_bytes(name, buf.getvalue(), folder)

@@ -1,0 +1,257 @@
+"""The liveness pipeline: decode once, detect the face once, run the tests concurrently, fuse.
+
+>>> pipe = Pipeline()                       # all built-in tests + the shipped fusion
+>>> result = pipe.check("photo.jpg")        # the object `facelive check --format json` prints
+>>> result["decision"], result["score"]
+
+Decision rules (documented in the README):
+- one test: its own score and threshold;
+- several tests with a fusion model covering them: the fused P(live) and the fusion's threshold;
+  a missing score (no face, error, timeout) follows the fusion's missing-score policy;
+- several tests without a fusion model: live only when every test says live (score: the lowest
+  test score); any missing score gives no decision.
+A frame without a face gives ``"decision": "unknown"`` whenever a selected test needs a face.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facelive import modelstore
+from facelive.errors import FaceliveError, ModelError
+from facelive.fusion import FusionModel
+from facelive.imageio import load_image
+from facelive.liveness import Frame, LivenessTest, TestResult, available_tests, load_test
+
+DEFAULT_TESTS = ("quality", "cnn")
+FUSION_MODEL = "fusion.json"
+
+
+def load_fusion(path: str | os.PathLike[str] | None = None,
+                missing: str | None = None) -> FusionModel | None:
+    """Load the shipped fusion model (or one at ``path``); None when none is shipped."""
+    try:
+        if path is None:
+            if not modelstore.model_path(FUSION_MODEL).exists():
+                return None
+            data = modelstore.read_json(FUSION_MODEL)
+        else:
+            p = Path(path)
+            data = modelstore.read_json(p.name, p.parent)
+        model = FusionModel.from_dict(data)
+    except (ValueError, KeyError) as exc:
+        raise ModelError(f"fusion model is invalid: {exc}") from None
+    if missing is not None:
+        model.missing = missing
+    return model
+
+
+class Pipeline:
+    """Run selected liveness tests on images and combine their scores into one decision.
+
+    Parameters
+    ----------
+    tests: test names (see :func:`facelive.liveness.available_tests`) or test objects;
+        default: the built-in tests (quality, cnn).
+    fusion: ``"default"`` (the shipped fusion model when it covers the tests), ``None`` (no
+        fusion: the all-tests-must-agree rule), or a :class:`FusionModel`.
+    threshold: override the decision threshold on the final score.
+    budget_ms: per-test time budget; a test that overruns gets status ``timeout``.
+    parallel: run the tests concurrently (threads; the heavy work releases the GIL).
+    """
+
+    def __init__(
+        self,
+        tests: Sequence[str | LivenessTest] | None = None,
+        *,
+        fusion: str | FusionModel | None = "default",
+        threshold: float | None = None,
+        missing: str | None = None,
+        budget_ms: float = 5000.0,
+        parallel: bool = True,
+        detector: Any | None = None,
+    ) -> None:
+        t0 = time.perf_counter()
+        names = list(tests) if tests else list(DEFAULT_TESTS)
+        self.tests: list[LivenessTest] = [
+            t if isinstance(t, LivenessTest) else load_test(t) for t in names
+        ]
+        seen = [t.name for t in self.tests]
+        if len(set(seen)) != len(seen):
+            raise FaceliveError("a test was selected twice", code="usage")
+        self.budget_s = budget_ms / 1e3
+        self.parallel = parallel and len(self.tests) > 1
+        self._pool = (
+            ThreadPoolExecutor(max_workers=len(self.tests), thread_name_prefix="facelive-test")
+            if self.parallel else None
+        )
+        self.fusion: FusionModel | None = None
+        if len(self.tests) > 1:
+            if isinstance(fusion, FusionModel):
+                self.fusion = fusion
+            elif fusion == "default":
+                model = load_fusion(missing=missing)
+                if model is not None and model.covers(self.test_names):
+                    self.fusion = model
+        self._threshold_override = threshold
+        self._needs_face = any(t.needs_face for t in self.tests)
+        self._detector = detector
+        self._detector_lock = threading.Lock()
+        if self._needs_face and self._detector is None:
+            from facelive.face import FaceDetector
+
+            self._detector = FaceDetector()
+        self.load_ms = (time.perf_counter() - t0) * 1e3
+
+    @property
+    def test_names(self) -> list[str]:
+        return [t.name for t in self.tests]
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold on the final score (live when score >= threshold)."""
+        if self._threshold_override is not None:
+            return self._threshold_override
+        if len(self.tests) == 1:
+            return self.tests[0].threshold
+        if self.fusion is not None:
+            return self.fusion.subsets[tuple(sorted(self.test_names))].threshold
+        return 0.5
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "tests": [t.info() for t in self.tests],
+            "fusion": "lda" if self.fusion is not None else ("all-live" if len(self.tests) > 1 else None),
+            "threshold": self.threshold,
+        }
+
+    # -- running ---------------------------------------------------------------------------
+    def detect(self, image: np.ndarray):
+        if self._detector is None:
+            return None
+        with self._detector_lock:
+            return self._detector.detect(image)
+
+    def _run_tests(self, frame: Frame) -> dict[str, TestResult]:
+        if not self.parallel or self._pool is None:
+            return {t.name: t.score(frame) for t in self.tests}
+        futures: dict[str, Future[TestResult]] = {
+            t.name: self._pool.submit(t.score, frame) for t in self.tests
+        }
+        deadline = time.perf_counter() + self.budget_s
+        out: dict[str, TestResult] = {}
+        for name, fut in futures.items():
+            try:
+                out[name] = fut.result(timeout=max(0.0, deadline - time.perf_counter()))
+            except FutureTimeout:
+                fut.cancel()
+                out[name] = TestResult(None, "timeout", self.budget_s * 1e3,
+                                       f"exceeded the {self.budget_s * 1e3:.0f} ms budget")
+        return out
+
+    def decide(self, results: dict[str, TestResult]) -> tuple[str, float | None, float | None]:
+        """Combine test results into (decision, score, threshold) by the documented rules."""
+        scores = {n: r.score for n, r in results.items()}
+        names = self.test_names
+        if len(names) == 1:
+            s = scores[names[0]]
+            thr = self.threshold
+        elif self.fusion is not None:
+            s, thr = self.fusion.fuse(scores, names)
+            if self._threshold_override is not None and s is not None:
+                thr = self._threshold_override
+        else:
+            if any(scores[n] is None for n in names):
+                return "unknown", None, None
+            live = all(scores[t.name] >= t.threshold for t in self.tests)  # type: ignore[operator]
+            s = min(scores[n] for n in names)  # type: ignore[type-var]
+            return ("live" if live else "spoof"), s, None
+        if s is None or thr is None:
+            return "unknown", None, None
+        return ("live" if s >= thr else "spoof"), s, thr
+
+    def check_frame(self, image: np.ndarray, path: str | None = None) -> dict[str, Any]:
+        """Run the pipeline on a decoded BGR uint8 image; returns the result object."""
+        t0 = time.perf_counter()
+        frame = Frame(image=image)
+        face_ms = 0.0
+        if self._needs_face:
+            tf = time.perf_counter()
+            frame.face = self.detect(image)
+            face_ms = (time.perf_counter() - tf) * 1e3
+        results = self._run_tests(frame)
+        decision, score, _thr = self.decide(results)
+        reason = None
+        if decision == "unknown":
+            if frame.face is None and self._needs_face:
+                reason = "no face found"
+            else:
+                bad = [f"{n}: {r.status}" for n, r in results.items() if r.status != "ok"]
+                reason = "no decision (" + ", ".join(bad) + ")" if bad else "no decision"
+        return {
+            "path": path,
+            "decision": decision,
+            "score": None if score is None else round(float(score), 6),
+            "threshold": None if _thr is None else round(float(_thr), 6),
+            "tests": {n: r.as_dict() for n, r in results.items()},
+            "face": frame.face.as_dict() if frame.face is not None else None,
+            "face_ms": round(face_ms, 3),
+            "ms": round((time.perf_counter() - t0) * 1e3, 3),
+            "error": None,
+            "reason": reason,
+        }
+
+    def check(self, source: str | os.PathLike[str] | bytes | np.ndarray,
+              path: str | None = None) -> dict[str, Any]:
+        """Load ``source`` (path, bytes or array) and run the pipeline; never raises on bad input.
+
+        A file that cannot be used yields ``"decision": "unknown"`` with ``error`` set.
+        """
+        t0 = time.perf_counter()
+        if path is None and isinstance(source, (str, os.PathLike)):
+            path = str(source)
+        try:
+            image = load_image(source)
+        except FaceliveError as exc:
+            return self.error_result(path, exc.message, exc.code, t0)
+        return self.check_frame(image, path)
+
+    def error_result(self, path: str | None, message: str, code: str, t0: float) -> dict[str, Any]:
+        return {
+            "path": path,
+            "decision": "unknown",
+            "score": None,
+            "threshold": None,
+            "tests": {},
+            "face": None,
+            "face_ms": 0.0,
+            "ms": round((time.perf_counter() - t0) * 1e3, 3),
+            "error": message,
+            "error_code": code,
+            "reason": None,
+        }
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._detector is not None and hasattr(self._detector, "close"):
+            self._detector.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def describe_available() -> list[str]:
+    return sorted(available_tests())
