@@ -58,6 +58,10 @@ class FaceDetector:
     process (or per worker); :meth:`close` frees the graphs.
     """
 
+    detect_side: int = 320
+    """Images are downscaled to at most this many pixels on their longer side before detection
+    (BlazeFace looks at 128x128 / 192x192 anyway); boxes are mapped back to the full image."""
+
     def __init__(self, min_confidence: float = 0.5) -> None:
         if not 0.0 <= float(min_confidence) <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
@@ -75,10 +79,12 @@ class FaceDetector:
             self._models[selection] = m
         return m
 
-    @staticmethod
-    def _boxes(result: Any, width: int, height: int) -> list[FaceBox]:
+    def _boxes(self, result: Any, width: int, height: int) -> list[FaceBox]:
         boxes: list[FaceBox] = []
         for det in result.detections or []:
+            score = float(det.score[0]) if det.score else 0.0
+            if score < self.min_confidence:  # MediaPipe's own cut lets lower scores through
+                continue
             rb = det.location_data.relative_bounding_box
             x0 = max(0, int(round(rb.xmin * width)))
             y0 = max(0, int(round(rb.ymin * height)))
@@ -86,7 +92,6 @@ class FaceDetector:
             y1 = min(height, int(round((rb.ymin + rb.height) * height)))
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
-            score = float(det.score[0]) if det.score else 0.0
             boxes.append(FaceBox(x0, y0, x1 - x0, y1 - y0, score))
         boxes.sort(key=lambda b: b.w * b.h, reverse=True)
         return boxes
@@ -95,7 +100,14 @@ class FaceDetector:
         """All faces in a BGR uint8 image, clamped to the image, sorted largest first."""
         image = _check_image(image_bgr)
         h, w = image.shape[:2]
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        scale = min(1.0, self.detect_side / max(h, w))
+        if scale < 1.0:
+            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                               interpolation=cv2.INTER_AREA)
+        else:
+            small = image
+        rgb = np.ascontiguousarray(small[:, :, ::-1])
+        # relative boxes from the small image, mapped onto the full-size one
         with self._lock:
             boxes = self._boxes(self._model(0).process(rgb), w, h)
             if not boxes:

@@ -200,8 +200,8 @@ class Pipeline:
         return {
             "path": path,
             "decision": decision,
-            "score": None if score is None else round(float(score), 6),
-            "threshold": None if _thr is None else round(float(_thr), 6),
+            "score": None if score is None else float(score),
+            "threshold": None if _thr is None else float(_thr),
             "tests": {n: r.as_dict() for n, r in results.items()},
             "face": frame.face.as_dict() if frame.face is not None else None,
             "face_ms": round(face_ms, 3),

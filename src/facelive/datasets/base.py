@@ -33,7 +33,7 @@ class Sample:
     """One image (or one video frame) of a dataset."""
 
     key: str
-    """Unique, stable id: the path relative to the dataset root (``"file.mov#00025"`` for frames)."""
+    """Unique, stable id: path relative to the dataset root (``"file.mov#00025"`` for frames)."""
     label: str
     """``"live"`` or ``"spoof"``."""
     attack_type: str | None

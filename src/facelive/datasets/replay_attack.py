@@ -2,7 +2,8 @@
 
 Two layouts are read, also mixed:
 
-- the official tree ``{train,devel,test}/real/*.mov`` and ``{train,devel,test}/attack/{fixed,hand}/*.mov``;
+- the official tree ``{train,devel,test}/real/*.mov`` and
+  ``{train,devel,test}/attack/{fixed,hand}/*.mov``;
   every ``frame_step``-th frame is a sample (default 25, i.e. one per second of the 25 fps videos);
 - the same tree with each video replaced by a folder of frames ``<video>/frame_NNNNN.jpg`` (every
   frame in the folder is a sample; ``NNNNN`` is the frame index in the original video).

@@ -37,8 +37,8 @@ def fit_ggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (variance 0) gets alpha = ALPHA_MAX.
     """
     x = np.atleast_2d(x)
-    var = np.mean(x * x, axis=1)
-    mabs = np.mean(np.abs(x), axis=1)
+    var = np.einsum("ij,ij->i", x, x) / x.shape[1]
+    mabs = np.abs(x) @ np.ones(x.shape[1]) / x.shape[1]
     rho = np.divide(mabs * mabs, var, out=np.full_like(var, 1.0), where=var > 0)
     return _alpha_from_rho(rho), var
 
@@ -50,18 +50,23 @@ def fit_aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     negative/positive samples, r_hat = E|x|^2 / E[x^2] corrected by the asymmetry gamma.
     """
     x = np.atleast_2d(x)
+    n = x.shape[1]
+    # few full passes over x: row reductions by einsum / matrix-vector products
     neg = x < 0
-    pos = x > 0
-    n_neg = neg.sum(axis=1)
-    n_pos = pos.sum(axis=1)
-    sq = x * x
-    lvar = np.divide((sq * neg).sum(axis=1), n_neg, out=np.zeros(len(x)), where=n_neg > 0)
-    rvar = np.divide((sq * pos).sum(axis=1), n_pos, out=np.zeros(len(x)), where=n_pos > 0)
+    n_neg = np.array([np.count_nonzero(r) for r in neg])
+    n_pos = np.array([np.count_nonzero(r) for r in x]) - n_neg
+    negx = x * neg
+    ones = np.ones(n)
+    sq_sum = np.einsum("ij,ij->i", x, x)
+    lsq = np.einsum("ij,ij->i", negx, negx)
+    abs_sum = x @ ones - 2.0 * (negx @ ones)  # sum |x| = sum x - 2 sum_{x<0} x
+    lvar = np.divide(lsq, n_neg, out=np.zeros(len(x)), where=n_neg > 0)
+    rvar = np.divide(sq_sum - lsq, n_pos, out=np.zeros(len(x)), where=n_pos > 0)
     lstd = np.sqrt(lvar)
     rstd = np.sqrt(rvar)
     g = np.divide(lstd, rstd, out=np.ones(len(x)), where=rstd > 0)
-    mabs = np.mean(np.abs(x), axis=1)
-    msq = np.mean(sq, axis=1)
+    mabs = abs_sum / n
+    msq = sq_sum / n
     rhat = np.divide(mabs * mabs, msq, out=np.ones(len(x)), where=msq > 0)
     rhatnorm = rhat * (g**3 + 1.0) * (g + 1.0) / (g * g + 1.0) ** 2
     alpha = _alpha_from_rho(rhatnorm)

@@ -1,8 +1,8 @@
 """Training data for the CNN test: dataset listing and a face-crop cache.
 
-Listing uses :mod:`facelive.datasets` when it is importable and falls back to reading the official
-folder layouts directly (NUAA: Tan et al., ECCV 2010; Replay-Attack: Chingovska et al., BIOSIG
-2012). :func:`build_crop_cache` detects the face once per image and writes the centred square crop
+Listing reads the official folder layouts directly (NUAA: Tan et al., ECCV 2010; Replay-Attack:
+Chingovska et al., BIOSIG 2012), in a fixed order, so that the shipped model's crop cache is
+rebuilt exactly. :func:`build_crop_cache` detects the face once per image and writes the centred square crop
 (:func:`facelive.face.square_crop`) as JPEG plus a ``manifest.json``. The cache holds images
 derived from research-only data: keep it in a git-ignored folder, never commit it.
 """
@@ -96,6 +96,21 @@ def list_items(nuaa: Path | None, replay_attack: Path | None,
     if replay_attack is not None:
         items += _ra_items(Path(replay_attack), ra_splits)
     return items
+
+
+def subsample_nuaa(items: list[Item], step: int = 2) -> list[Item]:
+    """Keep every ``step``-th NUAA frame of each capture (consecutive frames are near-duplicates)."""
+    from collections import defaultdict
+
+    groups: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        if it.dataset == "nuaa":
+            groups[it.group].append(it)
+    keep: set[str] = set()
+    for v in groups.values():
+        v = sorted(v, key=lambda it: int(Path(it.path).stem.split("_")[-1]))
+        keep.update(it.path for it in v[::step])
+    return [it for it in items if it.dataset != "nuaa" or it.path in keep]
 
 
 def nuaa_heldout_subjects() -> tuple[str, ...]:

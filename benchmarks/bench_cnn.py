@@ -1,0 +1,84 @@
+"""Benchmark: face detection + crop + CNN per 640x480 frame on one core, and model load time.
+
+    PYTHONPATH=src python benchmarks/bench_cnn.py [--image PATH] [--repeat 50]
+
+Pins the process to one CPU core (where the OS allows) and one thread for ONNX Runtime and
+MediaPipe, then prints a table of medians. Targets (issue 4): <= 30 ms per frame, load <= 1 s.
+Without ``--image`` it uses a NUAA live frame (640x480) from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark the CNN test on one core.")
+    ap.add_argument("--image", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent
+                    / "shared" / "data")
+    ap.add_argument("--repeat", type=int, default=50)
+    args = ap.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+    import cv2
+    import numpy as np
+
+    from facelive.face import FaceDetector, square_crop
+    from facelive.imageio import load_image
+    from facelive.liveness import Frame
+
+    cv2.setNumThreads(1)
+    path = args.image or sorted((args.data / "nuaa" / "ClientRaw" / "0001").glob("*.jpg"))[0]
+    img = load_image(path)
+    if img.shape[:2] != (480, 640):
+        img = cv2.resize(img, (640, 480), interpolation=cv2.INTER_AREA)
+
+    t0 = time.perf_counter()
+    from facelive.cnn import CNNTest
+
+    cnn = CNNTest(threads=1)
+    t_load_cnn = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    det = FaceDetector()
+    det.detect(img)  # graph start-up happens on first use
+    t_load_det = time.perf_counter() - t0
+
+    rows: dict[str, list[float]] = {"detect": [], "crop": [], "cnn": [], "total": []}
+    for _ in range(3):
+        cnn.score_frame(Frame(img, det.detect(img)))
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        box = det.detect(img)
+        t1 = time.perf_counter()
+        crop = square_crop(img, box, cnn.context, cnn.size)
+        t2 = time.perf_counter()
+        cnn.predict_crops(crop)
+        t3 = time.perf_counter()
+        for k, v in zip(rows, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+            rows[k].append(v * 1e3)
+    det.close()
+
+    print(f"image {path} ({img.shape[1]}x{img.shape[0]}), {args.repeat} runs, "
+          f"1 core, onnxruntime threads=1")
+    print(f"| {'step':22s} | {'median ms':>9s} | {'p90 ms':>7s} |")
+    print(f"|{'-' * 24}|{'-' * 11}|{'-' * 9}|")
+    for k, v in rows.items():
+        print(f"| {k:22s} | {statistics.median(v):9.2f} | {np.percentile(v, 90):7.2f} |")
+    print(f"| {'load CNN (import+ORT)':22s} | {t_load_cnn * 1e3:9.0f} | {'':7s} |")
+    print(f"| {'load detector':22s} | {t_load_det * 1e3:9.0f} | {'':7s} |")
+    ok = statistics.median(rows["total"]) <= 30 and t_load_cnn <= 1.0
+    print(f"targets (<= 30 ms per frame, load <= 1 s): {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""``facelive train``: reproduce the shipped models from the databases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a liveness test or the fusion",
+                       description="Reproduce the shipped models (research-only data).")
+    tsub = p.add_subparsers(dest="what", metavar="MODEL", required=True)
+
+    q = tsub.add_parser("quality", help="the image-quality test (25 measures + LDA)")
+    q.add_argument("--nuaa", required=True, type=Path, help="NUAA database root")
+    q.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    q.add_argument("--workers", type=int, default=1, help="processes for feature extraction")
+    q.add_argument("--out", type=Path, default=None,
+                   help="write the model here instead of the package's models/quality.json")
+    q.add_argument("--report", type=Path, default=Path("runs/quality/report.json"))
+    q.add_argument("--threshold-rule", choices=("eer", "apcer"), default="eer")
+    q.add_argument("--target-apcer", type=float, default=0.1)
+    q.set_defaults(func=_train_quality)
+
+    f = tsub.add_parser("fusion", help="the score fusion (LDA over the tests' devel scores)")
+    f.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    f.add_argument("--tests", default="quality,cnn")
+    f.add_argument("--target-apcer", type=float, default=0.05,
+                   help="operating point: the threshold whose devel APCER (worst type) is at most this")
+    f.add_argument("--missing", choices=("abstain", "available"), default="abstain")
+    f.add_argument("--folds", type=int, default=5, help="cross-validation folds inside devel")
+    f.add_argument("--out", type=Path, default=None)
+    f.add_argument("--report", type=Path, default=Path("runs/fusion/report.json"))
+    f.set_defaults(func=_train_fusion)
+
+    try:
+        from facelive.training import cnn_cli
+    except ImportError:  # the CNN trainer is being written / optional
+        return
+    cnn_cli.add_parser(tsub)
+
+
+def _train_quality(args: argparse.Namespace) -> int:
+    from facelive.quality.training import train_quality, write_report
+
+    report = train_quality(args.nuaa, args.replay_attack, workers=args.workers,
+                           out_model=args.out, threshold_rule=args.threshold_rule,
+                           target_apcer=args.target_apcer)
+    write_report(report, args.report)
+    dev = report["devel"]["frame"]
+    print(json.dumps({"threshold": report["model"]["threshold"],
+                      "devel": {k: dev[k] for k in ("APCER", "APCER_max", "BPCER", "ACER", "EER")}},
+                     indent=1, default=float))
+    print(f"report: {args.report}")
+    return 0
+
+
+def _train_fusion(args: argparse.Namespace) -> int:
+    from facelive.fusion_training import train_fusion
+
+    tests = [t.strip() for t in args.tests.split(",") if t.strip()]
+    report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
+                          missing=args.missing, folds=args.folds, out_model=args.out)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=1, default=float))
+    print(json.dumps(report["summary"], indent=1, default=float))
+    print(f"report: {args.report}")
+    return 0

@@ -1,0 +1,91 @@
+"""All 25 quality measures of one image against its blurred copy, sharing intermediates.
+
+Galbally, Marcel & Fierrez, "Image Quality Assessment for Fake Biometric Detection", IEEE TIP
+23(2), 2014, Table I. ``I`` (grey), ``I'`` (:func:`blurred`), ``C`` and ``C'`` (colour) are built
+once; the DFTs, Sobel gradients and Laplacians are shared between the measures.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from facelive.quality._common import blurred, check_image, sobel, to_grey
+from facelive.quality._common import ratio as _ratio
+from facelive.quality.biqi_model import _biqi
+from facelive.quality.correlation import _mas_mams, planes
+from facelive.quality.edges import _tcd, _ted, corner_count, edges_from_mag2
+from facelive.quality.niqe_model import _niqe
+from facelive.quality.noreference import _hlfi, _jqi
+from facelive.quality.pixel import _lmse, _psnr, _ramd, _snr, laplacian
+from facelive.quality.spectral import _gme, _gpe, _sme, _spe, spectrum
+from facelive.quality.structural import _rred, _ssim, _vif
+
+MEASURE_NAMES: tuple[str, ...] = (
+    "MSE", "PSNR", "SNR", "SC", "MD", "AD", "NAE", "RAMD", "LMSE", "NXC", "MAS", "MAMS", "TED",
+    "TCD", "SME", "SPE", "GME", "GPE", "SSIM", "VIF", "RRED", "JQI", "HLFI", "BIQI", "NIQE",
+)
+
+
+def measures(image: np.ndarray) -> OrderedDict[str, float]:
+    """The 25 measures of ``image`` (BGR uint8 (H, W, 3), or grey (H, W) in 0..255), >= 16x16.
+
+    Full-reference measures compare I (reference) with I' (distorted); no-reference ones use I.
+    Returns an ordered mapping in :data:`MEASURE_NAMES` order; every value is a finite float.
+    """
+    a = check_image(image)
+    grey = to_grey(a)
+    gb = blurred(grey)
+    n = grey.size
+    out: dict[str, float] = {}
+
+    diff = grey - gb
+    sq = diff * diff
+    mse = float(np.mean(sq))
+    sum_i2 = float(np.sum(grey * grey))
+    sum_b2 = float(np.sum(gb * gb))
+    absdiff = np.abs(diff)
+    out["MSE"] = mse
+    out["PSNR"] = _psnr(mse)
+    out["SNR"] = _snr(sum_i2, n, mse)
+    out["SC"] = _ratio(sum_i2, sum_b2, 1.0)
+    out["MD"] = float(absdiff.max())
+    out["AD"] = float(np.mean(diff))
+    out["NAE"] = _ratio(float(absdiff.sum()), float(np.abs(grey).sum()), 0.0)
+    out["RAMD"] = _ramd(absdiff)
+    out["LMSE"] = _lmse(laplacian(grey), laplacian(diff))
+    out["NXC"] = _ratio(float(np.sum(grey * gb)), sum_i2, 1.0)
+
+    if a.ndim == 3:  # C and C' as channel planes, each blurred like I'
+        c = planes(a)
+        mas, mams = _mas_mams(c, tuple(blurred(x) for x in c))
+    else:  # grey input: C is the grey image on 3 channels, and C' its blurred copy
+        mas, mams = _mas_mams((grey,) * 3, (gb,) * 3)
+    out["MAS"] = mas
+    out["MAMS"] = mams
+
+    g1, g2 = sobel(grey), sobel(gb)
+    m1sq = g1[0] * g1[0] + g1[1] * g1[1]
+    m2sq = g2[0] * g2[0] + g2[1] * g2[1]
+    out["TED"] = _ted(edges_from_mag2(m1sq), edges_from_mag2(m2sq))
+    out["TCD"] = _tcd(corner_count(*g1), corner_count(*g2))
+
+    h, w = grey.shape
+    f1, f2 = spectrum(grey), spectrum(gb)
+    mag1 = np.abs(f1)
+    out["SME"] = _sme(mag1, np.abs(f2), w)
+    out["SPE"] = _spe(f1, f2, w)
+    out["GME"] = _gme(np.sqrt(m1sq), np.sqrt(m2sq))
+    out["GPE"] = _gpe(g1, g2)
+
+    out["SSIM"] = _ssim(grey, gb)
+    out["VIF"] = _vif(grey, gb)
+    out["RRED"] = _rred(grey, gb)
+
+    out["JQI"] = _jqi(grey)
+    out["HLFI"] = _hlfi(mag1, h, w)
+    out["BIQI"] = _biqi(grey)
+    out["NIQE"] = _niqe(grey)
+    return OrderedDict((k, out[k]) for k in MEASURE_NAMES)
+

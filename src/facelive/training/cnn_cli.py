@@ -1,0 +1,105 @@
+"""``facelive train cnn``: reproduce the shipped CNN model (needs the ``[train]`` extra).
+
+Steps: list NUAA (official train list, every 2nd frame of each capture) and Replay-Attack train +
+devel; detect and crop every image once into a crop cache (context 2.0, 224 px, JPEG q85, the same
+cache the shipped model was trained from); fine-tune on NUAA (minus the held-back subjects) +
+Replay-Attack train; export ONNX; score Replay-Attack devel end to end and set the threshold at its
+EER point. Writes ``cnn.onnx``, ``cnn.json``, ``SHA256SUMS`` and ``report.json`` to ``--out``.
+Torch is imported inside the command only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "cnn", help="the 2D CNN test (EfficientNet-Lite0, needs pip install .[train])",
+        description="Fine-tune the CNN liveness network and export it to ONNX.")
+    p.add_argument("--nuaa", required=True, type=Path, help="NUAA database root")
+    p.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    p.add_argument("--out", required=True, type=Path, help="folder for cnn.onnx / cnn.json")
+    p.add_argument("--cache", type=Path, default=Path("runs/cnn/crops"),
+                   help="face-crop cache folder (research-only images: keep it out of git)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--aug", type=float, default=1.0, help="augmentation strength")
+    p.add_argument("--context", type=float, default=2.0, help="crop context (<= 2.0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--version", default="1.0.0")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        print("facelive train cnn needs the training extra: pip install '.[train]'")
+        return 2
+    import numpy as np
+    from rich.progress import Progress
+
+    from facelive.cnn import CNNTest
+    from facelive.errors import FaceliveError
+    from facelive.face import FaceDetector
+    from facelive.training.data import (
+        build_crop_cache,
+        list_items,
+        load_crop_cache,
+        nuaa_heldout_subjects,
+        subsample_nuaa,
+    )
+    from facelive.training.evaluate_cnn import report, score_items
+    from facelive.training.export import write_model
+    from facelive.training.train_cnn import TrainConfig, recrop, train_model
+
+    if args.context > 2.0 or args.context <= 0:
+        raise FaceliveError("--context must be in (0, 2.0]", code="usage")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else args.device
+    items = subsample_nuaa(list_items(args.nuaa, args.replay_attack), 2)
+    if not (args.cache / "manifest.json").is_file():
+        with Progress() as prog:
+            task = prog.add_task("detect + crop", total=len(items))
+            build_crop_cache(items, args.cache, context=2.0, size=224, quality=85,
+                             progress=lambda i, n: prog.update(task, completed=i))
+    manifest, crops = load_crop_cache(args.cache)
+    recs = manifest["records"]
+    ds = np.array([r["dataset"] for r in recs])
+    split = np.array([r["split"] for r in recs])
+    subj = np.array([r["subject"] for r in recs])
+    y = np.array([r["label"] for r in recs])
+    fit = ((ds == "nuaa") & ~np.isin(subj, nuaa_heldout_subjects())) | (
+        (ds == "replay-attack") & (split == "train"))
+    dev = (ds == "replay-attack") & (split == "devel")
+    cfg = TrainConfig(epochs=args.epochs, aug=args.aug, context=args.context, seed=args.seed)
+    view = recrop(crops, float(manifest["context"]), cfg.context, cfg.input_size)
+    idx = np.flatnonzero(fit)
+    strata = np.array([f"{ds[i]}-{y[i]}" for i in idx])
+    print(f"training on {len(idx)} crops ({device}): {cfg.as_dict()}")
+    net, history = train_model(view[idx], y[idx], strata, cfg, device=device,
+                               eval_sets={"ra_devel": (view[dev], y[dev])})
+    net = net.cpu().float().eval()
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
+                folder=args.out, extra={"train_config": cfg.as_dict()})
+    test = CNNTest(args.out / "cnn.onnx")
+    devel = [it for it in items if it.dataset == "replay-attack" and it.split == "devel"]
+    with FaceDetector() as det, Progress() as prog:
+        task = prog.add_task("devel (end to end)", total=len(devel))
+        scores = score_items(devel, test, det, lambda i, n: prog.update(task, completed=i))
+    rep = report(devel, scores)
+    write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
+                folder=args.out, threshold=round(rep["threshold"], 6),
+                extra={"train_config": cfg.as_dict()})
+    (args.out / "report.json").write_text(json.dumps({"history": history, "ra_devel": rep},
+                                                     indent=1))
+    f = rep["frame"]
+    print(f"devel: threshold {rep['threshold']:.4f} APCER {f['apcer']:.4f} BPCER {f['bpcer']:.4f} "
+          f"ACER {f['acer']:.4f} EER {f.get('eer', float('nan')):.4f}")
+    print(f"written {args.out / 'cnn.onnx'}, cnn.json, report.json")
+    return 0

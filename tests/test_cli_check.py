@@ -1,0 +1,83 @@
+"""`facelive check`: output contract (text, json, jsonl), bad files, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facelive.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "astronaut.jpg"
+KEYS = {"path", "decision", "score", "tests", "ms", "error"}
+
+
+def _jsonl(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_jsonl_contract_and_bad_files(tmp_path, capsys) -> None:
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "face.jpg").write_bytes(EXAMPLE.read_bytes())
+    (folder / "broken.jpg").write_bytes(EXAMPLE.read_bytes()[:2000])
+    (folder / "empty.png").write_bytes(b"")
+    cv2.imwrite(str(folder / "tiny.png"), np.zeros((10, 10, 3), np.uint8))
+    rc = main(["check", "--tests", "quality", "--format", "jsonl", str(folder)])
+    rows = {Path(r["path"]).name: r for r in _jsonl(capsys)}
+    assert rc == 1  # some files failed
+    assert set(rows) == {"face.jpg", "broken.jpg", "empty.png", "tiny.png"}
+    for r in rows.values():
+        assert KEYS <= set(r)
+    good = rows["face.jpg"]
+    assert good["error"] is None and good["decision"] in ("live", "spoof")
+    assert 0.0 <= good["score"] <= 1.0
+    t = good["tests"]["quality"]
+    assert t["status"] == "ok" and t["score"] == good["score"] and t["ms"] > 0
+    for name in ("broken.jpg", "empty.png", "tiny.png"):
+        assert rows[name]["decision"] == "unknown" and rows[name]["score"] is None
+        assert rows[name]["error"]
+
+
+def test_exit_zero_and_json_object(capsys) -> None:
+    assert main(["check", "--tests", "quality", "--format", "json", str(EXAMPLE)]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert isinstance(obj, dict) and KEYS <= set(obj)
+
+
+def test_text_table(capsys) -> None:
+    assert main(["check", "--tests", "quality", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "astronaut.jpg" in out and "decision" in out
+
+
+def test_usage_errors_exit_2() -> None:
+    assert main(["check", "--tests", "nonsense", str(EXAMPLE)]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--format", "xml", str(EXAMPLE)])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["check"])
+    assert e.value.code == 2
+
+
+def test_module_entry_point() -> None:
+    out = subprocess.run([sys.executable, "-m", "facelive", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.startswith("facelive ")
+
+
+def test_default_tests_report_face_and_all_scores(capsys) -> None:
+    """Default run: every available test's own score next to the fused score, plus the face box."""
+    rc = main(["check", "--format", "json", str(EXAMPLE)])
+    obj = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert {"quality", "cnn"} <= set(obj["tests"])
+    assert obj["face"] is not None and obj["face"]["w"] > 50
+    assert obj["decision"] in ("live", "spoof")

@@ -1,0 +1,178 @@
+"""Fusion model, pipeline decision rules, concurrency, time budgets and the plug-in registry."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from facelive.fusion import FusionModel, LinearFusion, all_subsets, fit_linear, logit
+from facelive.liveness import FaceBox, Frame, LivenessTest, available_tests, load_test
+from facelive.pipeline import Pipeline
+
+
+class ConstTest(LivenessTest):
+    def __init__(self, name: str, value: float, *, needs_face: bool = False, delay: float = 0.0,
+                 threshold: float = 0.5, fail: bool = False) -> None:
+        self.name, self.value, self.needs_face = name, value, needs_face
+        self.delay, self.threshold, self.fail = delay, threshold, fail
+        self.threads: set[str] = set()
+
+    def score_frame(self, frame: Frame) -> float:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("boom")
+        return self.value
+
+
+class FakeDetector:
+    def __init__(self, box: FaceBox | None) -> None:
+        self.box, self.calls = box, 0
+
+    def detect(self, image: np.ndarray) -> FaceBox | None:
+        self.calls += 1
+        return self.box
+
+
+IMG = np.zeros((64, 64, 3), np.uint8)
+BOX = FaceBox(10, 10, 30, 30, 0.9)
+
+
+def test_fit_linear_matches_lda_posterior(rng) -> None:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    y = rng.random(400) < 0.5
+    s = np.clip(np.column_stack([0.5 + 0.3 * (y - 0.5) + 0.2 * rng.standard_normal(400),
+                                 0.5 + 0.1 * (y - 0.5) + 0.2 * rng.standard_normal(400)]), 0.01, 0.99)
+    m = fit_linear(s, y, ("a", "b"))
+    z = (logit(s) - m.mean) / m.scale
+    ref = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(z, y.astype(int))
+    np.testing.assert_allclose(m.predict_proba(s), ref.predict_proba(z)[:, 1], atol=1e-9)
+    # round trip through the stored form
+    m2 = LinearFusion.from_dict(m.to_dict())
+    np.testing.assert_allclose(m2.predict_proba(s), m.predict_proba(s))
+
+
+def _model(missing: str = "abstain") -> FusionModel:
+    subsets = {}
+    for sub in all_subsets(["a", "b"]):
+        k = len(sub)
+        subsets[sub] = LinearFusion(sub, np.zeros(k), np.ones(k), np.ones(k), 0.0, threshold=0.5)
+    return FusionModel(("a", "b"), subsets, missing)
+
+
+def test_missing_policies() -> None:
+    m = _model("abstain")
+    assert m.fuse({"a": 0.9, "b": None}, ["a", "b"]) == (None, None)
+    s, thr = m.fuse({"a": 0.9, "b": 0.8}, ["a", "b"])
+    assert thr == 0.5 and s == pytest.approx(1 / (1 + np.exp(-(logit(0.9) + logit(0.8)))))
+    m.missing = "available"
+    s, _ = m.fuse({"a": 0.9, "b": None}, ["a", "b"])
+    assert s == pytest.approx(0.9)
+    assert FusionModel.from_dict(m.to_dict()).subsets.keys() == m.subsets.keys()
+
+
+def test_single_test_uses_its_threshold() -> None:
+    pipe = Pipeline([ConstTest("a", 0.6, threshold=0.7)])
+    r = pipe.check(IMG)
+    assert r["decision"] == "spoof" and r["score"] == pytest.approx(0.6)
+    assert r["tests"]["a"]["status"] == "ok" and r["error"] is None
+
+
+def test_all_live_rule_without_fusion() -> None:
+    pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.4)], fusion=None)
+    r = pipe.check(IMG)
+    assert r["decision"] == "spoof" and r["score"] == pytest.approx(0.4)
+    pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.6)], fusion=None)
+    assert pipe.check(IMG)["decision"] == "live"
+
+
+def test_fusion_used_and_scores_kept() -> None:
+    pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.2)], fusion=_model())
+    r = pipe.check(IMG)
+    assert set(r["tests"]) == {"a", "b"}
+    assert r["tests"]["a"]["score"] == pytest.approx(0.9)
+    expect = 1 / (1 + np.exp(-(logit(0.9) + logit(0.2))))
+    assert r["score"] == pytest.approx(expect, abs=1e-6)
+    assert r["decision"] == ("live" if expect >= 0.5 else "spoof")
+
+
+def test_no_face_gives_unknown_and_face_detected_once() -> None:
+    det = FakeDetector(None)
+    pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.9, needs_face=True)],
+                    fusion=_model(), detector=det)
+    r = pipe.check(IMG)
+    assert r["decision"] == "unknown" and r["tests"]["b"]["status"] == "no_face"
+    assert r["reason"] == "no face found" and r["face"] is None
+    det.box = BOX
+    r = pipe.check(IMG)
+    assert r["decision"] in ("live", "spoof") and r["face"]["w"] == 30
+    assert det.calls == 2  # once per frame, not once per test
+
+
+def test_errors_and_timeouts_are_statuses() -> None:
+    pipe = Pipeline([ConstTest("a", 0.9, fail=True), ConstTest("b", 0.9, delay=1.0)],
+                    fusion=None, budget_ms=100)
+    t0 = time.perf_counter()
+    r = pipe.check(IMG)
+    assert time.perf_counter() - t0 < 0.9
+    assert r["tests"]["a"]["status"] == "error" and "boom" in r["tests"]["a"]["error"]
+    assert r["tests"]["b"]["status"] == "timeout"
+    assert r["decision"] == "unknown"
+    pipe.close()
+
+
+def test_tests_run_concurrently() -> None:
+    a, b = ConstTest("a", 0.9, delay=0.2), ConstTest("b", 0.9, delay=0.2)
+    pipe = Pipeline([a, b], fusion=None)
+    t0 = time.perf_counter()
+    pipe.check(IMG)
+    assert time.perf_counter() - t0 < 0.35  # in series it would take >= 0.4 s
+    assert a.threads != b.threads
+    serial = Pipeline([ConstTest("a", 0.9, delay=0.2), ConstTest("b", 0.9, delay=0.2)],
+                      fusion=None, parallel=False)
+    t0 = time.perf_counter()
+    serial.check(IMG)
+    assert time.perf_counter() - t0 >= 0.4
+
+
+def test_bad_input_is_a_result_not_an_exception(tmp_path) -> None:
+    pipe = Pipeline([ConstTest("a", 0.9)])
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    r = pipe.check(tmp_path / "bad.jpg")
+    assert r["decision"] == "unknown" and r["error"] and r["error_code"]
+    assert pipe.check(b"")["error_code"] == "empty_image"
+
+
+def test_plugin_registered_through_entry_point(tmp_path, monkeypatch) -> None:
+    """A third-party test installed as a package is found by name (entry point facelive.tests)."""
+    pkg = tmp_path / "dummy_liveness_plugin.py"
+    pkg.write_text(textwrap.dedent("""
+        from facelive.liveness import LivenessTest
+
+        class DummyTest(LivenessTest):
+            name = "dummy"
+            version = "1.0"
+
+            def score_frame(self, frame):
+                return 0.75
+    """))
+    dist = tmp_path / "dummy_liveness_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dummy-liveness-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[facelive.tests]\ndummy = dummy_liveness_plugin:DummyTest\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "dummy" in available_tests()
+    test = load_test("dummy")
+    assert test.name == "dummy"
+    r = Pipeline(["dummy"]).check(IMG)
+    assert r["score"] == pytest.approx(0.75) and r["decision"] == "live"
+    with pytest.raises(KeyError):
+        load_test("no-such-test")
+    sys.modules.pop("dummy_liveness_plugin", None)

@@ -1,0 +1,136 @@
+"""Image loading: formats, conversions, orientation and every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelive.errors import (
+    EmptyImageError,
+    ImageError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+from facelive.imageio import decode_image, iter_image_paths, load_image
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def rgb() -> Image.Image:
+    a = np.zeros((48, 64, 3), np.uint8)
+    a[:, :, 0] = 200  # red in RGB
+    a[:, 32:, 1] = 100
+    return Image.fromarray(a, "RGB")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "TIFF", "WEBP"])
+def test_lossless_formats_give_bgr(rgb: Image.Image, fmt: str) -> None:
+    kw = {"lossless": True} if fmt == "WEBP" else {}
+    out = decode_image(_encode(rgb, fmt, **kw))
+    assert out.shape == (48, 64, 3) and out.dtype == np.uint8
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out[0, 0], [0, 0, 200])  # BGR order
+    np.testing.assert_array_equal(out[0, 40], [0, 100, 200])
+
+
+def test_jpeg(rgb: Image.Image) -> None:
+    out = decode_image(_encode(rgb, "JPEG", quality=95))
+    assert out.shape == (48, 64, 3)
+    assert abs(int(out[10, 10, 2]) - 200) < 8 and int(out[10, 10, 0]) < 10
+
+
+def test_grey_alpha_16bit(rgb: Image.Image) -> None:
+    grey = decode_image(_encode(rgb.convert("L"), "PNG"))
+    assert grey.shape == (48, 64, 3) and np.all(grey[..., 0] == grey[..., 2])
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(0)  # fully transparent -> composited on white
+    assert np.all(decode_image(_encode(rgba, "PNG")) == 255)
+    a16 = (np.arange(64 * 48, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)
+    out = decode_image(_encode(Image.fromarray(a16), "PNG"))
+    assert out.dtype == np.uint8
+    assert out[-1, -1, 0] == round(int(a16[-1, -1]) * 255 / 65535)
+
+
+def test_exif_orientation_applied(rgb: Image.Image) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    out = decode_image(_encode(rgb, "JPEG", exif=exif, quality=95))
+    assert out.shape == (64, 48, 3)
+
+
+def test_array_inputs() -> None:
+    grey = np.full((40, 40), 7, np.uint8)
+    assert load_image(grey).shape == (40, 40, 3)
+    bgr = np.zeros((40, 40, 3), np.uint8)
+    bgr[..., 0] = 9
+    np.testing.assert_array_equal(load_image(bgr)[0, 0], [9, 0, 0])
+    f = np.zeros((40, 40, 3), np.float32)
+    f[..., 0] = 1.0
+    np.testing.assert_array_equal(load_image(f)[0, 0], [255, 0, 0])  # stays BGR
+
+
+def test_bad_inputs(tmp_path, rgb: Image.Image) -> None:
+    with pytest.raises(EmptyImageError):
+        decode_image(b"")
+    with pytest.raises(UnsupportedImageError):
+        decode_image(b"this is not an image at all" * 10)
+    with pytest.raises(ImageError):
+        load_image(tmp_path / "missing.jpg")
+    with pytest.raises(ImageError):
+        load_image(tmp_path)
+    with pytest.raises(ImageError):
+        load_image(12345)  # type: ignore[arg-type]
+    jpg = _encode(rgb.resize((640, 480)), "JPEG")
+    with pytest.raises((TruncatedImageError, ImageError)):
+        decode_image(jpg[: len(jpg) // 2])
+    png = _encode(rgb.resize((640, 480)), "PNG")
+    with pytest.raises(ImageError):
+        decode_image(png[: len(png) // 2])
+    with pytest.raises(ImageTooSmallError):
+        decode_image(_encode(rgb.resize((20, 20)), "PNG"))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(EmptyImageError):
+        load_image(tmp_path / "empty.jpg")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height, with a tiny (invalid) data stream."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+            + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_rejected_before_decoding() -> None:
+    with pytest.raises(ImageTooLargeError):
+        decode_image(_png_header_only(50_000, 50_000))
+    with pytest.raises(ImageTooLargeError):
+        decode_image(_png_header_only(8000, 6000))  # 48 MP > 40 MP
+
+
+def test_iter_image_paths(tmp_path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    img = np.zeros((40, 40, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "a" / "x.png"), img)
+    cv2.imwrite(str(tmp_path / "a" / "b" / "y.JPG"), img)
+    (tmp_path / "a" / "notes.txt").write_text("hi")
+    found = iter_image_paths([tmp_path])
+    assert [p.name for p in found] == ["y.JPG", "x.png"]
+    assert iter_image_paths([tmp_path / "a" / "notes.txt"]) == [tmp_path / "a" / "notes.txt"]

@@ -1,0 +1,419 @@
+"""The liveness web service (facelive.server): API, limits, errors, metrics, OpenAPI, settings."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import threading
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from facelive.errors import FaceliveError
+from facelive.server.app import create_app, load_pipeline
+from facelive.server.settings import Settings, from_args
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def jpeg(w: int = 160, h: int = 120, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def png_header_claiming(w: int, h: int) -> bytes:
+    """A valid-looking PNG declaring w x h with a few bytes of pixel data (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+class FakePipeline:
+    """Same ``check``/``info`` interface as facelive.pipeline.Pipeline; scores by brightness."""
+
+    load_ms = 1.0
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.gate = gate
+        self.calls = 0
+        self.shapes: list[tuple[int, ...]] = []
+
+    def check(self, source: Any, path: str | None = None) -> dict[str, Any]:
+        if self.gate is not None:
+            assert self.gate.wait(10), "test gate never opened"
+        self.calls += 1
+        assert isinstance(source, np.ndarray) and source.dtype == np.uint8
+        self.shapes.append(source.shape)
+        h, w = source.shape[:2]
+        score = float(source.mean() / 255.0)
+        return {
+            "path": path, "decision": "live" if score >= 0.5 else "spoof",
+            "score": round(score, 6), "threshold": 0.5,
+            "tests": {"fake": {"score": round(score, 6), "status": "ok", "ms": 2.0}},
+            "face": {"x": w // 4, "y": h // 4, "w": w // 2, "h": h // 2, "confidence": 0.9},
+            "face_ms": 1.0, "ms": 3.0, "error": None, "reason": None,
+        }
+
+    def info(self) -> dict[str, Any]:
+        return {"tests": [{"name": "fake", "version": "1", "needs_face": True,
+                           "threshold": 0.5}], "fusion": None, "threshold": 0.5}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake() -> FakePipeline:
+    return FakePipeline()
+
+
+@pytest.fixture
+def client(fake: FakePipeline) -> TestClient:
+    app = create_app(Settings(max_body_bytes=200_000, max_pixels=4_000_000), pipeline=fake)
+    with TestClient(app) as c:
+        yield c
+
+
+def assert_error(r: Any, status: int, code: str | None = None) -> None:
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+
+
+# -- happy paths ---------------------------------------------------------------------------
+
+
+def test_multipart_upload(client: TestClient, fake: FakePipeline) -> None:
+    r = client.post("/v1/liveness", files={"image": ("f.jpg", jpeg(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["decision"] in ("live", "spoof") and body["tests"]["fake"]["status"] == "ok"
+    assert body["face"]["w"] == 80 and fake.shapes == [(120, 160, 3)]
+
+
+def test_multipart_with_other_fields_first(client: TestClient) -> None:
+    r = client.post("/v1/liveness", data={"note": "x" * 100},
+                    files={"image": ("f.jpg", jpeg(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+
+
+def test_base64_json_and_data_url(client: TestClient, fake: FakePipeline) -> None:
+    b64 = base64.b64encode(jpeg(seed=1)).decode()
+    r1 = client.post("/v1/liveness", json={"image": b64})
+    r2 = client.post("/v1/liveness", json={"image": "data:image/jpeg;base64," + b64})
+    assert r1.status_code == r2.status_code == 200, (r1.text, r2.text)
+    assert r1.json()["score"] == r2.json()["score"]
+    assert fake.calls == 2
+
+
+def test_raw_image_body(client: TestClient) -> None:
+    r = client.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+
+
+def test_health_ready_info_and_page(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["tests"] == ["fake"]
+    info = client.get("/v1/info").json()
+    assert info["limits"]["max_body_bytes"] == 200_000
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="verdict"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    js = client.get("/static/app.js")
+    assert js.status_code == 200 and "getUserMedia" in js.text
+
+
+# -- bad inputs: all 4xx with a JSON error, and the service keeps serving --------------------
+
+BAD_REQUESTS = [
+    ("text/plain", dict(content=b"hello", headers={"content-type": "text/plain"}), 415,
+     "unsupported_media_type"),
+    ("no content type", dict(content=b"\xff\xd8\xff"), 415, "unsupported_media_type"),
+    ("xml", dict(content=b"<a/>", headers={"content-type": "application/xml"}), 415, None),
+    ("empty raw body", dict(content=b"", headers={"content-type": "image/jpeg"}), 400,
+     "empty_body"),
+    ("empty json body", dict(content=b"", headers={"content-type": "application/json"}), 400,
+     "empty_body"),
+    ("malformed json", dict(content=b'{"image": ', headers={"content-type": "application/json"}),
+     400, "invalid_json"),
+    ("json list", dict(json=[1, 2]), 422, "missing_field"),
+    ("json without image", dict(json={"img": "abc"}), 422, "missing_field"),
+    ("json image not a string", dict(json={"image": 12}), 422, "invalid_field"),
+    ("bad base64", dict(json={"image": "not base64!!"}), 400, "invalid_base64"),
+    ("empty base64", dict(json={"image": ""}), 400, "empty_image"),
+    ("base64 of text", dict(json={"image": base64.b64encode(b"just text").decode()}), 422,
+     "unsupported_image"),
+    ("multipart without boundary",
+     dict(content=b"abc", headers={"content-type": "multipart/form-data"}), 400,
+     "invalid_multipart"),
+    ("multipart garbage",
+     dict(content=b"garbage" * 10, headers={"content-type": "multipart/form-data; boundary=xyz"}),
+     422, None),
+    ("multipart wrong field", dict(files={"photo": ("f.jpg", b"abc", "image/jpeg")}), 422,
+     "missing_field"),
+    ("multipart empty file", dict(files={"image": ("f.jpg", b"", "image/jpeg")}), 400,
+     "empty_image"),
+    ("random bytes", dict(files={"image": ("f.jpg", bytes(range(256)) * 4, "image/jpeg")}), 422,
+     "unsupported_image"),
+    ("truncated jpeg", dict(files={"image": ("f.jpg", jpeg()[:600], "image/jpeg")}), 422,
+     "truncated_image"),
+    ("png header claiming 50000x50000",
+     dict(content=png_header_claiming(50_000, 50_000), headers={"content-type": "image/png"}),
+     413, "image_too_large"),
+    ("tiny image", dict(files={"image": ("f.jpg", jpeg(8, 8), "image/jpeg")}), 422,
+     "image_too_small"),
+    ("oversized upload (Content-Length)",
+     dict(content=b"\0" * 300_000, headers={"content-type": "image/jpeg"}), 413,
+     "body_too_large"),
+    ("oversized multipart", dict(files={"image": ("f.jpg", b"\0" * 300_000, "image/jpeg")}), 413,
+     "body_too_large"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,code", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_input_gets_specific_4xx(client: TestClient, fake: FakePipeline, name: str,
+                                     kwargs: dict[str, Any], status: int, code: str | None) -> None:
+    r = client.post("/v1/liveness", **kwargs)
+    if code is None:
+        assert 400 <= r.status_code < 500, (r.status_code, r.text)
+        assert_error(r, r.status_code)
+    else:
+        assert_error(r, status, code)
+    assert fake.calls == 0  # nothing bad reached the pipeline
+    ok = client.post("/v1/liveness", files={"image": ("f.jpg", jpeg(), "image/jpeg")})
+    assert ok.status_code == 200 and client.get("/healthz").status_code == 200
+
+
+def test_streamed_oversized_body_is_cut_off(client: TestClient) -> None:
+    sent = {"n": 0}
+
+    def chunks():  # no Content-Length: chunked transfer, counted while streaming
+        for _ in range(100):
+            sent["n"] += 1
+            yield b"\0" * 10_000
+
+    r = client.post("/v1/liveness", content=chunks(), headers={"content-type": "image/jpeg"})
+    assert_error(r, 413, "body_too_large")
+
+
+def test_pixel_limit_is_configurable(fake: FakePipeline) -> None:
+    app = create_app(Settings(max_pixels=10_000), pipeline=fake)
+    with TestClient(app) as c:
+        assert_error(c.post("/v1/liveness", content=jpeg(160, 120),
+                            headers={"content-type": "image/jpeg"}), 413, "image_too_large")
+        assert c.post("/v1/liveness", content=jpeg(64, 64),
+                      headers={"content-type": "image/jpeg"}).status_code == 200
+
+
+def test_unknown_route_and_method_are_json_errors(client: TestClient) -> None:
+    assert_error(client.get("/nope"), 404, "not_found")
+    assert_error(client.get("/v1/liveness"), 405, "method_not_allowed")
+
+
+def test_pipeline_exception_is_500_and_service_survives() -> None:
+    class Broken(FakePipeline):
+        def check(self, source: Any, path: str | None = None) -> dict[str, Any]:
+            raise RuntimeError("boom")
+
+    with TestClient(create_app(Settings(), pipeline=Broken()),
+                    raise_server_exceptions=False) as c:
+        assert_error(c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"}),
+                     500, "internal_error")
+        assert c.get("/healthz").status_code == 200
+
+
+# -- back-pressure -------------------------------------------------------------------------
+
+
+def test_back_pressure_503_with_retry_after() -> None:
+    gate = threading.Event()
+    fake = FakePipeline(gate)
+    app = create_app(Settings(max_concurrency=2, retry_after_s=3), pipeline=fake)
+    state = app.state.facelive
+    with TestClient(app) as c:
+        results: list[int] = []
+
+        def post() -> None:
+            results.append(c.post("/v1/liveness", content=jpeg(),
+                                  headers={"content-type": "image/jpeg"}).status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while state.in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert state.in_flight == 2
+        t0 = time.monotonic()
+        r = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+        assert time.monotonic() - t0 < 2.0  # refused at once, not queued
+        assert_error(r, 503, "overloaded")
+        assert r.headers["retry-after"] == "3"
+        assert c.get("/healthz").status_code == 200  # the event loop stays responsive
+        gate.set()
+        for t in threads:
+            t.join(10)
+        assert results == [200, 200]
+        assert state.in_flight == 0
+        metrics = c.get("/metrics").text
+        assert 'facelive_requests_total{outcome="overloaded"} 1.0' in metrics
+
+
+# -- metrics and OpenAPI -------------------------------------------------------------------
+
+
+def test_metrics(client: TestClient) -> None:
+    client.post("/v1/liveness", files={"image": ("f.jpg", jpeg(), "image/jpeg")})
+    client.post("/v1/liveness", content=b"", headers={"content-type": "image/jpeg"})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    decision = "live" if 'outcome="live"' in text else "spoof"
+    assert f'facelive_requests_total{{outcome="{decision}"}} 1.0' in text
+    assert 'facelive_requests_total{outcome="empty_body"} 1.0' in text
+    assert 'facelive_request_duration_seconds_bucket{le="0.25",outcome="empty_body"}' in text
+    assert 'facelive_test_duration_seconds_count{test="fake"} 1.0' in text
+    assert "facelive_ready 1.0" in text and "facelive_requests_in_flight 0.0" in text
+
+
+def test_metrics_registry_is_per_app(fake: FakePipeline) -> None:
+    a, b = create_app(Settings(), pipeline=fake), create_app(Settings(), pipeline=fake)
+    assert a.state.facelive.metrics.registry is not b.state.facelive.metrics.registry
+
+
+def test_openapi_documents_errors(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/liveness"]["post"]
+    assert {"200", "400", "413", "415", "422", "500", "503"} <= set(post["responses"])
+    assert "ErrorResponse" in str(post["responses"]["413"])
+    assert {"multipart/form-data", "application/json"} <= set(post["requestBody"]["content"])
+    assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
+
+
+# -- readiness and model loading -------------------------------------------------------------
+
+
+def test_missing_models_not_ready_when_allowed() -> None:
+    s = Settings(tests=("no-such-test",), allow_missing_models=True)
+    with TestClient(create_app(s)) as c:
+        r = c.get("/readyz")
+        assert_error(r, 503, "not_ready")
+        assert "no-such-test" in r.json()["error"]["message"]
+        assert_error(c.post("/v1/liveness", content=jpeg(),
+                            headers={"content-type": "image/jpeg"}), 503, "not_ready")
+        assert c.get("/healthz").status_code == 200
+        assert "facelive_ready 0.0" in c.get("/metrics").text
+
+
+def test_missing_models_refuse_to_start() -> None:
+    app = create_app(Settings(tests=("no-such-test",)))
+    with pytest.raises(RuntimeError, match="cannot load the models"):
+        with TestClient(app):
+            pass
+
+
+def test_real_pipeline_with_a_stub_test(shared_data: Any) -> None:
+    """The real Pipeline (real face detection) behind the API, with a constant-score test."""
+    from facelive.liveness import Frame, LivenessTest
+    from facelive.pipeline import Pipeline
+
+    class Constant(LivenessTest):
+        name, needs_face, threshold = "constant", True, 0.5
+
+        def score_frame(self, frame: Frame) -> float:
+            return 0.75
+
+    frame = sorted((shared_data / "nuaa" / "ClientRaw").rglob("*.jpg"))[0].read_bytes()
+    with Pipeline([Constant()]) as pipe, TestClient(create_app(Settings(), pipeline=pipe)) as c:
+        r = c.post("/v1/liveness", files={"image": ("f.jpg", frame, "image/jpeg")})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["decision"] == "live" and body["face"] is not None
+        assert set(body) == set(pipe.check(frame))  # the object `facelive check` prints
+        noise = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+        assert noise.json()["decision"] == "unknown" and noise.json()["reason"] == "no face found"
+
+
+def test_default_pipeline_end_to_end(shared_data: Any) -> None:
+    """The shipped models behind the API (skips while the models are not in the repo yet)."""
+    try:
+        pipe = load_pipeline(Settings())
+    except FaceliveError as exc:
+        pytest.skip(f"default models unavailable: {exc.message}")
+    live = sorted((shared_data / "nuaa" / "ClientRaw").rglob("*.jpg"))[0]
+    with pipe, TestClient(create_app(Settings(), pipeline=pipe)) as c:
+        assert c.get("/readyz").status_code == 200
+        r = c.post("/v1/liveness", files={"image": ("f.jpg", live.read_bytes(), "image/jpeg")})
+        assert r.status_code == 200, r.text
+        body, expected = r.json(), pipe.check(live)
+        assert body["decision"] in ("live", "spoof", "unknown")
+        assert set(body) == set(expected) and set(body["tests"]) == set(expected["tests"])
+        assert body["decision"] == expected["decision"]
+
+
+# -- settings and the serve command --------------------------------------------------------
+
+
+def test_settings_from_env_and_flags() -> None:
+    env = {"FACELIVE_PORT": "9000", "FACELIVE_MAX_BODY_BYTES": "2MB", "FACELIVE_TESTS": "quality",
+           "FACELIVE_ALLOW_MISSING_MODELS": "yes", "FACELIVE_THRESHOLD": "0.4"}
+    s = Settings.from_env(env)
+    assert (s.port, s.max_body_bytes, s.tests, s.allow_missing_models, s.threshold) == (
+        9000, 2 * 1024 * 1024, ("quality",), True, 0.4)
+    assert Settings.from_env(s.to_env()) == s
+    import argparse
+
+    from facelive.server.settings import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    s2 = from_args(p.parse_args(["--port", "9100", "--tests", "quality,cnn"]), env)
+    assert s2.port == 9100 and s2.tests == ("quality", "cnn")
+    assert s2.max_body_bytes == 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("env", [{"FACELIVE_PORT": "http"}, {"FACELIVE_WORKERS": "0"},
+                                 {"FACELIVE_ALLOW_MISSING_MODELS": "maybe"},
+                                 {"FACELIVE_THRESHOLD": "2"}])
+def test_bad_settings_are_usage_errors(env: dict[str, str]) -> None:
+    with pytest.raises(FaceliveError) as info:
+        Settings.from_env(env)
+    assert info.value.code == "usage"
+
+
+def test_serve_command_errors(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from facelive import cli
+    from facelive.server import app as app_module
+
+    monkeypatch.setenv("FACELIVE_MAX_CONCURRENCY", "zero")
+    assert cli.main(["serve"]) == 2
+    assert "FACELIVE_MAX_CONCURRENCY" in capsys.readouterr().err
+    monkeypatch.delenv("FACELIVE_MAX_CONCURRENCY")
+    assert cli.main(["serve", "--tests", "no-such-test"]) == 2
+
+    def missing(settings: Settings) -> None:
+        raise FaceliveError("cannot load the models: model file quality.json is missing",
+                            code="model_error")
+
+    monkeypatch.setattr(app_module, "load_pipeline", missing)
+    assert cli.main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert "quality.json is missing" in err and "--allow-missing-models" in err
