@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         t2 = time.perf_counter()
         cnn.predict_crops(crop)
         t3 = time.perf_counter()
-        for k, v in zip(rows, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+        for k, v in zip(rows, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
             rows[k].append(v * 1e3)
     det.close()
 

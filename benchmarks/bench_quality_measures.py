@@ -3,8 +3,9 @@
 Per measure: the public function on precomputed inputs (I and I' grey, C and C' colour for MAS and
 MAMS; I for the no-reference ones), so it includes that function's own input checks and its own
 FFT / gradient work, which ``measures()`` shares. Total: ``measures(BGR uint8 frame)``, which also
-builds I, I', C, C'. Median of repeated runs after a warm-up. Input: a Replay-Attack devel frame
-when ../shared/data is there (resized), else a generated textured image.
+builds I, I', C, C'. Median of repeated runs after a warm-up. ``tune_allocator()`` is applied
+first (as ``measures()`` does); ``FACELIVE_MALLOC_TUNING=0`` measures without it. Input: a
+Replay-Attack devel frame when ../shared/data is there (resized), else a generated textured image.
 
 Usage: PYTHONPATH=src python benchmarks/bench_quality_measures.py [--repeats N] [--sizes WxH ...]
 """
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", nargs="+", default=["320x240", "640x480", "1280x720"])
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
+    tuned = q.tune_allocator()  # as measures() does on its first call
     src, what = source_image()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
     results: dict[str, list[float]] = {name: [] for name in q.MEASURE_NAMES}
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(title=f"quality measures, median ms, 1 thread ({what}); load {load:.1f}",
-                  caption="per measure: thread CPU time; totals: CPU time and wall time")
+                  caption="per measure: thread CPU time; totals: CPU time and wall time; "
+                  f"malloc tuning {'on' if tuned else 'off'}")
     table.add_column("measure")
     for w, h in sizes:
         table.add_column(f"{w}x{h}", justify="right")

@@ -38,6 +38,7 @@ def test_pad_metrics_per_attack_type():
 
 
 def test_video_scores_average_frames():
-    vs, vy, vt = video_scores([0.2, 0.4, 0.9], ["a", "a", "b"], [0, 0, 1], ["print", "print", "live"])
+    vs, vy, vt = video_scores([0.2, 0.4, 0.9], ["a", "a", "b"], [0, 0, 1],
+                              ["print", "print", "live"])
     np.testing.assert_allclose(vs, [0.3, 0.9])
     assert vy.tolist() == [0, 1] and vt == ["print", "live"]

@@ -116,4 +116,4 @@ def test_detects_the_face_in_real_frames(detector, shared_data):
         assert 0.15 * w < box.w < 0.8 * w and 0.5 <= box.confidence <= 1.0
         boxes = detector.detect_all(img)
         assert boxes[0] == box
-        assert all(a.w * a.h >= b.w * b.h for a, b in zip(boxes, boxes[1:]))
+        assert all(a.w * a.h >= b.w * b.h for a, b in zip(boxes, boxes[1:], strict=False))

@@ -64,6 +64,7 @@ def write_bytes(name: str, data: bytes, folder: Path | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are plain readable data
     os.replace(tmp, folder / name)
     sums = _read_sums(folder)
     sums[name] = sha256_bytes(data)

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", type=Path, default=None,
                    help="write the model here instead of the package's models/quality.json")
     q.add_argument("--report", type=Path, default=Path("runs/quality/report.json"))
+    q.add_argument("--card", type=Path, default=None,
+                   help="also write the model card (Markdown) here")
     q.add_argument("--threshold-rule", choices=("eer", "apcer"), default="eer")
     q.add_argument("--target-apcer", type=float, default=0.1)
     q.set_defaults(func=_train_quality)
@@ -48,6 +50,15 @@ def _train_quality(args: argparse.Namespace) -> int:
                            out_model=args.out, threshold_rule=args.threshold_rule,
                            target_apcer=args.target_apcer)
     write_report(report, args.report)
+    if args.card is not None:
+        import shlex
+        import sys
+
+        from facelive.quality.training import render_card
+
+        cmd = "facelive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        args.card.parent.mkdir(parents=True, exist_ok=True)
+        args.card.write_text(render_card(report, cmd))
     dev = report["devel"]["frame"]
     print(json.dumps({"threshold": report["model"]["threshold"],
                       "devel": {k: dev[k] for k in ("APCER", "APCER_max", "BPCER", "ACER", "EER")}},

@@ -8,7 +8,7 @@ no-reference ones take ``(image)``. Conventions: ``docs/quality-measures.md``.
 
 from __future__ import annotations
 
-from facelive.quality._common import DB_CAP, blurred, to_grey
+from facelive.quality._common import DB_CAP, blurred, to_grey, tune_allocator
 from facelive.quality.biqi_model import biqi
 from facelive.quality.correlation import mams, mas, nxc
 from facelive.quality.edges import tcd, ted
@@ -20,7 +20,7 @@ from facelive.quality.spectral import gme, gpe, sme, spe
 from facelive.quality.structural import rred, ssim, vif
 
 __all__ = [
-    "DB_CAP", "MEASURE_NAMES", "blurred", "measures", "to_grey",
+    "DB_CAP", "MEASURE_NAMES", "blurred", "measures", "to_grey", "tune_allocator",
     "mse", "psnr", "snr", "sc", "md", "ad", "nae", "ramd", "lmse", "nxc", "mas", "mams", "ted",
     "tcd", "sme", "spe", "gme", "gpe", "ssim", "vif", "rred", "jqi", "hlfi", "biqi", "niqe",
 ]

@@ -53,9 +53,9 @@ def fit_aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     n = x.shape[1]
     # few full passes over x: row reductions by einsum / matrix-vector products
     neg = x < 0
-    n_neg = np.array([np.count_nonzero(r) for r in neg])
-    n_pos = np.array([np.count_nonzero(r) for r in x]) - n_neg
-    negx = x * neg
+    n_neg = np.array([np.count_nonzero(r) for r in neg])  # per-row counts of bool rows: fast
+    n_pos = np.array([np.count_nonzero(r) for r in x > 0])
+    negx = x * neg  # x where x < 0, else 0
     ones = np.ones(n)
     sq_sum = np.einsum("ij,ij->i", x, x)
     lsq = np.einsum("ij,ij->i", negx, negx)

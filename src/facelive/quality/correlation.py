@@ -7,7 +7,6 @@ Imaging 11(2), 2002 (angles between the colour vectors of corresponding pixels).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from facelive.quality._common import check_pair, ratio
@@ -22,34 +21,49 @@ def nxc(reference: np.ndarray, distorted: np.ndarray) -> float:
     return ratio(float(np.sum(r * d)), float(np.sum(r * r)), 1.0)
 
 
-def _alpha(c1: tuple[np.ndarray, ...], c2: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Per-pixel normalised angle (2/pi) arccos(<c1, c2> / (|c1| |c2|)) in [0, 1], planar input.
+def _alpha(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """Per-pixel angle arccos(<c1, c2> / (|c1| |c2|)) between the colour vectors of two planar
+    (3, H, W) images, in radians (not yet scaled by 2/pi).
 
-    Two zero vectors have angle 0; a zero vector against a non-zero one has alpha = 1.
+    Two zero vectors have angle 0; a zero vector against a non-zero one has a right angle.
     """
-    b1, g1, r1 = c1
-    b2, g2, r2 = c2
-    dot = b1 * b2 + g1 * g2 + r1 * r2
-    n1 = b1 * b1 + g1 * g1 + r1 * r1
-    n2 = b2 * b2 + g2 * g2 + r2 * r2
-    den = np.sqrt(n1 * n2)
+    dot = np.einsum("kij,kij->ij", c1, c2)
+    n1 = np.einsum("kij,kij->ij", c1, c1)
+    n2 = np.einsum("kij,kij->ij", c2, c2)
+    both_zero = None
+    if n1.min() == 0.0 and n2.min() == 0.0:  # rare: only then look for two zero vectors
+        both_zero = (n1 + n2) == 0
+    den = np.multiply(n1, n2, out=n1)
+    np.sqrt(den, out=den)
     np.maximum(den, np.finfo(np.float64).tiny, out=den)
-    cos = dot / den  # 0 where a vector is zero (dot = 0) ...
-    cos += (n1 + n2) == 0  # ... and 1 where both are
-    return (2.0 / np.pi) * np.arccos(np.clip(cos, -1.0, 1.0))
+    cos = np.divide(dot, den, out=dot)  # 0 where a vector is zero (dot = 0) ...
+    if both_zero is not None:
+        cos += both_zero  # ... and 1 where both are
+    np.clip(cos, -1.0, 1.0, out=cos)
+    return np.arccos(cos, out=cos)
 
 
-def planes(c: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The channels of an (H, W, 3) array as 3 contiguous (H, W) planes."""
-    return tuple(cv2.split(c))
+def planes(c: np.ndarray) -> np.ndarray:
+    """The channels of an (H, W, 3) array as one contiguous planar (3, H, W) float64 array."""
+    return np.ascontiguousarray(c.transpose(2, 0, 1), dtype=np.float64)
 
 
-def _mas_mams(c1: tuple[np.ndarray, ...], c2: tuple[np.ndarray, ...]) -> tuple[float, float]:
-    """(MAS, MAMS) from planar colour images (3 channel planes each)."""
-    alpha = _alpha(c1, c2)
-    d0, d1, d2 = (x - y for x, y in zip(c1, c2, strict=True))
-    mag = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2) / _SQRT3_255
-    return 1.0 - float(np.mean(alpha)), float(np.mean(1.0 - (1.0 - alpha) * (1.0 - mag)))
+def _mas_mams(c1: np.ndarray, c2: np.ndarray) -> tuple[float, float]:
+    """(MAS, MAMS) from planar (3, H, W) colour images.
+
+    alpha = (2/pi) angle and m = |C - C'| / (sqrt(3) 255); MAMS = mean(1 - (1 - alpha)(1 - m)) is
+    evaluated as mean(alpha) + mean(m) - mean(alpha m) (the same value, fewer array passes).
+    """
+    angle = _alpha(c1, c2).ravel()
+    d = c1 - c2
+    mag = np.einsum("kij,kij->ij", d, d)
+    mag = np.sqrt(mag, out=mag).ravel()
+    n = angle.size
+    alpha = np.multiply(angle, 2.0 / np.pi, out=angle)
+    mean_alpha = float(np.mean(alpha))
+    mean_mag = float(np.sum(mag)) / n / _SQRT3_255
+    mean_prod = float(np.dot(alpha, mag)) / n / _SQRT3_255
+    return 1.0 - mean_alpha, mean_alpha + mean_mag - mean_prod
 
 
 def mas(reference: np.ndarray, distorted: np.ndarray) -> float:

@@ -41,12 +41,13 @@ def ted(reference: np.ndarray, distorted: np.ndarray) -> float:
 
 def corner_count(gx: np.ndarray, gy: np.ndarray) -> int:
     """Number of Harris corners from Sobel derivatives (see the module docstring)."""
-    a = cv2.GaussianBlur(gx * gx, (5, 5), 1.0, borderType=BORDER)
-    b = cv2.GaussianBlur(gy * gy, (5, 5), 1.0, borderType=BORDER)
-    c = cv2.GaussianBlur(gx * gy, (5, 5), 1.0, borderType=BORDER)
+    t = gx * gx
+    a = cv2.GaussianBlur(t, (5, 5), 1.0, borderType=BORDER)
+    b = cv2.GaussianBlur(np.multiply(gy, gy, out=t), (5, 5), 1.0, borderType=BORDER)
+    c = cv2.GaussianBlur(np.multiply(gx, gy, out=t), (5, 5), 1.0, borderType=BORDER)
     # R = a b - c^2 - k (a + b)^2, in place
     c *= c
-    resp = a * b
+    resp = np.multiply(a, b, out=t)
     resp -= c
     a += b
     a *= a
@@ -55,8 +56,16 @@ def corner_count(gx: np.ndarray, gy: np.ndarray) -> int:
     top = float(resp.max())
     if top <= 0.0:
         return 0
-    peak = cv2.dilate(resp, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    return int(np.count_nonzero((resp >= peak) & (resp > CORNER_QUALITY * top)))
+    # 3x3 local maxima (as a 3x3 dilation with replicated border), tested only at the candidates
+    w = resp.shape[1]
+    ind = np.flatnonzero(resp > CORNER_QUALITY * top)
+    padded = cv2.copyMakeBorder(resp, 1, 1, 1, 1, cv2.BORDER_REPLICATE).ravel()
+    at = ind + 2 * (ind // w) + (w + 3)  # (y, x) -> (y + 1, x + 1) in the padded image
+    v = padded[at]
+    keep = np.ones(len(v), dtype=bool)
+    for off in (-w - 3, -w - 2, -w - 1, -1, 1, w + 1, w + 2, w + 3):
+        keep &= v >= padded[at + off]
+    return int(np.count_nonzero(keep))
 
 
 def _tcd(n1: int, n2: int) -> float:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import cv2
 import numpy as np
 
-from facelive.quality._common import blurred, check_image, sobel, to_grey
+from facelive.quality._common import BORDER, blurred, check_image, sobel, to_grey, tune_allocator
 from facelive.quality._common import ratio as _ratio
 from facelive.quality.biqi_model import _biqi
 from facelive.quality.correlation import _mas_mams, planes
@@ -34,6 +35,7 @@ def measures(image: np.ndarray) -> OrderedDict[str, float]:
     Full-reference measures compare I (reference) with I' (distorted); no-reference ones use I.
     Returns an ordered mapping in :data:`MEASURE_NAMES` order; every value is a finite float.
     """
+    tune_allocator()  # once per process: see its docstring
     a = check_image(image)
     grey = to_grey(a)
     gb = blurred(grey)
@@ -41,10 +43,10 @@ def measures(image: np.ndarray) -> OrderedDict[str, float]:
     out: dict[str, float] = {}
 
     diff = grey - gb
-    sq = diff * diff
-    mse = float(np.mean(sq))
-    sum_i2 = float(np.sum(grey * grey))
-    sum_b2 = float(np.sum(gb * gb))
+    flat_i, flat_b, flat_d = grey.ravel(), gb.ravel(), diff.ravel()
+    mse = float(np.dot(flat_d, flat_d)) / n
+    sum_i2 = float(np.dot(flat_i, flat_i))
+    sum_b2 = float(np.dot(flat_b, flat_b))
     absdiff = np.abs(diff)
     out["MSE"] = mse
     out["PSNR"] = _psnr(mse)
@@ -55,19 +57,25 @@ def measures(image: np.ndarray) -> OrderedDict[str, float]:
     out["NAE"] = _ratio(float(absdiff.sum()), float(np.abs(grey).sum()), 0.0)
     out["RAMD"] = _ramd(absdiff)
     out["LMSE"] = _lmse(laplacian(grey), laplacian(diff))
-    out["NXC"] = _ratio(float(np.sum(grey * gb)), sum_i2, 1.0)
+    out["NXC"] = _ratio(float(np.dot(flat_i, flat_b)), sum_i2, 1.0)
 
-    if a.ndim == 3:  # C and C' as channel planes, each blurred like I'
-        c = planes(a)
-        mas, mams = _mas_mams(c, tuple(blurred(x) for x in c))
+    if a.ndim == 3:  # C and C' as (3, H, W) channel planes, each blurred like I'
+        c = planes(image if image.dtype == np.uint8 else a)  # uint8 -> float64 is exact
+        cb = np.empty_like(c)
+        for x, y in zip(c, cb, strict=True):
+            cv2.GaussianBlur(x, (3, 3), 0.5, dst=y, sigmaY=0.5, borderType=BORDER)
+        mas, mams = _mas_mams(c, cb)
     else:  # grey input: C is the grey image on 3 channels, and C' its blurred copy
-        mas, mams = _mas_mams((grey,) * 3, (gb,) * 3)
+        mas, mams = _mas_mams(np.stack((grey,) * 3), np.stack((gb,) * 3))
     out["MAS"] = mas
     out["MAMS"] = mams
 
     g1, g2 = sobel(grey), sobel(gb)
-    m1sq = g1[0] * g1[0] + g1[1] * g1[1]
-    m2sq = g2[0] * g2[0] + g2[1] * g2[1]
+    tmp = np.empty_like(grey)
+    m1sq = g1[0] * g1[0]
+    m1sq += np.multiply(g1[1], g1[1], out=tmp)
+    m2sq = g2[0] * g2[0]
+    m2sq += np.multiply(g2[1], g2[1], out=tmp)
     out["TED"] = _ted(edges_from_mag2(m1sq), edges_from_mag2(m2sq))
     out["TCD"] = _tcd(corner_count(*g1), corner_count(*g2))
 

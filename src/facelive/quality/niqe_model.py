@@ -41,10 +41,15 @@ _WINDOW = cv2.getGaussianKernel(7, 7.0 / 6.0, cv2.CV_64F)
 def mscn(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean-subtracted contrast-normalised coefficients and the local sigma (Mittal et al. 2013)."""
     mu = cv2.sepFilter2D(grey, cv2.CV_64F, _WINDOW, _WINDOW, borderType=cv2.BORDER_REPLICATE)
-    sq = cv2.sepFilter2D(grey * grey, cv2.CV_64F, _WINDOW, _WINDOW,
-                         borderType=cv2.BORDER_REPLICATE)
-    sigma = np.sqrt(np.abs(sq - mu * mu))
-    return (grey - mu) / (sigma + 1.0), sigma
+    sq = np.multiply(grey, grey)
+    sigma = cv2.sepFilter2D(sq, cv2.CV_64F, _WINDOW, _WINDOW, dst=sq,
+                            borderType=cv2.BORDER_REPLICATE)
+    sigma -= np.square(mu)
+    np.abs(sigma, out=sigma)
+    np.sqrt(sigma, out=sigma)
+    out = np.subtract(grey, mu, out=mu)
+    out /= sigma + 1.0
+    return out, sigma
 
 
 def patch_size(h: int, w: int) -> int:
@@ -60,13 +65,25 @@ def _patches(x: np.ndarray, p: int) -> np.ndarray:
     return x[: ny * p, : nx * p].reshape(ny, p, nx, p).transpose(0, 2, 1, 3).reshape(-1, p, p)
 
 
+def _wrap_slices(d: int, p: int) -> tuple[tuple[slice, slice], ...]:
+    """(destination, source) slices of ``np.roll`` by ``d`` along an axis of length ``p``."""
+    s = d % p
+    if s == 0:
+        return ((slice(None), slice(None)),)
+    return ((slice(s, None), slice(None, p - s)), (slice(None, s), slice(p - s, None)))
+
+
 def _scale_features(blocks: np.ndarray) -> np.ndarray:
-    n = len(blocks)
+    n, p = len(blocks), blocks.shape[1]
     alpha, var = fit_ggd(blocks.reshape(n, -1))
-    # the 4 neighbour products of every patch, fitted in one batch: rows (shift, patch)
+    # the 4 neighbour products of every patch (circular within the patch, as np.roll), fitted
+    # in one batch: rows (shift, patch)
     pairs = np.empty((len(SHIFTS),) + blocks.shape)
     for i, (dy, dx) in enumerate(SHIFTS):
-        np.multiply(blocks, np.roll(blocks, (dy, dx), axis=(1, 2)), out=pairs[i])
+        for ydst, ysrc in _wrap_slices(dy, p):
+            for xdst, xsrc in _wrap_slices(dx, p):
+                np.multiply(blocks[:, ydst, xdst], blocks[:, ysrc, xsrc],
+                            out=pairs[i][:, ydst, xdst])
     a, eta, lvar, rvar = (v.reshape(len(SHIFTS), n) for v in fit_aggd(pairs.reshape(4 * n, -1)))
     cols = [alpha, var]
     for i in range(len(SHIFTS)):
@@ -74,20 +91,29 @@ def _scale_features(blocks: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def patch_features(grey: np.ndarray, p: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(features (n_patches, 36), sharpness (n_patches,)) of a grey float64 image."""
-    h, w = grey.shape
-    p = p or patch_size(h, w)
-    if h < p or w < p:
-        raise ValueError(f"image {w}x{h} is smaller than one {p}x{p} patch")
-    img = grey[: h // p * p, : w // p * p]
+def _features(img: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features (n_patches, 36), local sigma) of a grey image cropped to whole p x p patches."""
     m1, sigma = mscn(img)
     half = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
     m2, _ = mscn(half)
     f1 = _scale_features(_patches(m1, p))
     f2 = _scale_features(_patches(m2, p // 2))
-    sharp = _patches(sigma, p).mean(axis=(1, 2))
-    return np.concatenate([f1, f2], axis=1), sharp
+    return np.concatenate([f1, f2], axis=1), sigma
+
+
+def _crop(grey: np.ndarray, p: int | None) -> tuple[np.ndarray, int]:
+    h, w = grey.shape
+    p = p or patch_size(h, w)
+    if h < p or w < p:
+        raise ValueError(f"image {w}x{h} is smaller than one {p}x{p} patch")
+    return grey[: h // p * p, : w // p * p], p
+
+
+def patch_features(grey: np.ndarray, p: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(features (n_patches, 36), sharpness (n_patches,)) of a grey float64 image."""
+    img, p = _crop(grey, p)
+    feats, sigma = _features(img, p)
+    return feats, _patches(sigma, p).mean(axis=(1, 2))
 
 
 @lru_cache(maxsize=1)
@@ -104,7 +130,7 @@ def load_model() -> tuple[np.ndarray, np.ndarray]:
 
 def _niqe(grey: np.ndarray) -> float:
     mu, cov = load_model()
-    feats, _ = patch_features(grey)
+    feats, _ = _features(*_crop(grey, None))
     mu_t = feats.mean(axis=0)
     cov_t = np.cov(feats, rowvar=False) if len(feats) > 1 else np.zeros_like(cov)
     d = mu - mu_t

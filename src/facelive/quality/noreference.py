@@ -35,8 +35,9 @@ def _jqi_axis(img: np.ndarray) -> tuple[float, float, float]:
     cols = ad[:, 7 : 8 * (n // 8 - 1) : 8]
     b = float(np.mean(cols)) if cols.size else 0.0
     a = (8.0 * float(np.mean(ad)) - b) / 7.0
-    s = np.sign(d)
-    z = float(np.mean((s[:, :-1] * s[:, 1:]) < 0)) if d.shape[1] > 1 else 0.0
+    neg, pos = d < 0, d > 0  # sign changes between neighbouring differences
+    z = (float(np.mean((neg[:, :-1] & pos[:, 1:]) | (pos[:, :-1] & neg[:, 1:])))
+         if d.shape[1] > 1 else 0.0)
     return b, a, z
 
 

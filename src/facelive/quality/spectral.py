@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from facelive.quality._common import check_pair, sobel, wrap_phase
+from facelive.quality._common import check_pair, sobel
 
 
 def spectrum(grey: np.ndarray) -> np.ndarray:
@@ -44,9 +44,20 @@ def _sme(mag1: np.ndarray, mag2: np.ndarray, width: int) -> float:
     return full_mean(d * d, width)
 
 
+def _phase_diff2(re: np.ndarray, im: np.ndarray) -> np.ndarray:
+    """Squared wrapped phase difference from z = a conj(b) (re, im): arg a - arg b = arg z
+    (mod 2 pi), so one arctan2 replaces two and the wrap (+-pi square to the same value)."""
+    d = np.arctan2(im, re)
+    d *= d
+    return d
+
+
 def _spe(f1: np.ndarray, f2: np.ndarray, width: int) -> float:
-    d = wrap_phase(np.angle(f1) - np.angle(f2))
-    return full_mean(d * d, width)
+    z = f1 * np.conj(f2)
+    if not z.all():  # z = 0 only where F or F' is 0: there arg 0 = 0 keeps the other's phase
+        zero1, zero2 = f1 == 0, f2 == 0
+        z = np.where(zero1, np.conj(f2), np.where(zero2, f1, z))
+    return full_mean(_phase_diff2(z.real, z.imag), width)
 
 
 def sme(reference: np.ndarray, distorted: np.ndarray) -> float:
@@ -68,8 +79,20 @@ def _gme(mag1: np.ndarray, mag2: np.ndarray) -> float:
 
 
 def _gpe(g1: tuple[np.ndarray, np.ndarray], g2: tuple[np.ndarray, np.ndarray]) -> float:
-    d = wrap_phase(np.arctan2(g1[1], g1[0]) - np.arctan2(g2[1], g2[0]))
-    return float(np.mean(d * d))
+    (x1, y1), (x2, y2) = g1, g2
+    re = x1 * x2
+    tmp = np.multiply(y1, y2)
+    re += tmp
+    im = np.multiply(y1, x2)
+    im -= np.multiply(x1, y2, out=tmp)  # G conj(G') = re + i im
+    # G conj(G') = 0 only where G or G' is 0 (products of Sobel values cannot underflow here);
+    # there arg 0 = 0 keeps the other gradient's phase
+    if not re.all() and np.any((re == 0) & (im == 0)):
+        zero1 = (x1 == 0) & (y1 == 0)
+        zero2 = (x2 == 0) & (y2 == 0)
+        re = np.where(zero1, x2, np.where(zero2, x1, re))
+        im = np.where(zero1, -y2, np.where(zero2, y1, im))
+    return float(np.mean(_phase_diff2(re, im)))
 
 
 def gme(reference: np.ndarray, distorted: np.ndarray) -> float:

@@ -37,8 +37,8 @@ def _gauss(size: int, sigma: float) -> np.ndarray:
     return k
 
 
-def _filt(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    return cv2.sepFilter2D(x, cv2.CV_64F, k, k, borderType=BORDER)
+def _filt(x: np.ndarray, k: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+    return cv2.sepFilter2D(x, cv2.CV_64F, k, k, dst=dst, borderType=BORDER)
 
 
 def _ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -46,14 +46,15 @@ def _ssim(x: np.ndarray, y: np.ndarray) -> float:
     c1 = (SSIM_K1 * 255.0) ** 2
     c2 = (SSIM_K2 * 255.0) ** 2
     mx, my = _filt(x, k), _filt(y, k)
-    mxy = mx * my
-    mxx = mx * mx
-    myy = my * my
-    sxx = _filt(x * x, k)
+    tmp = np.multiply(x, x)
+    sxx = _filt(tmp, k)
+    syy = _filt(np.multiply(y, y, out=tmp), k)
+    sxy = _filt(np.multiply(x, y, out=tmp), k)
+    mxy = np.multiply(mx, my, out=tmp)
+    mxx = np.multiply(mx, mx, out=mx)
+    myy = np.multiply(my, my, out=my)
     sxx -= mxx
-    syy = _filt(y * y, k)
     syy -= myy
-    sxy = _filt(x * y, k)
     sxy -= mxy
     # ((2 mx my + c1)(2 sxy + c2)) / ((mx^2 + my^2 + c1)(sxx + syy + c2)), in place
     mxy *= 2.0
@@ -66,7 +67,7 @@ def _ssim(x: np.ndarray, y: np.ndarray) -> float:
     sxx += syy
     sxx += c2
     mxx *= sxx
-    s = mxy / mxx
+    s = np.divide(mxy, mxx, out=mxy)
     pad = 5  # scikit-image averages over the image without its 5-pixel border
     if s.shape[0] > 2 * pad and s.shape[1] > 2 * pad:
         s = s[pad:-pad, pad:-pad]
@@ -92,17 +93,22 @@ def _vif(ref: np.ndarray, dist: np.ndarray) -> float:
         if scale > 1:
             ref = _filt(ref, k)[::2, ::2]
             dist = _filt(dist, k)[::2, ::2]
-        mu1, mu2 = _filt(ref, k), _filt(dist, k)
-        s1 = _filt(ref * ref, k)
-        s1 -= mu1 * mu1
-        s2 = _filt(dist * dist, k)
-        s2 -= mu2 * mu2
-        s12 = _filt(ref * dist, k)
-        mu1 *= mu2
-        s12 -= mu1
-        s1 *= s1 >= eps  # also zeroes negative variances
-        g = s12 / (s1 + eps)
-        g *= (g > 0) & (s2 >= eps) & (s1 > 0)
+        tmp = np.multiply(ref, ref)
+        s1 = _filt(tmp, k)
+        s2 = _filt(np.multiply(dist, dist, out=tmp), k)
+        s12 = _filt(np.multiply(ref, dist, out=tmp), k)
+        mu1 = _filt(ref, k)
+        mu2 = _filt(dist, k, dst=tmp)
+        s12 -= mu1 * mu2
+        s1 -= np.multiply(mu1, mu1, out=mu1)
+        s2 -= np.multiply(mu2, mu2, out=mu2)
+        keep = s1 >= eps
+        s1 *= keep  # also zeroes negative variances; afterwards s1 > 0 exactly where keep
+        g = np.add(s1, eps, out=mu1)
+        g = np.divide(s12, g, out=g)
+        keep &= s2 >= eps
+        keep &= g > 0
+        g *= keep
         s12 *= g
         sv = np.subtract(s2, s12, out=s12)
         np.maximum(sv, eps, out=sv)

@@ -172,3 +172,82 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
 def write_report(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1, default=float))
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * float(v):.1f}%"
+
+
+def metrics_table(rows: list[tuple[str, dict[str, Any]]], level: str = "frame") -> str:
+    """A Markdown table of ISO/IEC 30107-3 metrics, one row per (label, evaluate_scores result)."""
+    types = sorted({t for _, r in rows for t in (r.get(level) or {}).get("APCER", {})})
+    head = ["evaluation", *[f"APCER {t}" for t in types], "APCER max", "BPCER", "ACER", "EER",
+            "AUC", "live/spoof"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, r in rows:
+        m = r.get(level)
+        if not m:
+            continue
+        cells = [label, *[_fmt(m["APCER"].get(t)) for t in types], _fmt(m["APCER_max"]),
+                 _fmt(m["BPCER"]), _fmt(m["ACER"]), _fmt(m["EER"]),
+                 "n/a" if m["AUC"] is None else f"{m['AUC']:.3f}", f"{m['n_live']}/{m['n_spoof']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_card(report: dict[str, Any], command: str) -> str:
+    """The quality model card (Markdown), every number taken from ``report``."""
+    from facelive.quality.test import CANONICAL_SHORT_SIDE
+
+    rows = [
+        ("shipped: NUAA+RA train -> RA devel (threshold: devel EER)", report["devel"]),
+        ("in-domain: RA train -> RA devel (threshold: devel EER)",
+         report["in_domain_ra_only_devel"]),
+        ("cross: NUAA train -> RA devel (threshold: NUAA train EER)",
+         report["cross_nuaa_to_ra_devel"]),
+        ("cross: RA train -> NUAA held-out subjects (threshold: RA devel EER)",
+         report["cross_ra_to_nuaa_heldout"]),
+    ]
+    m = report["model"]
+    return f"""# Model card: quality test (W-IQA), `models/quality.json`
+
+**What it is.** 25 image-quality measures of the whole frame against a 3x3 Gaussian-blurred
+copy of itself (Galbally, Marcel & Fierrez, IEEE TIP 2014; definitions in
+`docs/quality-measures.md`), computed at a canonical working resolution (short side
+{CANONICAL_SHORT_SIDE} px), standardised, classified by LDA (solver `eigen`, shrinkage `auto`).
+Output: P(live); decision `live` when P(live) >= {m["threshold"]:.4f}.
+
+**Training data.** NUAA Photograph Imposter Database, official training list
+({report["train_counts"]["nuaa"]} images), and Replay-Attack `train`
+({report["train_counts"]["replay_attack_train"]} frames, 5 per video). Threshold chosen on
+Replay-Attack `devel` at the EER point. **Licence: both databases are research-only; this model
+is derived from them and inherits research-use-only terms.** No test split was used (it is held
+back); independent test numbers are therefore not known.
+
+**Reproduce** (about 10 minutes on 2 cores; features cached in `~/.cache/facelive`):
+
+    {command}
+
+## Results (frame level; video level = mean score per video in `runs/quality/report.json`)
+
+{metrics_table(rows)}
+
+Video level:
+
+{metrics_table(rows, "video")}
+
+Cross-dataset rows fix the threshold on the training side (no peeking at the target). NUAA held-out
+subjects: {", ".join(report["nuaa_heldout_subjects"])} (every third subject; the other models in this
+card did see them, the RA-only model did not).
+
+**Reading the numbers.** Whole-frame quality statistics capture the capture chain (camera, lighting,
+JPEG settings) as much as the attack: trained on Replay-Attack alone the test separates Replay-Attack
+devel well, but a model trained on NUAA alone ranks Replay-Attack devel *worse than chance*, and the
+reverse transfer is weak too. Treat this test as a weak, domain-specific signal to fuse with the
+face-based CNN test, not as a standalone defence, and re-fit it on captures from your own cameras
+(`facelive train quality`, or the folder dataset) before relying on it.
+
+**Limits.** Digitally upscaled input changes the sharpness statistics; native camera resolutions are
+handled by the canonical resampling (tested at 320x240, 640x480 and 1280x720).
+"""
+

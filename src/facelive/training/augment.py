@@ -45,8 +45,8 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     c = x.shape[1]
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1),
                  groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1),
-                    groups=c)
+    kv = k.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), kv, groups=c)
 
 
 def augment(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,

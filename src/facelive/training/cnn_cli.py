@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--version", default="1.0.0")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="limit each epoch (quick checks only; default: one pass)")
     p.set_defaults(func=run)
     return p
 
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     fit = ((ds == "nuaa") & ~np.isin(subj, nuaa_heldout_subjects())) | (
         (ds == "replay-attack") & (split == "train"))
     dev = (ds == "replay-attack") & (split == "devel")
-    cfg = TrainConfig(epochs=args.epochs, aug=args.aug, context=args.context, seed=args.seed)
+    cfg = TrainConfig(epochs=args.epochs, aug=args.aug, context=args.context, seed=args.seed,
+                      steps_per_epoch=args.steps_per_epoch)
     view = recrop(crops, float(manifest["context"]), cfg.context, cfg.input_size)
     idx = np.flatnonzero(fit)
     strata = np.array([f"{ds[i]}-{y[i]}" for i in idx])

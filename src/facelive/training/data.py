@@ -1,10 +1,10 @@
 """Training data for the CNN test: dataset listing and a face-crop cache.
 
 Listing reads the official folder layouts directly (NUAA: Tan et al., ECCV 2010; Replay-Attack:
-Chingovska et al., BIOSIG 2012), in a fixed order, so that the shipped model's crop cache is
-rebuilt exactly. :func:`build_crop_cache` detects the face once per image and writes the centred square crop
-(:func:`facelive.face.square_crop`) as JPEG plus a ``manifest.json``. The cache holds images
-derived from research-only data: keep it in a git-ignored folder, never commit it.
+Chingovska et al., BIOSIG 2012) in a fixed order. :func:`build_crop_cache` detects the face once
+per image and writes the centred square crop (:func:`facelive.face.square_crop`) as JPEG plus a
+``manifest.json``. The cache holds images derived from research-only data: keep it in a
+git-ignored folder, never commit it.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def _ra_items(root: Path, splits: tuple[str, ...]) -> list[Item]:
             raise DatasetError(f"Replay-Attack split folder {base} is missing")
         for p in sorted(base.glob("*/**/*.jpg")):
             video = p.parent.name
-            live = p.relative_to(base).parts[0] == "real"
+            rel = p.relative_to(base).parts
+            live = rel[0] == "real"
             m = _RA_TYPE.search(video)
             if not live and m is None:
                 raise DatasetError(f"cannot parse the attack type of {video!r}")
@@ -80,7 +81,8 @@ def _ra_items(root: Path, splits: tuple[str, ...]) -> list[Item]:
             subject = c.group(1) if c else video
             items.append(
                 Item(str(p), "replay-attack", split, LIVE if live else SPOOF,
-                     "live" if live else m.group(1), subject, video)  # type: ignore[union-attr]
+                     "live" if live else m.group(1), subject,
+                     "/".join(rel[:-1]))  # type: ignore[union-attr]
             )
     if not items:
         raise DatasetError(f"no frames found under {root}")
@@ -99,7 +101,7 @@ def list_items(nuaa: Path | None, replay_attack: Path | None,
 
 
 def subsample_nuaa(items: list[Item], step: int = 2) -> list[Item]:
-    """Keep every ``step``-th NUAA frame of each capture (consecutive frames are near-duplicates)."""
+    """Keep every ``step``-th NUAA frame of each capture (consecutive ones are near-duplicates)."""
     from collections import defaultdict
 
     groups: dict[str, list[Item]] = defaultdict(list)
@@ -151,7 +153,8 @@ def build_crop_cache(
                 x0, y0, side = crop_window(img.shape, box, context)
                 h, w = img.shape[:2]
                 pad = 1.0 - (
-                    max(0, min(x0 + side, w) - max(x0, 0)) * max(0, min(y0 + side, h) - max(y0, 0))
+                    max(0, min(x0 + side, w) - max(x0, 0))
+                    * max(0, min(y0 + side, h) - max(y0, 0))
                 ) / float(side * side)
                 name = f"{len(records):05d}.jpg"
                 ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])

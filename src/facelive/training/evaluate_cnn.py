@@ -16,8 +16,13 @@ from facelive.training.metrics import eer_threshold, pad_metrics, video_scores
 
 
 def score_items(items: list[Item], test, detector,
-                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """P(live) per item through the full pipeline (NaN where no face was found)."""
+                progress: Callable[[int, int], None] | None = None,
+                padded: list[bool] | None = None) -> np.ndarray:
+    """P(live) per item through the full pipeline (NaN where no face was found).
+
+    When ``padded`` is a list, it receives per item whether the crop needed border padding.
+    """
+    from facelive.face import crop_window
     from facelive.imageio import load_image
     from facelive.liveness import Frame
 
@@ -27,6 +32,13 @@ def score_items(items: list[Item], test, detector,
         box = detector.detect(img)
         if box is not None:
             out[i] = test.score_frame(Frame(img, box))
+        if padded is not None:
+            pad = False
+            if box is not None:
+                x0, y0, side = crop_window(img.shape, box, test.context)
+                h, w = img.shape[:2]
+                pad = x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h
+            padded.append(pad)
         if progress is not None:
             progress(i + 1, len(items))
     return out

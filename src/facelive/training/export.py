@@ -82,7 +82,8 @@ def write_model(net: LivenessNet, *, context: float, image_size: int = 224,
         "std": list(STD),
         "threshold": threshold,
         "onnx_max_abs_diff_vs_torch": diff,
-        "licence": "weights derived from research-only data (NUAA, Replay-Attack): research use only",
+        "licence": "weights derived from research-only data (NUAA, Replay-Attack): "
+                   "research use only",
     }
     card.update(extra or {})
     modelstore.write_bytes("cnn.onnx", data, folder)

@@ -63,7 +63,7 @@ def video_scores(scores: np.ndarray, groups: list[str], labels: np.ndarray,
     """Mean score per group (video); returns ``(scores, labels, attack_types)`` per group."""
     acc: dict[str, list[float]] = defaultdict(list)
     meta: dict[str, tuple[int, str]] = {}
-    for s, g, y, t in zip(scores, groups, labels, attack_types):
+    for s, g, y, t in zip(scores, groups, labels, attack_types, strict=True):
         acc[g].append(float(s))
         meta[g] = (int(y), str(t))
     keys = sorted(acc)

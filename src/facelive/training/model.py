@@ -53,7 +53,7 @@ class LivenessNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """Adds the softmax so that the exported graph outputs probabilities ``[P(attack), P(live)]``."""
+    """Adds the softmax: the exported graph outputs probabilities ``[P(attack), P(live)]``."""
 
     def __init__(self, net: LivenessNet) -> None:
         super().__init__()

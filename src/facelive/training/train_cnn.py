@@ -62,7 +62,8 @@ def recrop(crops: np.ndarray, cache_context: float, context: float, size: int) -
 
 
 @torch.no_grad()
-def predict(net: LivenessNet, crops: np.ndarray, device: str = "cpu", batch: int = 128) -> np.ndarray:
+def predict(net: LivenessNet, crops: np.ndarray, device: str = "cpu",
+            batch: int = 128) -> np.ndarray:
     """P(live) for uint8 BGR crops ``(N, S, S, 3)``."""
     net.eval()
     out = []
@@ -126,13 +127,14 @@ def train_model(
             per = [cfg.batch_size // len(cells)] * len(cells)
             for j in range(cfg.batch_size - sum(per)):
                 per[j] += 1
-            idx = np.concatenate([rng.choice(c, k, replace=len(c) < k) for c, k in zip(cells, per)])
+            idx = np.concatenate([rng.choice(c, k, replace=len(c) < k)
+                                  for c, k in zip(cells, per, strict=True)])
             it = torch.from_numpy(idx).to(device)
             x = augment(data[it], cfg.aug, gen, jpeg[it] if jpeg is not None else None)
             if device.startswith("cuda"):
                 x = x.contiguous(memory_format=torch.channels_last)
             frac = step / max(1, total)
-            for g, lr in zip(opt.param_groups, base_lrs):
+            for g, lr in zip(opt.param_groups, base_lrs, strict=True):
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
                 logits = net(x)
