@@ -18,11 +18,24 @@ from pathlib import Path
 
 import numpy as np
 
-from facelive.training.metrics import eer_threshold, pad_metrics
+from facelive.evaluation.metrics import compute_metrics, eer, eer_threshold
 
 
 def _labels(index: dict, manifest_labels: dict[int, int], name: str) -> np.ndarray:
     return np.array([manifest_labels[i] for i in index[name]])
+
+
+def _eer(scores: np.ndarray, labels: np.ndarray) -> float:
+    return eer(scores[labels == 1], scores[labels == 0])
+
+
+def _eer_thr(scores: np.ndarray, labels: np.ndarray) -> float:
+    return eer_threshold(scores[labels == 1], scores[labels == 0])
+
+
+def _acer(scores: np.ndarray, labels: np.ndarray, types: list[str], thr: float) -> float:
+    lab = ["live" if v == 1 else "spoof" for v in labels]
+    return compute_metrics(scores.tolist(), lab, types, thr)["ACER"]
 
 
 def main(argv: list[str]) -> int:
@@ -45,21 +58,20 @@ def main(argv: list[str]) -> int:
             sc = {k: np.asarray(v) for k, v in run["scores"].items()}
             row = rows[(variant, which)]
             if which == "A":
-                row["A: RA devel EER"].append(eer_threshold(sc["ra_devel"], y["ra_devel"])[0])
-                row["A: NUAA held-out EER"].append(
-                    eer_threshold(sc["nuaa_heldout"], y["nuaa_heldout"])[0])
+                row["A: RA devel EER"].append(_eer(sc["ra_devel"], y["ra_devel"]))
+                row["A: NUAA held-out EER"].append(_eer(sc["nuaa_heldout"], y["nuaa_heldout"]))
             elif which == "B":
-                thr = eer_threshold(sc["nuaa_heldout"], y["nuaa_heldout"])[1]
-                row["B: NUAA->RA devel EER"].append(eer_threshold(sc["ra_devel"], y["ra_devel"])[0])
+                thr = _eer_thr(sc["nuaa_heldout"], y["nuaa_heldout"])
+                row["B: NUAA->RA devel EER"].append(_eer(sc["ra_devel"], y["ra_devel"]))
                 row["B: NUAA->RA devel ACER"].append(
-                    pad_metrics(sc["ra_devel"], y["ra_devel"], t["ra_devel"], thr)["acer"])
+                    _acer(sc["ra_devel"], y["ra_devel"], t["ra_devel"], thr))
             elif which == "C":
-                thr = eer_threshold(sc["ra_devel"], y["ra_devel"])[1]
+                thr = _eer_thr(sc["ra_devel"], y["ra_devel"])
                 row["C: RA->NUAA held-out EER"].append(
-                    eer_threshold(sc["nuaa_heldout"], y["nuaa_heldout"])[0])
-                row["C: RA->NUAA all EER"].append(eer_threshold(sc["nuaa_all"], y["nuaa_all"])[0])
+                    _eer(sc["nuaa_heldout"], y["nuaa_heldout"]))
+                row["C: RA->NUAA all EER"].append(_eer(sc["nuaa_all"], y["nuaa_all"]))
                 row["C: RA->NUAA all ACER"].append(
-                    pad_metrics(sc["nuaa_all"], y["nuaa_all"], t["nuaa_all"], thr)["acer"])
+                    _acer(sc["nuaa_all"], y["nuaa_all"], t["nuaa_all"], thr))
     variants = sorted({v for v, _ in rows})
     cols = sorted({c for r in rows.values() for c in r})
     print("| variant | " + " | ".join(cols) + " |")

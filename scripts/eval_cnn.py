@@ -33,29 +33,31 @@ def main(argv: list[str] | None = None) -> int:
 
     from facelive import modelstore
     from facelive.cnn import CARD_FILE, CNNTest
+    from facelive.datasets import nuaa_subject_split
     from facelive.face import FaceDetector
-    from facelive.training.data import list_items, nuaa_heldout_subjects
-    from facelive.training.evaluate_cnn import report, score_items
+    from facelive.training.data import list_samples
+    from facelive.training.evaluate_cnn import report, score_samples_e2e
 
     test = CNNTest(args.model, threads=args.threads)
-    devel = list_items(None, args.data / "replay-attack", ra_splits=("devel",))
-    nuaa = [it for it in list_items(args.data / "nuaa", None)
-            if it.subject in nuaa_heldout_subjects()]
-    results: dict = {"model": test.info()}
+    devel = list_samples(None, args.data / "replay-attack", ra_splits=("devel",))
+    nuaa = list_samples(args.data / "nuaa", None,
+                        nuaa_subjects=nuaa_subject_split(args.data / "nuaa")[1])
+    results: dict = {"model": test.info(), "face_min_confidence": None}
     with FaceDetector() as det, Progress() as prog:
+        results["face_min_confidence"] = det.min_confidence
         scored, padded = {}, {}
         for name, items in (("ra_devel", devel), ("nuaa_heldout", nuaa)):
             task = prog.add_task(name, total=len(items))
             padded[name] = []
-            scored[name] = score_items(items, test, det,
-                                       lambda i, n, t=task: prog.update(t, completed=i),
-                                       padded=padded[name])
+            scored[name] = score_samples_e2e(items, test, det,
+                                             lambda i, n, t=task: prog.update(t, completed=i),
+                                             padded=padded[name])
     dev = report(devel, scored["ra_devel"])  # EER threshold of devel
     results["ra_devel"] = dev
     # does the network key on the border padding (more frequent for attacks)?
     pad = np.array(padded["ra_devel"])
-    y = np.array([it.label for it in devel])
-    s = np.nan_to_num(scored["ra_devel"], nan=-1.0)
+    y = np.array([int(smp.is_live) for smp in devel])
+    s = np.nan_to_num(scored["ra_devel"], nan=0.0)
     acc = s >= dev["threshold"]
     results["ra_devel_padding"] = {
         f"{kind}_{'padded' if p else 'unpadded'}": {
@@ -72,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["scores"] = {k: [None if np.isnan(v) else round(float(v), 6) for v in s]
                          for k, s in scored.items()}
-    results["paths"] = {"ra_devel": [it.path for it in devel],
-                        "nuaa_heldout": [it.path for it in nuaa]}
+    results["paths"] = {"ra_devel": [str(smp.path) for smp in devel],
+                        "nuaa_heldout": [str(smp.path) for smp in nuaa]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     if args.set_threshold:
@@ -85,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("ra_devel", "nuaa_heldout"):
         for level in ("frame", "video"):
             m = results[name][level]
-            print(f"{name:13s} {level:5s} thr={m['threshold']:.4f} APCER={m['apcer']:.4f} "
-                  f"{m['apcer_per_type']} BPCER={m['bpcer']:.4f} ACER={m['acer']:.4f} "
-                  f"EER={m.get('eer', float('nan')):.4f}")
+            print(f"{name:13s} {level:5s} thr={results[name]['threshold']:.4f} "
+                  f"APCER={m['APCER_max']:.4f} {m['APCER']} BPCER={m['BPCER']:.4f} "
+                  f"ACER={m['ACER']:.4f} EER={m['EER']:.4f} n={m['n_live']}/{m['n_spoof']}")
+        print(f"{name:13s} no face: {results[name]['no_face']} of {len(scored[name])} frames")
     print("RA devel errors by crop padding:", json.dumps(results["ra_devel_padding"]))
     print(f"written {args.out}")
     return 0

@@ -1,23 +1,76 @@
-"""CNN training helpers: data listing, crop re-cutting and batch augmentation (torch optional)."""
+"""CNN training helpers: data selection, end-to-end report, crop re-cutting and batch
+augmentation (torch optional)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from facelive.training.data import list_items, subsample_nuaa
+from facelive.datasets import Sample, nuaa_subject_split
+from facelive.training.data import (
+    NUAA_TRAIN_SUBJECTS,
+    crop_record,
+    dataset_of,
+    list_samples,
+    nuaa_heldout_subjects,
+    subsample_nuaa,
+)
+from facelive.training.evaluate_cnn import report
 
 
 def test_listing_of_the_shared_data(shared_data):
-    ra = list_items(None, shared_data / "replay-attack", ra_splits=("devel",))
-    assert len(ra) == 1800 and sum(it.label for it in ra) == 300
-    assert len({it.group for it in ra}) == 360  # fixed and hand videos share names
-    assert {it.attack_type for it in ra} == {"live", "print", "mobile", "highdef"}
-    nuaa = list_items(shared_data / "nuaa", None)
-    assert len(nuaa) == 1743 + 1748
+    ra = list_samples(None, shared_data / "replay-attack", ra_splits=("devel",))
+    assert len(ra) == 1800 and sum(s.is_live for s in ra) == 300
+    assert len({s.group for s in ra}) == 360  # fixed and hand videos share names
+    assert {s.attack_type for s in ra} == {None, "print", "mobile", "highdef"}
+    assert {dataset_of(s) for s in ra} == {"replay-attack"} and {s.split for s in ra} == {"devel"}
+    nuaa = list_samples(shared_data / "nuaa", None)
+    assert len(nuaa) == 1743 + 1748 and {dataset_of(s) for s in nuaa} == {"nuaa"}
+    assert len({s.group for s in nuaa}) == 33  # captures: subject x session x label
     half = subsample_nuaa(nuaa, 2)
     assert 0.45 * len(nuaa) < len(half) < 0.55 * len(nuaa)
-    assert {it.group for it in half} == {it.group for it in nuaa}
+    assert {s.group for s in half} == {s.group for s in nuaa}
+    held = list_samples(shared_data / "nuaa", None, nuaa_subjects=nuaa_heldout_subjects())
+    assert {s.subject for s in held} == {"0003", "0006", "0009"} and len(held) == 564 + 568
+    rec = crop_record(held[0])
+    assert rec["dataset"] == "nuaa" and rec["label"] == 1 and rec["attack_type"] == "live"
+
+
+def test_heldout_subjects_follow_the_shared_split():
+    assert nuaa_heldout_subjects() == tuple(nuaa_subject_split(NUAA_TRAIN_SUBJECTS)[1])
+
+
+def test_subsampling_keeps_every_second_frame_of_a_capture():
+    def smp(n: int, session: str) -> Sample:
+        return Sample(key=f"ClientRaw/0001/0001_00_00_{session}_{n}.jpg", label="live",
+                      attack_type=None, subject="0001", group=f"nuaa/0001/{session}/live",
+                      split="train", meta=(("session", session), ("dataset", "nuaa")))
+
+    other = Sample(key="x.jpg", label="spoof", attack_type="print", subject="1", group="v",
+                   split="train", meta=(("dataset", "replay-attack"),))
+    items = [smp(n, "01") for n in (3, 0, 2, 1, 10)] + [smp(0, "02"), other]
+    kept = {s.key.split("/")[-1] for s in subsample_nuaa(items, 2)}
+    assert kept == {"0001_00_00_01_0.jpg", "0001_00_00_01_2.jpg", "0001_00_00_01_10.jpg",
+                    "0001_00_00_02_0.jpg", "x.jpg"}
+
+
+def test_report_counts_no_face_frames_as_rejected():
+    def smp(i: int, live: bool, group: str) -> Sample:
+        return Sample(key=f"{i}", label="live" if live else "spoof",
+                      attack_type=None if live else "print", subject="s", group=group,
+                      split="devel")
+
+    samples = [smp(0, True, "a"), smp(1, True, "a"), smp(2, True, "b"),
+               smp(3, False, "c"), smp(4, False, "c"), smp(5, False, "d")]
+    scores = np.array([0.9, 0.8, np.nan, 0.1, np.nan, 0.2])
+    rep = report(samples, scores, threshold=0.5)
+    assert rep["no_face"] == 2
+    assert rep["frame"]["BPCER"] == pytest.approx(1 / 3)  # the live frame without a face
+    assert rep["frame"]["APCER_max"] == 0.0 and rep["frame"]["n_no_decision"] == 0
+    assert rep["video"]["n_live"] == 2 and rep["video"]["BPCER"] == 0.5
+    auto = report(samples, scores)  # EER threshold: live 0.9, 0.8, 0 vs attack 0.1, 0, 0.2
+    assert auto["threshold"] == pytest.approx(0.15)
+    assert auto["frame"]["APCER_max"] == auto["frame"]["BPCER"] == pytest.approx(1 / 3)
 
 
 def test_recrop_centre_crops_to_a_smaller_context():

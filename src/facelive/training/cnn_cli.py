@@ -46,16 +46,17 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from facelive.cnn import CNNTest
+    from facelive.datasets import nuaa_subject_split
     from facelive.errors import FaceliveError
     from facelive.face import FaceDetector
     from facelive.training.data import (
         build_crop_cache,
-        list_items,
+        dataset_of,
+        list_samples,
         load_crop_cache,
-        nuaa_heldout_subjects,
         subsample_nuaa,
     )
-    from facelive.training.evaluate_cnn import report, score_items
+    from facelive.training.evaluate_cnn import report, score_samples_e2e
     from facelive.training.export import write_model
     from facelive.training.train_cnn import TrainConfig, recrop, train_model
 
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise FaceliveError("--context must be in (0, 2.0]", code="usage")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
-    items = subsample_nuaa(list_items(args.nuaa, args.replay_attack), 2)
+    items = subsample_nuaa(list_samples(args.nuaa, args.replay_attack), 2)
+    heldout = nuaa_subject_split(args.nuaa)[1]  # 0003, 0006, 0009
     if not (args.cache / "manifest.json").is_file():
         with Progress() as prog:
             task = prog.add_task("detect + crop", total=len(items))
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     split = np.array([r["split"] for r in recs])
     subj = np.array([r["subject"] for r in recs])
     y = np.array([r["label"] for r in recs])
-    fit = ((ds == "nuaa") & ~np.isin(subj, nuaa_heldout_subjects())) | (
+    fit = ((ds == "nuaa") & ~np.isin(subj, heldout)) | (
         (ds == "replay-attack") & (split == "train"))
     dev = (ds == "replay-attack") & (split == "devel")
     cfg = TrainConfig(epochs=args.epochs, aug=args.aug, context=args.context, seed=args.seed,
@@ -91,10 +93,11 @@ def run(args: argparse.Namespace) -> int:
     write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
                 folder=args.out, extra={"train_config": cfg.as_dict()})
     test = CNNTest(args.out / "cnn.onnx")
-    devel = [it for it in items if it.dataset == "replay-attack" and it.split == "devel"]
+    devel = [s for s in items if dataset_of(s) == "replay-attack" and s.split == "devel"]
     with FaceDetector() as det, Progress() as prog:
         task = prog.add_task("devel (end to end)", total=len(devel))
-        scores = score_items(devel, test, det, lambda i, n: prog.update(task, completed=i))
+        scores = score_samples_e2e(devel, test, det,
+                                   lambda i, n: prog.update(task, completed=i))
     rep = report(devel, scores)
     write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
                 folder=args.out, threshold=round(rep["threshold"], 6),
@@ -102,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     (args.out / "report.json").write_text(json.dumps({"history": history, "ra_devel": rep},
                                                      indent=1))
     f = rep["frame"]
-    print(f"devel: threshold {rep['threshold']:.4f} APCER {f['apcer']:.4f} BPCER {f['bpcer']:.4f} "
-          f"ACER {f['acer']:.4f} EER {f.get('eer', float('nan')):.4f}")
+    print(f"devel: threshold {rep['threshold']:.4f} APCER {f['APCER_max']:.4f} "
+          f"BPCER {f['BPCER']:.4f} ACER {f['ACER']:.4f} EER {f['EER']:.4f} "
+          f"no face {rep['no_face']}")
     print(f"written {args.out / 'cnn.onnx'}, cnn.json, report.json")
     return 0

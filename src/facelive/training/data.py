@@ -1,127 +1,113 @@
-"""Training data for the CNN test: dataset listing and a face-crop cache.
+"""Training data for the CNN test: sample selection and a face-crop cache.
 
-Listing reads the official folder layouts directly (NUAA: Tan et al., ECCV 2010; Replay-Attack:
-Chingovska et al., BIOSIG 2012) in a fixed order. :func:`build_crop_cache` detects the face once
-per image and writes the centred square crop (:func:`facelive.face.square_crop`) as JPEG plus a
-``manifest.json``. The cache holds images derived from research-only data: keep it in a
-git-ignored folder, never commit it.
+Samples come from the dataset readers (:func:`facelive.datasets.open_dataset`): NUAA (Tan et al.,
+ECCV 2010) official train list and Replay-Attack (Chingovska et al., BIOSIG 2012) train/devel.
+:func:`list_samples` tags each sample with its database (``sample.info["dataset"]``) and groups
+NUAA images by capture (subject x session x label) instead of one group per image, so that
+:func:`subsample_nuaa` and capture-level metrics see the frames of one capture together.
+:func:`build_crop_cache` detects the face once per image and writes the centred square crop
+(:func:`facelive.face.square_crop`) as JPEG plus a ``manifest.json``. The cache holds images
+derived from research-only data: keep it in a git-ignored folder, never commit it.
+
+The dataset readers are imported lazily: ``load_crop_cache`` and ``nuaa_heldout_subjects`` are
+all that ``scripts/device_train_cnn.py`` needs on a machine that only has the crops.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facelive.errors import DatasetError
 
-LIVE, SPOOF = 1, 0
+if TYPE_CHECKING:
+    from facelive.datasets import Sample
+
+NUAA_TRAIN_SUBJECTS = tuple(f"{i:04d}" for i in range(1, 10))
+"""Subjects of the NUAA official train list (the only NUAA part the project uses)."""
 
 
-@dataclass(frozen=True)
-class Item:
-    """One image of a dataset, with what training and evaluation need to know about it."""
-
-    path: str
-    dataset: str  # "nuaa" | "replay-attack"
-    split: str  # "train" | "devel"
-    label: int  # 1 live, 0 attack
-    attack_type: str  # "live", "print", "mobile", "highdef"
-    subject: str
-    group: str  # video (Replay-Attack) or subject+session (NUAA): frames of one capture
+def dataset_of(sample: Sample) -> str:
+    """The database a sample of :func:`list_samples` comes from (``"nuaa"``/``"replay-attack"``)."""
+    return sample.info.get("dataset", "")
 
 
-_RA_TYPE = re.compile(r"attack_(print|mobile|highdef)_client(\d+)")
-_RA_CLIENT = re.compile(r"client(\d+)")
+def _nuaa_capture(sample: Sample) -> str:
+    """NUAA capture id: subject, session (from the file name) and label."""
+    return f"nuaa/{sample.subject}/{sample.info.get('session', '?')}/{sample.label}"
 
 
-def _nuaa_items(root: Path) -> list[Item]:
-    items: list[Item] = []
-    for list_name, folder, label in (
-        ("client_train_raw.txt", "ClientRaw", LIVE),
-        ("imposter_train_raw.txt", "ImposterRaw", SPOOF),
-    ):
-        lst = root / list_name
-        if not lst.is_file():
-            raise DatasetError(f"NUAA list {lst} is missing (is {root} the NUAA folder?)")
-        for line in lst.read_text(errors="replace").splitlines():
-            rel = line.strip().replace("\\", "/")
-            if not rel:
-                continue
-            p = root / folder / rel
-            parts = Path(rel).stem.split("_")
-            if len(parts) != 5:
-                raise DatasetError(f"unexpected NUAA file name {rel!r} in {lst}")
-            subject, session = parts[0], parts[3]
-            items.append(
-                Item(str(p), "nuaa", "train", label, "live" if label else "print", subject,
-                     f"nuaa-{subject}-{session}-{label}")
-            )
-    return items
+def _tag(sample: Sample, dataset: str, group: str | None = None) -> Sample:
+    return dataclasses.replace(sample, meta=(*sample.meta, ("dataset", dataset)),
+                               group=sample.group if group is None else group)
 
 
-def _ra_items(root: Path, splits: tuple[str, ...]) -> list[Item]:
-    items: list[Item] = []
-    for split in splits:
-        base = root / split
-        if not base.is_dir():
-            raise DatasetError(f"Replay-Attack split folder {base} is missing")
-        for p in sorted(base.glob("*/**/*.jpg")):
-            video = p.parent.name
-            rel = p.relative_to(base).parts
-            live = rel[0] == "real"
-            m = _RA_TYPE.search(video)
-            if not live and m is None:
-                raise DatasetError(f"cannot parse the attack type of {video!r}")
-            c = _RA_CLIENT.search(video)
-            subject = c.group(1) if c else video
-            items.append(
-                Item(str(p), "replay-attack", split, LIVE if live else SPOOF,
-                     "live" if live else m.group(1), subject,
-                     "/".join(rel[:-1]))  # type: ignore[union-attr]
-            )
-    if not items:
-        raise DatasetError(f"no frames found under {root}")
-    return items
+def list_samples(nuaa: Path | None, replay_attack: Path | None,
+                 ra_splits: Sequence[str] = ("train", "devel"),
+                 nuaa_subjects: Sequence[str] | None = None) -> list[Sample]:
+    """NUAA (official train list, optionally only ``nuaa_subjects``) and Replay-Attack
+    (``ra_splits``) samples, tagged with their database and NUAA grouped by capture."""
+    from facelive.datasets import open_dataset
 
-
-def list_items(nuaa: Path | None, replay_attack: Path | None,
-               ra_splits: tuple[str, ...] = ("train", "devel")) -> list[Item]:
-    """List NUAA (official train list) and Replay-Attack (``ra_splits``) images."""
-    items: list[Item] = []
+    out: list[Sample] = []
     if nuaa is not None:
-        items += _nuaa_items(Path(nuaa))
+        ds = open_dataset("nuaa", nuaa, split="train", subjects=nuaa_subjects)
+        smp = ds.samples()
+        if ds.missing:
+            raise DatasetError(f"nuaa: {len(ds.missing)} listed files are missing "
+                               f"(first: {ds.missing[0]})")
+        out += [_tag(s, "nuaa", _nuaa_capture(s)) for s in smp]
     if replay_attack is not None:
-        items += _ra_items(Path(replay_attack), ra_splits)
-    return items
+        for split in ra_splits:
+            smp = open_dataset("replay-attack", replay_attack, split=split).samples()
+            if not smp:
+                raise DatasetError(f"replay-attack: no frames in {Path(replay_attack) / split}")
+            out += [_tag(s, "replay-attack") for s in smp]
+    return out
 
 
-def subsample_nuaa(items: list[Item], step: int = 2) -> list[Item]:
-    """Keep every ``step``-th NUAA frame of each capture (consecutive ones are near-duplicates)."""
-    from collections import defaultdict
+def subsample_nuaa(samples: list[Sample], step: int = 2) -> list[Sample]:
+    """Keep every ``step``-th NUAA frame of each capture (consecutive ones are near-duplicates).
 
-    groups: dict[str, list[Item]] = defaultdict(list)
-    for it in items:
-        if it.dataset == "nuaa":
-            groups[it.group].append(it)
+    Frames are ordered by the image number that ends the NUAA file name; other samples are kept.
+    """
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        if dataset_of(s) == "nuaa":
+            groups[s.group].append(s)
     keep: set[str] = set()
     for v in groups.values():
-        v = sorted(v, key=lambda it: int(Path(it.path).stem.split("_")[-1]))
-        keep.update(it.path for it in v[::step])
-    return [it for it in items if it.dataset != "nuaa" or it.path in keep]
+        v = sorted(v, key=lambda s: int(Path(s.key).stem.split("_")[-1]))
+        keep.update(s.key for s in v[::step])
+    return [s for s in samples if dataset_of(s) != "nuaa" or s.key in keep]
 
 
 def nuaa_heldout_subjects() -> tuple[str, ...]:
-    """NUAA subjects held back from the NUAA-trained models, for cross-dataset evaluation."""
+    """NUAA subjects held back from the NUAA-trained models (0003, 0006, 0009).
+
+    The same as ``facelive.datasets.nuaa_subject_split(NUAA_TRAIN_SUBJECTS)[1]`` (a test checks
+    it), kept as a constant so that crop-cache users need not import the dataset readers.
+    """
     return ("0003", "0006", "0009")
 
 
+def crop_record(sample: Sample) -> dict:
+    """The crop-cache manifest fields of a sample (label 1 live / 0 attack; ``attack_type``
+    ``"live"`` for live samples), as :func:`load_crop_cache` users expect them."""
+    return {"path": str(sample.path), "key": sample.key, "dataset": dataset_of(sample),
+            "split": sample.split, "label": int(sample.is_live),
+            "attack_type": sample.attack_type or "live", "subject": sample.subject,
+            "group": sample.group}
+
+
 def build_crop_cache(
-    items: list[Item],
+    samples: list[Sample],
     out_dir: Path,
     *,
     context: float = 2.0,
@@ -129,25 +115,25 @@ def build_crop_cache(
     quality: int = 92,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Detect, crop and save every item under ``out_dir``; write and return the manifest.
+    """Detect, crop and save every sample under ``out_dir``; write and return the manifest.
 
-    Images where no face is found are listed under ``"no_face"`` and left out of training.
+    Images where no face is found are listed (by path) under ``"no_face"`` and left out of
+    training.
     """
     import cv2
 
     from facelive.face import FaceDetector, crop_window, square_crop
-    from facelive.imageio import load_image
 
     out_dir = Path(out_dir)
     (out_dir / "img").mkdir(parents=True, exist_ok=True)
     records: list[dict] = []
     no_face: list[str] = []
     with FaceDetector() as det:
-        for i, it in enumerate(items):
-            img = load_image(it.path)
+        for i, smp in enumerate(samples):
+            img = smp.load()
             box = det.detect(img)
             if box is None:
-                no_face.append(it.path)
+                no_face.append(str(smp.path))
             else:
                 crop = square_crop(img, box, context, size)
                 x0, y0, side = crop_window(img.shape, box, context)
@@ -159,14 +145,14 @@ def build_crop_cache(
                 name = f"{len(records):05d}.jpg"
                 ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
                 if not ok:
-                    raise RuntimeError(f"cannot encode the crop of {it.path}")
+                    raise DatasetError(f"cannot encode the crop of {smp.key}")
                 (out_dir / "img" / name).write_bytes(buf.tobytes())
-                rec = asdict(it)
+                rec = crop_record(smp)
                 rec.update(file=f"img/{name}", box=[box.x, box.y, box.w, box.h],
                            pad_fraction=round(float(pad), 4))
                 records.append(rec)
             if progress is not None:
-                progress(i + 1, len(items))
+                progress(i + 1, len(samples))
     manifest = {"context": context, "size": size, "quality": quality,
                 "records": records, "no_face": no_face}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=0))

@@ -1,34 +1,38 @@
 """End-to-end evaluation of the CNN test: detection, crop and ONNX network on the original frames.
 
-Frames where no face is found get no score; they count as rejected (an attack rejected is
-correct, a live face rejected is a BPCER error) and are reported separately. The threshold is
-chosen at the frame-level EER point of the set it is tuned on (Replay-Attack devel only).
+Frames where no face is found get no network score; here they count as **rejected** (score 0:
+an attack rejected is correct, a live face rejected is a BPCER error) and their number is
+reported as ``no_face``. Metrics are those of :mod:`facelive.evaluation.metrics` (ISO/IEC
+30107-3); the threshold is the frame-level EER threshold of the set it is tuned on (Replay-Attack
+devel only). The video level averages the frames of a group: a Replay-Attack video, or a NUAA
+capture (subject x session) when the samples come from :func:`facelive.training.data.list_samples`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from facelive.training.data import Item
-from facelive.training.metrics import eer_threshold, pad_metrics, video_scores
+from facelive.datasets import Sample
+from facelive.evaluation.metrics import eer_threshold, evaluate_scores
 
 
-def score_items(items: list[Item], test, detector,
-                progress: Callable[[int, int], None] | None = None,
-                padded: list[bool] | None = None) -> np.ndarray:
-    """P(live) per item through the full pipeline (NaN where no face was found).
+def score_samples_e2e(samples: Sequence[Sample], test: Any, detector: Any,
+                      progress: Callable[[int, int], None] | None = None,
+                      padded: list[bool] | None = None) -> np.ndarray:
+    """P(live) per sample through the full pipeline (NaN where no face was found).
 
-    When ``padded`` is a list, it receives per item whether the crop needed border padding.
+    ``test`` is a :class:`facelive.cnn.CNNTest`, ``detector`` a :class:`facelive.face.FaceDetector`.
+    When ``padded`` is a list, it receives per sample whether the crop needed border padding.
     """
     from facelive.face import crop_window
-    from facelive.imageio import load_image
     from facelive.liveness import Frame
 
-    out = np.full(len(items), np.nan)
-    for i, it in enumerate(items):
-        img = load_image(it.path)
+    out = np.full(len(samples), np.nan)
+    for i, smp in enumerate(samples):
+        img = smp.load()
         box = detector.detect(img)
         if box is not None:
             out[i] = test.score_frame(Frame(img, box))
@@ -40,23 +44,22 @@ def score_items(items: list[Item], test, detector,
                 pad = x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h
             padded.append(pad)
         if progress is not None:
-            progress(i + 1, len(items))
+            progress(i + 1, len(samples))
     return out
 
 
-def report(items: list[Item], scores: np.ndarray, threshold: float | None = None) -> dict:
-    """Frame- and video-level APCER (per attack type), BPCER, ACER and EER.
+def report(samples: Sequence[Sample], scores: np.ndarray,
+           threshold: float | None = None) -> dict[str, Any]:
+    """Frame- and video-level metrics (:func:`facelive.evaluation.metrics.evaluate_scores` keys:
+    APCER per type, APCER_max, BPCER, ACER, EER, ...) plus ``no_face`` (frames without a face).
 
     ``threshold=None`` picks the frame-level EER threshold of these scores (tuning set only).
     """
-    y = np.array([it.label for it in items])
-    types = [it.attack_type for it in items]
-    groups = [it.group for it in items]
-    s = np.where(np.isnan(scores), -1.0, scores)  # no face -> rejected
+    raw = np.asarray(scores, np.float64)
+    s = np.where(np.isnan(raw), 0.0, raw)  # no face -> rejected
     if threshold is None:
-        threshold = eer_threshold(s, y)[1]
-    frame = pad_metrics(s, y, types, threshold)
-    frame["no_face"] = int(np.isnan(scores).sum())
-    vs, vy, vt = video_scores(s, groups, y, types)
-    video = pad_metrics(vs, vy, vt, threshold)
-    return {"threshold": float(threshold), "frame": frame, "video": video}
+        live = np.array([smp.is_live for smp in samples], bool)
+        threshold = eer_threshold(s[live], s[~live])
+    out = evaluate_scores(s.tolist(), samples, float(threshold))
+    out["no_face"] = int(np.isnan(raw).sum())
+    return out

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facelive.evaluation.metrics import eer
 from facelive.training.augment import augment, jpeg_copies, to_input
-from facelive.training.metrics import eer_threshold
 from facelive.training.model import LivenessNet, build_model
 
 
@@ -147,8 +147,8 @@ def train_model(
         rec: dict = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
                      "seconds": round(time.perf_counter() - t0, 2)}
         for name, (ec, el) in (eval_sets or {}).items():
-            s = predict(net, ec, device)
-            rec[f"eer_{name}"] = round(eer_threshold(s, el)[0], 4)
+            s, live = predict(net, ec, device), np.asarray(el) == 1
+            rec[f"eer_{name}"] = round(eer(s[live], s[~live]), 4)
         history.append(rec)
         if on_epoch is not None:
             on_epoch(net, epoch + 1)
