@@ -1,4 +1,4 @@
-"""Benchmark inputs: a real 640x480 face frame when the research data is present, else the example."""
+"""Benchmark inputs: a real face frame when the research data is present, else the example."""
 
 from __future__ import annotations
 

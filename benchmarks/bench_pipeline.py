@@ -43,10 +43,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=30)
     args = ap.parse_args()
     import cv2
+    from _frames import face_frame
     from rich.console import Console
     from rich.table import Table
 
-    from _frames import face_frame
     from facelive.liveness import Frame
     from facelive.pipeline import Pipeline
     from facelive.quality.test import QualityTest

@@ -48,7 +48,8 @@ def test_fit_linear_matches_lda_posterior(rng) -> None:
 
     y = rng.random(400) < 0.5
     s = np.clip(np.column_stack([0.5 + 0.3 * (y - 0.5) + 0.2 * rng.standard_normal(400),
-                                 0.5 + 0.1 * (y - 0.5) + 0.2 * rng.standard_normal(400)]), 0.01, 0.99)
+                                 0.5 + 0.1 * (y - 0.5) + 0.2 * rng.standard_normal(400)]),
+                0.01, 0.99)
     m = fit_linear(s, y, ("a", "b"))
     z = (logit(s) - m.mean) / m.scale
     ref = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(z, y.astype(int))
@@ -164,7 +165,8 @@ def test_plugin_registered_through_entry_point(tmp_path, monkeypatch) -> None:
     """))
     dist = tmp_path / "dummy_liveness_plugin-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dummy-liveness-plugin\nVersion: 1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dummy-liveness-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
         "[facelive.tests]\ndummy = dummy_liveness_plugin:DummyTest\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -1,4 +1,4 @@
-"""The quality liveness test: model file, canonical resolution, resolution robustness, real frames."""
+"""The quality liveness test: model file, working resolution, resolution robustness, real frames."""
 
 from __future__ import annotations
 

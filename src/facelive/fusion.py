@@ -109,7 +109,8 @@ class FusionModel:
     def covers(self, tests: Sequence[str]) -> bool:
         return tuple(sorted(tests)) in self.subsets
 
-    def fuse(self, scores: Mapping[str, float | None], tests: Sequence[str]) -> tuple[float | None, float | None]:
+    def fuse(self, scores: Mapping[str, float | None],
+             tests: Sequence[str]) -> tuple[float | None, float | None]:
         """Fuse one frame's scores of ``tests``; returns (P(live), threshold) or (None, None)."""
         present = tuple(sorted(t for t in tests if scores.get(t) is not None))
         if not present or (self.missing == "abstain" and len(present) < len(tests)):

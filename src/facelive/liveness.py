@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 

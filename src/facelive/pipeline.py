@@ -130,7 +130,8 @@ class Pipeline:
     def info(self) -> dict[str, Any]:
         return {
             "tests": [t.info() for t in self.tests],
-            "fusion": "lda" if self.fusion is not None else ("all-live" if len(self.tests) > 1 else None),
+            "fusion": ("lda" if self.fusion is not None
+                       else ("all-live" if len(self.tests) > 1 else None)),
             "threshold": self.threshold,
         }
 

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
     f.add_argument("--tests", default="quality,cnn")
     f.add_argument("--target-apcer", type=float, default=0.05,
-                   help="operating point: the threshold whose devel APCER (worst type) is at most this")
+                   help="operating point: highest allowed devel APCER (worst type)")
     f.add_argument("--missing", choices=("abstain", "available"), default="abstain")
     f.add_argument("--folds", type=int, default=5, help="cross-validation folds inside devel")
     f.add_argument("--out", type=Path, default=None)

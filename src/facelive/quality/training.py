@@ -97,8 +97,7 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
     from facelive import modelstore
     from facelive.datasets import open_dataset
     from facelive.datasets.nuaa import nuaa_subject_split
-    from facelive.evaluation.metrics import eer_threshold, threshold_for_apcer
-    from facelive.evaluation.metrics import evaluate_scores
+    from facelive.evaluation.metrics import eer_threshold, evaluate_scores, threshold_for_apcer
     from facelive.quality.test import MODEL_FILE, QualityModel
 
     nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
@@ -236,14 +235,14 @@ Video level:
 
 {metrics_table(rows, "video")}
 
-Cross-dataset rows fix the threshold on the training side (no peeking at the target). NUAA held-out
-subjects: {", ".join(report["nuaa_heldout_subjects"])} (every third subject; the other models in this
-card did see them, the RA-only model did not).
+Cross-dataset rows fix the threshold on the training side (no peeking at the target).
+NUAA held-out subjects: {", ".join(report["nuaa_heldout_subjects"])}
+(every third subject; the other models in this card did see them, the RA-only model did not).
 
 **Reading the numbers.** Whole-frame quality statistics capture the capture chain (camera, lighting,
-JPEG settings) as much as the attack: trained on Replay-Attack alone the test separates Replay-Attack
-devel well, but a model trained on NUAA alone ranks Replay-Attack devel *worse than chance*, and the
-reverse transfer is weak too. Treat this test as a weak, domain-specific signal to fuse with the
+JPEG settings) as much as the attack: trained on Replay-Attack alone the test separates
+Replay-Attack devel well, but a model trained on NUAA alone ranks Replay-Attack devel
+*worse than chance*, and the reverse transfer is weak too. Treat this test as a weak, domain-specific signal to fuse with the
 face-based CNN test, not as a standalone defence, and re-fit it on captures from your own cameras
 (`facelive train quality`, or the folder dataset) before relying on it.
 
