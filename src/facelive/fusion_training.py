@@ -4,8 +4,8 @@ The tests were trained on the *train* splits, so their devel scores are unseen d
 the fusion is fitted on those devel scores. To report honest numbers for a model fitted on devel,
 devel is split into subject-disjoint folds (GroupKFold by client): every devel frame is scored by a
 fusion fitted on the other clients (out-of-fold scores). The operating point is chosen on the
-out-of-fold scores for a target worst-type APCER (security first), and the shipped model is then
-fitted on all of devel.
+out-of-fold scores by :func:`operating_point` (worst-type APCER at most a target, security first),
+and the shipped model is then fitted on all of devel.
 """
 
 from __future__ import annotations
@@ -40,6 +40,22 @@ def threshold_at_apcer(attack_scores: np.ndarray, attack_types: Sequence[str | N
         if k < st.size:
             bound = max(bound, float(st[k]))
     return float(np.nextafter(bound, np.inf)) if np.isfinite(bound) else 0.0
+
+
+def operating_point(live_scores: np.ndarray, attack_scores: np.ndarray,
+                    attack_types: Sequence[str | None], target_apcer: float) -> float:
+    """Security-first operating point: the stricter of the EER threshold and the lowest threshold
+    whose worst-type APCER is <= ``target_apcer``.
+
+    ``target_apcer`` is an upper bound on APCER, not a goal: where the EER point already accepts
+    fewer attacks (well-separated scores) it is kept, so attacks are never let through just to
+    reach the target.
+    """
+    from facelive.evaluation.metrics import eer_threshold
+
+    t_apcer = threshold_at_apcer(attack_scores, attack_types, target_apcer)
+    t_eer = eer_threshold(live_scores, attack_scores)
+    return float(max(t_apcer, t_eer)) if np.isfinite(t_eer) else t_apcer
 
 
 def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
@@ -119,8 +135,8 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
     for t in tests:
         sc = scores[t]
         ok = np.isfinite(sc)
-        thr_apcer = threshold_at_apcer(sc[ok & ~y], [types[i] for i in np.flatnonzero(ok & ~y)],
-                                       target_apcer)
+        thr_apcer = operating_point(sc[ok & y], sc[ok & ~y],
+                                    [types[i] for i in np.flatnonzero(ok & ~y)], target_apcer)
         report["single"][t] = {
             "shipped_threshold": metrics(sc, load_test(t).threshold),
             "at_target_apcer": metrics(sc, thr_apcer),
@@ -131,8 +147,8 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
         ok = np.all(np.isfinite(x), axis=1)
         oof = np.full(len(y), np.nan)
         oof[ok] = _oof_scores(x[ok], y[ok], subjects[ok], sub, folds)
-        att = ok & ~y
-        thr = threshold_at_apcer(oof[att], [types[i] for i in np.flatnonzero(att)], target_apcer)
+        thr = operating_point(oof[ok & y], oof[ok & ~y],
+                              [types[i] for i in np.flatnonzero(ok & ~y)], target_apcer)
         model = fit_linear(x[ok], y[ok], sub)
         model.threshold = thr
         m_oof = metrics(oof, thr)
@@ -164,3 +180,57 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
         "threshold": subsets[tuple(sorted(tests))].threshold,
     }
     return json.loads(json.dumps(report, default=float))
+
+
+def render_card(report: dict[str, Any], command: str) -> str:
+    """The fusion model card (Markdown); every number comes from ``report``."""
+    from facelive.quality.training import metrics_table
+
+    tests = report["tests"]
+    full = "+".join(sorted(tests))
+    rows = [(f"fused {full}: out-of-fold (honest)", {"frame": report["subsets"][full]["out_of_fold"]}),
+            (f"fused {full}: in-sample (fitted on these scores)",
+             {"frame": report["subsets"][full]["in_sample"]})]
+    for t in tests:
+        rows.append((f"{t} alone, same APCER target", {"frame": report["single"][t]["at_target_apcer"]}))
+        rows.append((f"{t} alone, its shipped threshold", {"frame": report["single"][t]["shipped_threshold"]}))
+    subset_rows = [(f"subset {k} (out-of-fold)", {"frame": v["out_of_fold"]})
+                   for k, v in report["subsets"].items()]
+    return f"""# Model card: score fusion, `models/fusion.json`
+
+**What it is.** One liveness decision from the tests' scores ({", ".join(tests)}): each P(live) is
+mapped to its logit, standardised, and combined by two-class LDA (solver `eigen`, shrinkage `auto`;
+the 2019 thesis's choice; any scikit-learn linear classifier can be swapped in with
+`facelive.fusion.fit_linear(..., estimator=...)`). A model is stored for every subset of the tests, so
+the missing-score policy can fall back to the tests that scored: shipped policy
+**`{report.get("missing", "abstain")}`** (`abstain`: a frame where any test has no score, such as
+no face, gets no decision; `available`: fuse the tests that scored). Change it with
+`facelive check --missing available` or `FACELIVE_MISSING=available` for the server.
+
+**Training data.** Replay-Attack `devel` (300 live / 1,500 attack frames, 15 clients): the
+tests were trained on the *train* splits, so these scores are unseen data for them. Devel is then
+used twice (fit and operating point), so the honest numbers are **out-of-fold**: devel is split
+into {report["folds"]} client-disjoint folds and every frame is scored by a fusion fitted on the
+other clients. The operating point on the out-of-fold scores is the stricter of the EER point
+and the lowest threshold whose worst-type APCER is <= {100 * report["target_apcer"]:.0f}% (security
+first: an accepted attack is worse than a live user asked to retry); threshold **{report["summary"]["threshold"]:.4f}**.
+**Licence: derived from research-only data (Replay-Attack): research use only.**
+
+**Reproduce** (scores are cached in `~/.cache/facelive`):
+
+    {command}
+
+## Replay-Attack devel, frame level
+
+{metrics_table(rows)}
+
+Every subset (the fallbacks used by the `available` policy):
+
+{metrics_table(subset_rows)}
+
+**Reading the numbers.** On Replay-Attack devel the CNN alone already separates live from attack
+frames completely, so the fusion cannot beat it there; what the fusion adds is a second,
+independent signal for the attacks where one test is unsure, and the quality test's weakness
+across datasets (see its card) means its weight should be re-fitted on your own devel data.
+Independent test data (other subjects, sessions and cameras) decides the real error rates.
+"""

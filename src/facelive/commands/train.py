@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--folds", type=int, default=5, help="cross-validation folds inside devel")
     f.add_argument("--out", type=Path, default=None)
     f.add_argument("--report", type=Path, default=Path("runs/fusion/report.json"))
+    f.add_argument("--card", type=Path, default=None, help="also write the model card here")
     f.set_defaults(func=_train_fusion)
 
     try:
@@ -51,14 +52,10 @@ def _train_quality(args: argparse.Namespace) -> int:
                            target_apcer=args.target_apcer)
     write_report(report, args.report)
     if args.card is not None:
-        import shlex
-        import sys
-
         from facelive.quality.training import render_card
 
-        cmd = "facelive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         args.card.parent.mkdir(parents=True, exist_ok=True)
-        args.card.write_text(render_card(report, cmd))
+        args.card.write_text(render_card(report, _command_line()))
     dev = report["devel"]["frame"]
     print(json.dumps({"threshold": report["model"]["threshold"],
                       "devel": {k: dev[k] for k in ("APCER", "APCER_max", "BPCER", "ACER", "EER")}},
@@ -75,6 +72,19 @@ def _train_fusion(args: argparse.Namespace) -> int:
                           missing=args.missing, folds=args.folds, out_model=args.out)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=1, default=float))
+    if args.card is not None:
+        from facelive.fusion_training import render_card
+
+        report["missing"] = args.missing
+        args.card.parent.mkdir(parents=True, exist_ok=True)
+        args.card.write_text(render_card(report, _command_line()))
     print(json.dumps(report["summary"], indent=1, default=float))
     print(f"report: {args.report}")
     return 0
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return "facelive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
