@@ -36,6 +36,21 @@ DEFAULT_TESTS = ("quality", "cnn")
 FUSION_MODEL = "fusion.json"
 
 
+_THREADS_LIMITED = False
+
+
+def _limit_library_threads() -> None:
+    global _THREADS_LIMITED
+    if _THREADS_LIMITED:
+        return
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    cv2.setNumThreads(1)
+    _THREADS_LIMITED = True
+
+
 def load_fusion(path: str | os.PathLike[str] | None = None,
                 missing: str | None = None) -> FusionModel | None:
     """Load the shipped fusion model (or one at ``path``); None when none is shipped."""
@@ -67,6 +82,10 @@ class Pipeline:
     threshold: override the decision threshold on the final score.
     budget_ms: per-test time budget; a test that overruns gets status ``timeout``.
     parallel: run the tests concurrently (threads; the heavy work releases the GIL).
+    limit_threads: make the libraries single-threaded inside each test (process-wide: BLAS via
+        threadpoolctl, OpenCV via ``cv2.setNumThreads(1)``). The pipeline parallelises across
+        tests; library thread pools on top of that only compete for the cores (OpenBLAS workers
+        busy-wait), which measured 62 ms per frame instead of 46 ms on the 2-core VM.
     """
 
     def __init__(
@@ -79,8 +98,11 @@ class Pipeline:
         budget_ms: float = 5000.0,
         parallel: bool = True,
         detector: Any | None = None,
+        limit_threads: bool = True,
     ) -> None:
         t0 = time.perf_counter()
+        if limit_threads:
+            _limit_library_threads()
         names = list(tests) if tests else list(DEFAULT_TESTS)
         self.tests: list[LivenessTest] = [
             t if isinstance(t, LivenessTest) else load_test(t) for t in names
