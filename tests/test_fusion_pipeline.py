@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from facelive.fusion import FusionModel, LinearFusion, all_subsets, fit_linear, logit
+from facelive.linear import StandardizedLinear
 from facelive.liveness import FaceBox, Frame, LivenessTest, available_tests, load_test
 from facelive.pipeline import Pipeline
 
@@ -51,7 +52,7 @@ def test_fit_linear_matches_lda_posterior(rng) -> None:
                                  0.5 + 0.1 * (y - 0.5) + 0.2 * rng.standard_normal(400)]),
                 0.01, 0.99)
     m = fit_linear(s, y, ("a", "b"))
-    z = (logit(s) - m.mean) / m.scale
+    z = (logit(s) - m.model.mean) / m.model.scale
     ref = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(z, y.astype(int))
     np.testing.assert_allclose(m.predict_proba(s), ref.predict_proba(z)[:, 1], atol=1e-9)
     # round trip through the stored form
@@ -63,7 +64,8 @@ def _model(missing: str = "abstain") -> FusionModel:
     subsets = {}
     for sub in all_subsets(["a", "b"]):
         k = len(sub)
-        subsets[sub] = LinearFusion(sub, np.zeros(k), np.ones(k), np.ones(k), 0.0, threshold=0.5)
+        linear = StandardizedLinear(np.zeros(k), np.ones(k), np.ones(k), 0.0)
+        subsets[sub] = LinearFusion(sub, linear, threshold=0.5)
     return FusionModel(("a", "b"), subsets, missing)
 
 

@@ -9,8 +9,7 @@ A model is fitted for every non-empty subset of the tests, so that a frame where
 score (no face, error, timeout) can still be fused from the others when the missing-score policy
 allows it (:data:`MISSING_POLICIES`).
 
-Reference: Fisher (1936); Ledoit & Wolf, "A well-conditioned estimator for large-dimensional
-covariance matrices", J. Multivariate Analysis 88 (2004) (the shrinkage).
+The linear model itself is :class:`facelive.linear.StandardizedLinear`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from facelive.linear import StandardizedLinear
+
 EPS = 1e-6
 MISSING_POLICIES = ("abstain", "available")
 """``abstain``: any missing score -> no decision; ``available``: fuse the tests that scored."""
@@ -32,52 +33,27 @@ def logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
-def default_estimator() -> Any:
-    """The thesis's fusion estimator: LDA with eigen solver and automatic shrinkage."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-    return LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")
-
-
 @dataclass
 class LinearFusion:
-    """One fitted linear fusion over an ordered set of tests: P(live) = sigmoid(w . z + b)."""
+    """One fitted linear fusion over an ordered set of tests: P(live) from the tests' logits."""
 
     tests: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
+    model: StandardizedLinear
     threshold: float = 0.5
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def predict_proba(self, scores: np.ndarray) -> np.ndarray:
         """P(live) for an (n, len(tests)) array of per-test P(live)."""
-        z = (logit(scores) - self.mean) / self.scale
-        return 1.0 / (1.0 + np.exp(-(z @ self.coef + self.intercept)))
+        return self.model.predict_proba(logit(scores))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tests": list(self.tests),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": float(self.intercept),
-            "threshold": float(self.threshold),
-            "metrics": self.metrics,
-        }
+        return {"tests": list(self.tests), **self.model.to_dict(),
+                "threshold": float(self.threshold), "metrics": self.metrics}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LinearFusion:
-        return cls(
-            tests=tuple(d["tests"]),
-            mean=np.asarray(d["mean"], dtype=np.float64),
-            scale=np.asarray(d["scale"], dtype=np.float64),
-            coef=np.asarray(d["coef"], dtype=np.float64),
-            intercept=float(d["intercept"]),
-            threshold=float(d.get("threshold", 0.5)),
-            metrics=dict(d.get("metrics", {})),
-        )
+        return cls(tuple(d["tests"]), StandardizedLinear.from_dict(d),
+                   float(d.get("threshold", 0.5)), dict(d.get("metrics", {})))
 
 
 def fit_linear(scores: np.ndarray, is_live: np.ndarray, tests: Sequence[str],
@@ -87,14 +63,7 @@ def fit_linear(scores: np.ndarray, is_live: np.ndarray, tests: Sequence[str],
     ``estimator`` is any scikit-learn linear classifier exposing ``coef_`` and ``intercept_`` after
     ``fit`` (LDA by default; e.g. ``LogisticRegression`` also works).
     """
-    z = logit(scores)
-    mean = z.mean(axis=0)
-    scale = z.std(axis=0)
-    scale[scale < 1e-12] = 1.0
-    est = estimator if estimator is not None else default_estimator()
-    est.fit((z - mean) / scale, np.asarray(is_live, dtype=int))
-    return LinearFusion(tuple(tests), mean, scale, np.ravel(est.coef_).astype(np.float64),
-                        float(np.ravel(est.intercept_)[0]))
+    return LinearFusion(tuple(tests), StandardizedLinear.fit(logit(scores), is_live, estimator))
 
 
 @dataclass

@@ -24,6 +24,7 @@ import numpy as np
 
 from facelive import modelstore
 from facelive.errors import ModelError
+from facelive.linear import StandardizedLinear
 from facelive.liveness import Frame, LivenessTest
 
 CANONICAL_SHORT_SIDE = 240
@@ -52,35 +53,25 @@ def quality_features(image: np.ndarray) -> np.ndarray:
 
 @dataclass
 class QualityModel:
-    """Standardisation + two-class LDA, stored as numbers: P(live) = sigmoid(w . z + b)."""
+    """Standardisation + two-class LDA over the 25 measures, stored as numbers (JSON)."""
 
     feature_names: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
+    linear: StandardizedLinear
     threshold: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
 
-    def decision_function(self, features: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(np.asarray(features, dtype=np.float64))
-        x = np.nan_to_num(x, nan=0.0, posinf=1e12, neginf=-1e12)
-        z = (x - self.mean) / self.scale
-        return z @ self.coef + self.intercept
-
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """P(live) for an (n, 25) feature array (or one 25-vector)."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self.decision_function(features), -500, 500)))
+        x = np.nan_to_num(np.asarray(features, dtype=np.float64), nan=0.0, posinf=1e12,
+                          neginf=-1e12)
+        return self.linear.predict_proba(x)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": MODEL_FORMAT,
             "canonical_short_side": CANONICAL_SHORT_SIDE,
             "feature_names": list(self.feature_names),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": float(self.intercept),
+            **self.linear.to_dict(),
             "threshold": float(self.threshold),
             "info": self.info,
         }
@@ -96,32 +87,17 @@ class QualityModel:
             raise ModelError("quality model's feature order does not match this facelive version")
         if int(d.get("canonical_short_side", CANONICAL_SHORT_SIDE)) != CANONICAL_SHORT_SIDE:
             raise ModelError("quality model was trained at another working resolution")
-        return cls(
-            feature_names=names,
-            mean=np.asarray(d["mean"], dtype=np.float64),
-            scale=np.asarray(d["scale"], dtype=np.float64),
-            coef=np.asarray(d["coef"], dtype=np.float64),
-            intercept=float(d["intercept"]),
-            threshold=float(d["threshold"]),
-            info=dict(d.get("info", {})),
-        )
+        return cls(names, StandardizedLinear.from_dict(d), float(d["threshold"]),
+                   dict(d.get("info", {})))
 
     @classmethod
     def fit(cls, features: np.ndarray, is_live: np.ndarray) -> QualityModel:
         """Fit the standardiser and LDA (solver ``eigen``, ``shrinkage="auto"``)."""
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
         from facelive.quality import MEASURE_NAMES
 
         x = np.nan_to_num(np.asarray(features, dtype=np.float64), nan=0.0, posinf=1e12,
                           neginf=-1e12)
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale < 1e-12] = 1.0
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")
-        lda.fit((x - mean) / scale, np.asarray(is_live, dtype=int))
-        return cls(tuple(MEASURE_NAMES), mean, scale, np.ravel(lda.coef_).astype(np.float64),
-                   float(np.ravel(lda.intercept_)[0]))
+        return cls(tuple(MEASURE_NAMES), StandardizedLinear.fit(x, is_live))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> QualityModel:
