@@ -233,17 +233,24 @@ end
 """
 
 
+BOUNDARY = "faceliveBenchBoundary7MA4YWxkTrZu0gW"
+
+
+def multipart_body(image: bytes, boundary: str = BOUNDARY) -> bytes:
+    """A multipart/form-data body with ``image`` in the field ``image`` (what wrk posts)."""
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"frame.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
+    return head.encode() + image + f"\r\n--{boundary}--\r\n".encode()
+
+
 def drive_wrk(base: str, body: bytes, clients: int, seconds: float, pid: int | None,
               samples: list[tuple[float, float]], tmp: Path) -> dict:
     """Run ``wrk`` (one thread, ``clients`` connections) for ``seconds``; parse its Lua report.
 
     Latency percentiles come from wrk's histogram (all responses, microsecond resolution).
     """
-    boundary = "faceliveBenchBoundary7MA4YWxkTrZu0gW"
-    payload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
-               f"filename=\"frame.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() \
-        + body + f"\r\n--{boundary}--\r\n".encode()
-    (tmp / "body.bin").write_bytes(payload)
+    boundary = BOUNDARY
+    (tmp / "body.bin").write_bytes(multipart_body(body, boundary))
     report = tmp / "wrk-report.tsv"
     report.unlink(missing_ok=True)
     (tmp / "post.lua").write_text(WRK_LUA % (boundary, tmp / "body.bin", report))
@@ -275,6 +282,20 @@ def drive_wrk(base: str, body: bytes, clients: int, seconds: float, pid: int | N
     return out
 
 
+def wait_idle(base: str, timeout: float = 15.0) -> None:
+    """Wait until the server reports no request in flight (its /metrics gauge)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = httpx.get(base + "/metrics", timeout=2).text
+        except httpx.HTTPError:
+            text = ""
+        gauge = [ln for ln in text.splitlines() if ln.startswith("facelive_requests_in_flight ")]
+        if gauge and float(gauge[0].split()[1]) == 0:
+            return
+        time.sleep(0.1)
+
+
 def start_profiler(pid: int, seconds: float, tmp: Path) -> tuple[subprocess.Popen, Path]:
     """Sample the server's Python stacks with py-spy (raw folded stacks, GIL-holding or not)."""
     exe = shutil.which("py-spy")
@@ -299,8 +320,10 @@ def finish_profiler(spy: tuple[subprocess.Popen, Path], top: int = 25) -> str:
         if not n.isdigit():
             continue
         total += int(n)
-        frames = {f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] if " (" in f else f
-                  for f in stack.split(";")[1:]}  # drop the process/thread root
+        frames = set()
+        for f in stack.split(";")[1:]:  # drop the process/thread root
+            name, _, loc = f.partition(" (")
+            frames.add(f"{name} ({loc.rstrip(')').rsplit('/', 1)[-1]})" if loc else name)
         for f in frames:
             incl[f] += int(n)
     lines = [f"py-spy: {total} active samples in the server; inclusive share per function:"]
@@ -376,6 +399,7 @@ def main() -> int:
         if args.warmup > 0:
             if args.client == "wrk":
                 drive_wrk(base, body, args.clients, args.warmup, None, [], tmp)
+                wait_idle(base)  # wrk stops mid-request: let the server finish those first
             else:
                 asyncio.run(drive(base, body, args.clients, args.warmup, None, []))
         samples: list[tuple[float, float]] = []

@@ -16,6 +16,7 @@ import os
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -35,6 +36,7 @@ MAX_PIXELS = 40_000_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Largest accepted encoded file size."""
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "MPO")
+EXIF_ORIENTATION = 0x0112
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 # Never let Pillow silently return a partial image.
@@ -78,7 +80,7 @@ def _to_bgr_uint8(array: np.ndarray) -> np.ndarray:
         a = np.rint(rgb * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
     elif not (a.ndim == 3 and a.shape[2] == 3):
         raise UnsupportedImageError(f"unsupported array shape {a.shape}")
-    return np.ascontiguousarray(a[:, :, ::-1])  # RGB -> BGR
+    return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)  # new contiguous array
 
 
 def _decode_pil(img: Image.Image) -> np.ndarray:
@@ -94,7 +96,7 @@ def _decode_pil(img: Image.Image) -> np.ndarray:
         return _to_bgr_uint8(np.asarray(img.convert("L")))
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         return _to_bgr_uint8(np.asarray(img.convert("RGBA")))
-    return _to_bgr_uint8(np.asarray(img.convert("RGB")))
+    return _to_bgr_uint8(np.asarray(img if mode == "RGB" else img.convert("RGB")))
 
 
 def decode_image(
@@ -121,7 +123,8 @@ def decode_image(
             width, height = img.size
             _check_size(width, height, max_pixels=max_pixels, min_side=min_side)
             img.load()
-            img = ImageOps.exif_transpose(img)
+            if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+                img = ImageOps.exif_transpose(img)
             out = _decode_pil(img)
     except ImageError:
         raise
