@@ -134,3 +134,22 @@ def test_iter_image_paths(tmp_path) -> None:
     found = iter_image_paths([tmp_path])
     assert [p.name for p in found] == ["y.JPG", "x.png"]
     assert iter_image_paths([tmp_path / "a" / "notes.txt"]) == [tmp_path / "a" / "notes.txt"]
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "BMP"])
+def test_mutated_files_never_crash(rgb: Image.Image, fmt: str) -> None:
+    """Random byte flips, truncations and garbage appended: a decoded image or an ImageError,
+    never another exception."""
+    good = _encode(rgb.resize((96, 64)), fmt)
+    r = np.random.default_rng(1)
+    for _ in range(150):
+        data = bytearray(good)
+        for pos in r.integers(0, len(data), size=r.integers(1, 12)):
+            data[pos] = int(r.integers(0, 256))
+        if r.random() < 0.3:
+            data = data[: int(r.integers(1, len(data)))]
+        try:
+            out = decode_image(bytes(data))
+        except ImageError:
+            continue
+        assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
