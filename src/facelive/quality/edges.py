@@ -39,11 +39,21 @@ def ted(reference: np.ndarray, distorted: np.ndarray) -> float:
     return _ted(edge_map(*sobel(r)), edge_map(*sobel(d)))
 
 
-def corner_count(gx: np.ndarray, gy: np.ndarray) -> int:
-    """Number of Harris corners from Sobel derivatives (see the module docstring)."""
-    t = gx * gx
-    a = cv2.GaussianBlur(t, (5, 5), 1.0, borderType=BORDER)
-    b = cv2.GaussianBlur(np.multiply(gy, gy, out=t), (5, 5), 1.0, borderType=BORDER)
+def corner_count(
+    gx: np.ndarray, gy: np.ndarray, squares: tuple[np.ndarray, np.ndarray] | None = None
+) -> int:
+    """Number of Harris corners from Sobel derivatives (see the module docstring).
+
+    ``squares``: ``(gx * gx, gy * gy)`` when the caller already has them (read, not modified).
+    """
+    if squares is None:
+        t = gx * gx
+        a = cv2.GaussianBlur(t, (5, 5), 1.0, borderType=BORDER)
+        b = cv2.GaussianBlur(np.multiply(gy, gy, out=t), (5, 5), 1.0, borderType=BORDER)
+    else:
+        a = cv2.GaussianBlur(squares[0], (5, 5), 1.0, borderType=BORDER)
+        b = cv2.GaussianBlur(squares[1], (5, 5), 1.0, borderType=BORDER)
+        t = np.empty_like(gx)
     c = cv2.GaussianBlur(np.multiply(gx, gy, out=t), (5, 5), 1.0, borderType=BORDER)
     # R = a b - c^2 - k (a + b)^2, in place
     c *= c

@@ -71,13 +71,13 @@ def measures(image: np.ndarray) -> OrderedDict[str, float]:
     out["MAMS"] = mams
 
     g1, g2 = sobel(grey), sobel(gb)
-    tmp = np.empty_like(grey)
-    m1sq = g1[0] * g1[0]
-    m1sq += np.multiply(g1[1], g1[1], out=tmp)
-    m2sq = g2[0] * g2[0]
-    m2sq += np.multiply(g2[1], g2[1], out=tmp)
+    sq1 = (g1[0] * g1[0], g1[1] * g1[1])  # shared by the edge maps, GME and the Harris tensor
+    sq2 = (g2[0] * g2[0], g2[1] * g2[1])
+    n1, n2 = corner_count(*g1, squares=sq1), corner_count(*g2, squares=sq2)
+    m1sq = np.add(*sq1, out=sq1[0])
+    m2sq = np.add(*sq2, out=sq2[0])
     out["TED"] = _ted(edges_from_mag2(m1sq), edges_from_mag2(m2sq))
-    out["TCD"] = _tcd(corner_count(*g1), corner_count(*g2))
+    out["TCD"] = _tcd(n1, n2)
 
     h, w = grey.shape
     f1, f2 = spectrum(grey), spectrum(gb)
@@ -87,8 +87,8 @@ def measures(image: np.ndarray) -> OrderedDict[str, float]:
     out["GME"] = _gme(np.sqrt(m1sq), np.sqrt(m2sq))
     out["GPE"] = _gpe(g1, g2)
 
-    out["SSIM"] = _ssim(grey, gb)
-    out["VIF"] = _vif(grey, gb)
+    out["SSIM"] = _ssim(grey, gb, y_is_blurred=True)
+    out["VIF"] = _vif(grey, gb, dist_is_blurred=True)
     out["RRED"] = _rred(grey, gb)
 
     out["JQI"] = _jqi(grey)

@@ -134,7 +134,9 @@ def _niqe(grey: np.ndarray) -> float:
     mu_t = feats.mean(axis=0)
     cov_t = np.cov(feats, rowvar=False) if len(feats) > 1 else np.zeros_like(cov)
     d = mu - mu_t
-    dist2 = float(d @ np.linalg.pinv((cov + cov_t) / 2.0) @ d)
+    # symmetric matrix: the eigen-decomposition pseudo-inverse (the same cut-off, as its
+    # |eigenvalues| are its singular values) is cheaper than the SVD one
+    dist2 = float(d @ np.linalg.pinv((cov + cov_t) / 2.0, hermitian=True) @ d)
     return float(np.sqrt(max(dist2, 0.0)))
 
 

@@ -87,11 +87,16 @@ def _gpe(g1: tuple[np.ndarray, np.ndarray], g2: tuple[np.ndarray, np.ndarray]) -
     im -= np.multiply(x1, y2, out=tmp)  # G conj(G') = re + i im
     # G conj(G') = 0 only where G or G' is 0 (products of Sobel values cannot underflow here);
     # there arg 0 = 0 keeps the other gradient's phase
-    if not re.all() and np.any((re == 0) & (im == 0)):
-        zero1 = (x1 == 0) & (y1 == 0)
-        zero2 = (x2 == 0) & (y2 == 0)
-        re = np.where(zero1, x2, np.where(zero2, x1, re))
-        im = np.where(zero1, -y2, np.where(zero2, y1, im))
+    # (flat regions have many such pixels: patch them by index rather than whole-image where)
+    if not re.all():
+        at = np.flatnonzero((re == 0) & (im == 0))
+        if at.size:
+            rf, imf = re.reshape(-1), im.reshape(-1)
+            a1, b1 = x1.reshape(-1)[at], y1.reshape(-1)[at]
+            a2, b2 = x2.reshape(-1)[at], y2.reshape(-1)[at]
+            zero1, zero2 = (a1 == 0) & (b1 == 0), (a2 == 0) & (b2 == 0)
+            rf[at] = np.where(zero1, a2, np.where(zero2, a1, rf[at]))
+            imf[at] = np.where(zero1, -b2, np.where(zero2, b1, imf[at]))
     return float(np.mean(_phase_diff2(re, im)))
 
 

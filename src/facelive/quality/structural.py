@@ -41,11 +41,19 @@ def _filt(x: np.ndarray, k: np.ndarray, dst: np.ndarray | None = None) -> np.nda
     return cv2.sepFilter2D(x, cv2.CV_64F, k, k, dst=dst, borderType=BORDER)
 
 
-def _ssim(x: np.ndarray, y: np.ndarray) -> float:
+def _blur3(x: np.ndarray) -> np.ndarray:
+    """The 3x3 Gaussian (sigma 0.5, symmetric border) of :func:`facelive.quality.blurred`."""
+    return cv2.GaussianBlur(x, (3, 3), 0.5, sigmaY=0.5, borderType=BORDER)
+
+
+def _ssim(x: np.ndarray, y: np.ndarray, y_is_blurred: bool = False) -> float:
+    """Mean SSIM. ``y_is_blurred``: ``y`` is ``_blur3(x)``, so its local mean is ``_blur3`` of
+    ``x``'s (symmetric filters commute under the symmetric border; equal up to rounding)."""
     k = _gauss(11, 1.5)
     c1 = (SSIM_K1 * 255.0) ** 2
     c2 = (SSIM_K2 * 255.0) ** 2
-    mx, my = _filt(x, k), _filt(y, k)
+    mx = _filt(x, k)
+    my = _blur3(mx) if y_is_blurred else _filt(y, k)
     tmp = np.multiply(x, x)
     sxx = _filt(tmp, k)
     syy = _filt(np.multiply(y, y, out=tmp), k)
@@ -80,10 +88,13 @@ def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
     return _ssim(r, d)
 
 
-def _vif(ref: np.ndarray, dist: np.ndarray) -> float:
+def _vif(ref: np.ndarray, dist: np.ndarray, dist_is_blurred: bool = False) -> float:
     """VIFp of ``vifp_mec.m``. Its guards reduce to: a pixel adds to the numerator only when
     s1, s2 >= 1e-10 and g > 0, with sv^2 floored at 1e-10; the denominator ignores s1 < 1e-10.
-    Natural logs are used: the base cancels in the ratio."""
+    Natural logs are used: the base cancels in the ratio. ``dist_is_blurred``: ``dist`` is
+    ``_blur3(ref)``; then the scale-1 mean of ``dist`` and its scale-2 input are ``_blur3`` of
+    those of ``ref`` (symmetric filters commute under the symmetric border; equal up to rounding).
+    """
     num = 0.0
     den = 0.0
     eps = 1e-10
@@ -91,14 +102,15 @@ def _vif(ref: np.ndarray, dist: np.ndarray) -> float:
         n = 2 ** (4 - scale + 1) + 1
         k = _gauss(n, n / 5.0)
         if scale > 1:
-            ref = _filt(ref, k)[::2, ::2]
-            dist = _filt(dist, k)[::2, ::2]
+            low = _filt(ref, k)
+            dist = (_blur3(low) if dist_is_blurred and scale == 2 else _filt(dist, k))[::2, ::2]
+            ref = low[::2, ::2]
         tmp = np.multiply(ref, ref)
         s1 = _filt(tmp, k)
         s2 = _filt(np.multiply(dist, dist, out=tmp), k)
         s12 = _filt(np.multiply(ref, dist, out=tmp), k)
         mu1 = _filt(ref, k)
-        mu2 = _filt(dist, k, dst=tmp)
+        mu2 = _blur3(mu1) if dist_is_blurred and scale == 1 else _filt(dist, k, dst=tmp)
         s12 -= mu1 * mu2
         s1 -= np.multiply(mu1, mu1, out=mu1)
         s2 -= np.multiply(mu2, mu2, out=mu2)
