@@ -159,3 +159,18 @@ def test_evaluate_shared_replay_devel_subset(shared_data: Path, tmp_path: Path) 
     res = run_evaluation(ds, FakePipeline(), tmp_path, progress=False, plots=False, limit=40)
     assert res["n_samples"] == 40 and res["n_groups"] == 8  # whole videos of 5 frames
     assert res["frame"]["n_live"] + res["frame"]["n_spoof"] + res["frame"]["n_no_decision"] == 40
+
+
+def test_comparison_table_rows_and_columns() -> None:
+    from facelive.evaluation import comparison_table
+
+    samples = [_s("live", "a"), _s("spoof", "b", "print"), _s("spoof", "c", "mobile")]
+    r = evaluate_scores([0.9, 0.7, 0.1], samples, 0.5)
+    table = comparison_table([("run", r)], show_threshold=True, show_no_decision=True)
+    head, rule, row = table.splitlines()
+    assert head.startswith("| evaluation | threshold | APCER mobile | APCER print | APCER max")
+    assert rule.count("---") == head.count("|") - 1
+    # print accepted (0.7 >= 0.5), mobile rejected; ACER = (100 + 0) / 2; scores separate: EER 0
+    assert row == ("| run | 0.5000 | 0.0% | 100.0% | 100.0% | 0.0% | 50.0% | 0.0% | 1.000 "
+                   "| 1/2 | 0 |")
+    assert comparison_table([("run", r)], "video").count("\n") == 1  # no video level: header only

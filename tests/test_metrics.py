@@ -14,7 +14,6 @@ from facelive.evaluation.metrics import (
     compute_metrics,
     eer,
     eer_threshold,
-    evaluate_scores,
     roc,
     threshold_for_apcer,
 )
@@ -124,8 +123,23 @@ def test_threshold_for_apcer() -> None:
         threshold_for_apcer([0.1], [0.2], 1.5)
 
 
+def test_threshold_for_apcer_worst_type() -> None:
+    live = [0.9]
+    att = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    types = ["print"] * 4 + ["mobile"] * 2
+    # pooled: 1 of 6 may pass -> above 0.5, midpoint to 0.6
+    assert threshold_for_apcer(live, att, 0.25) == pytest.approx(0.55)
+    # per type: print may pass 1 of 4 (above 0.3: 0.35), mobile 0 of 2 (above 0.6: midpoint to
+    # the live 0.9 = 0.75); the worst type decides
+    assert threshold_for_apcer(live, att, 0.25, types) == pytest.approx(0.75)
+    assert threshold_for_apcer(live, att[:4], 0.25, types[:4]) == pytest.approx(0.35)
+    with pytest.raises(ValueError):
+        threshold_for_apcer(live, att, 0.25, types[:3])
+
+
 def test_evaluate_scores_reexported() -> None:
     from facelive.datasets import Sample
+    from facelive.evaluation import evaluate_scores
 
     smp = [Sample(key="a", label="live", attack_type=None, subject="s", group="a", split="devel")]
     assert evaluate_scores([0.7], smp, threshold=0.5)["frame"]["BPCER"] == 0.0

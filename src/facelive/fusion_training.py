@@ -10,9 +10,7 @@ and the shipped model is then fitted on all of devel.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,26 +18,8 @@ from typing import Any
 import numpy as np
 
 from facelive.datasets import Sample
+from facelive.diskcache import cached_arrays, digest
 from facelive.fusion import FusionModel, LinearFusion, all_subsets, fit_linear
-
-
-def threshold_at_apcer(attack_scores: np.ndarray, attack_types: Sequence[str | None],
-                       target: float) -> float:
-    """Lowest threshold whose APCER is <= ``target`` for every attack type (live: score >= t).
-
-    Per type with n attacks, at most floor(target * n) may be accepted, so the threshold must lie
-    above that type's (floor(target * n) + 1)-th highest score; the answer is the largest such
-    bound over the types (just above it, to keep the operating point on this data).
-    """
-    s = np.asarray(attack_scores, dtype=np.float64)
-    types = np.array([t or "unknown" for t in attack_types], dtype=object)
-    bound = -np.inf
-    for t in sorted(set(types)):
-        st = np.sort(s[types == t])[::-1]
-        k = int(np.floor(target * st.size + 1e-12))
-        if k < st.size:
-            bound = max(bound, float(st[k]))
-    return float(np.nextafter(bound, np.inf)) if np.isfinite(bound) else 0.0
 
 
 def operating_point(live_scores: np.ndarray, attack_scores: np.ndarray,
@@ -51,11 +31,12 @@ def operating_point(live_scores: np.ndarray, attack_scores: np.ndarray,
     fewer attacks (well-separated scores) it is kept, so attacks are never let through just to
     reach the target.
     """
-    from facelive.evaluation.metrics import eer_threshold
+    from facelive.evaluation import eer_threshold, threshold_for_apcer
 
-    t_apcer = threshold_at_apcer(attack_scores, attack_types, target_apcer)
+    t_apcer = threshold_for_apcer(live_scores, attack_scores, target_apcer, attack_types)
     t_eer = eer_threshold(live_scores, attack_scores)
-    return float(max(t_apcer, t_eer)) if np.isfinite(t_eer) else t_apcer
+    finite = [t for t in (t_apcer, t_eer) if np.isfinite(t)]
+    return float(max(finite)) if finite else 0.5
 
 
 def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
@@ -65,35 +46,32 @@ def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
 
     from facelive import modelstore
     from facelive.pipeline import Pipeline
-    from facelive.quality.training import cache_dir
+    from facelive.quality.training import code_hash
 
-    h = hashlib.sha256("\n".join(s.key for s in samples).encode())
+    parts: list[bytes | str] = ["\n".join(s.key for s in samples)]
     for t in sorted(tests):
-        for f in sorted(modelstore.MODEL_DIR.glob("*")):
-            if f.name.startswith(t):
-                h.update(f.read_bytes())
-    cache = cache_dir() / f"scores-{name}-{'-'.join(sorted(tests))}-{h.hexdigest()[:16]}.npz"
-    if use_cache and cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            return {t: z[t] for t in tests}
-    out = {t: np.full(len(samples), np.nan) for t in tests}
-    with Pipeline(list(tests), fusion=None) as pipe, Progress() as progress:
-        task = progress.add_task(f"scoring {name} with {', '.join(tests)}", total=len(samples))
-        for i, s in enumerate(samples):
-            try:
-                r = pipe.check_frame(s.load())
-                for t in tests:
-                    v = r["tests"][t]["score"]
-                    out[t][i] = np.nan if v is None else v
-            except Exception:  # unreadable sample: no scores
-                pass
-            progress.advance(task)
-    if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **out)
-        os.replace(tmp, cache)
-    return out
+        parts += [f.read_bytes() for f in sorted(modelstore.MODEL_DIR.glob(f"{t}*"))]
+        if t == "quality":
+            parts.append(code_hash())
+
+    def compute() -> dict[str, np.ndarray]:
+        out = {t: np.full(len(samples), np.nan) for t in tests}
+        with Pipeline(list(tests), fusion=None) as pipe, Progress() as progress:
+            task = progress.add_task(f"scoring {name} with {', '.join(tests)}",
+                                     total=len(samples))
+            for i, s in enumerate(samples):
+                try:
+                    r = pipe.check_frame(s.load())
+                    for t in tests:
+                        v = r["tests"][t]["score"]
+                        out[t][i] = np.nan if v is None else v
+                except Exception:  # unreadable sample: no scores
+                    pass
+                progress.advance(task)
+        return out
+
+    key = f"scores-{name}-{'-'.join(sorted(tests))}-{digest(parts)}"
+    return cached_arrays(key, compute, use_cache=use_cache)
 
 
 def _oof_scores(x: np.ndarray, y: np.ndarray, groups: np.ndarray, tests: Sequence[str],
@@ -184,7 +162,7 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
 
 def render_card(report: dict[str, Any], command: str) -> str:
     """The fusion model card (Markdown); every number comes from ``report``."""
-    from facelive.quality.training import metrics_table
+    from facelive.evaluation import comparison_table as metrics_table
 
     tests = report["tests"]
     full = "+".join(sorted(tests))

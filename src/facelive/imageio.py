@@ -55,8 +55,9 @@ def _check_size(width: int, height: int, *, max_pixels: int, min_side: int) -> N
         )
 
 
-def _to_bgr_uint8(array: np.ndarray) -> np.ndarray:
-    """Convert a decoded grey / RGB / RGBA array (any integer or float depth) to BGR uint8."""
+def _to_uint8_3ch(array: np.ndarray) -> np.ndarray:
+    """Grey / 3-channel / 4-channel array of any integer or float depth -> (H, W, 3) uint8,
+    channel order kept (alpha composited on white)."""
     a = np.asarray(array)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
@@ -80,7 +81,12 @@ def _to_bgr_uint8(array: np.ndarray) -> np.ndarray:
         a = np.rint(rgb * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
     elif not (a.ndim == 3 and a.shape[2] == 3):
         raise UnsupportedImageError(f"unsupported array shape {a.shape}")
-    return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)  # new contiguous array
+    return np.ascontiguousarray(a)
+
+
+def _to_bgr_uint8(array: np.ndarray) -> np.ndarray:
+    """A decoded grey / RGB / RGBA array (any depth) as BGR uint8 (a new contiguous array)."""
+    return cv2.cvtColor(_to_uint8_3ch(array), cv2.COLOR_RGB2BGR)
 
 
 def _decode_pil(img: Image.Image) -> np.ndarray:
@@ -162,12 +168,7 @@ def load_image(
             raise ImageError(f"expected a 2-D or 3-D image array, got shape {source.shape}")
         h, w = source.shape[:2]
         _check_size(w, h, max_pixels=max_pixels, min_side=min_side)
-        if source.ndim == 3 and source.shape[2] == 3 and source.dtype == np.uint8:
-            return np.ascontiguousarray(source)
-        if source.ndim == 3 and source.shape[2] == 4:
-            return _to_bgr_uint8(source[:, :, [2, 1, 0, 3]])
-        arr = _to_bgr_uint8(source)  # grey input, or non-uint8 BGR: channels handled below
-        return arr if source.ndim == 2 else np.ascontiguousarray(arr[:, :, ::-1])
+        return _to_uint8_3ch(source)  # arrays are already BGR (or grey / BGRA)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(bytes(source), max_pixels=max_pixels, min_side=min_side)
     if not isinstance(source, (str, os.PathLike)):

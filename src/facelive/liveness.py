@@ -106,16 +106,10 @@ class LivenessTest(abc.ABC):
 
 
 def _builtin_tests() -> dict[str, Callable[[], LivenessTest]]:
+    from facelive.cnn import CNNTest
     from facelive.quality.test import QualityTest
 
-    tests: dict[str, Callable[[], LivenessTest]] = {"quality": QualityTest}
-    try:
-        from facelive.cnn import CNNTest
-
-        tests["cnn"] = CNNTest
-    except ImportError:  # pragma: no cover - the CNN module ships with the package
-        pass
-    return tests
+    return {"quality": QualityTest, "cnn": CNNTest}
 
 
 def available_tests() -> dict[str, Callable[[], LivenessTest]]:

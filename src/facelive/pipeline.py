@@ -16,7 +16,6 @@ A frame without a face gives ``"decision": "unknown"`` whenever a selected test 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -126,8 +125,7 @@ class Pipeline:
                     self.fusion = model
         self._threshold_override = threshold
         self._needs_face = any(t.needs_face for t in self.tests)
-        self._detector = detector
-        self._detector_lock = threading.Lock()
+        self._detector = detector  # must be thread-safe (FaceDetector is)
         if self._needs_face and self._detector is None:
             from facelive.face import FaceDetector
 
@@ -161,8 +159,7 @@ class Pipeline:
     def detect(self, image: np.ndarray):
         if self._detector is None:
             return None
-        with self._detector_lock:
-            return self._detector.detect(image)
+        return self._detector.detect(image)
 
     def _run_tests(self, frame: Frame) -> dict[str, TestResult]:
         if not self.parallel or self._pool is None:

@@ -1,6 +1,11 @@
 """Evaluation: ISO/IEC 30107-3 metrics, the scoring harness behind ``facelive evaluate``, plots."""
 
-from facelive.evaluation.evaluate import evaluate_scores, run_evaluation, score_samples
+from facelive.evaluation.evaluate import (
+    comparison_table,
+    evaluate_scores,
+    run_evaluation,
+    score_samples,
+)
 from facelive.evaluation.metrics import (
     apcer,
     auc,
@@ -11,5 +16,5 @@ from facelive.evaluation.metrics import (
     threshold_for_apcer,
 )
 
-__all__ = ["apcer", "auc", "bpcer", "compute_metrics", "eer", "eer_threshold",
+__all__ = ["apcer", "auc", "bpcer", "comparison_table", "compute_metrics", "eer", "eer_threshold",
            "evaluate_scores", "run_evaluation", "score_samples", "threshold_for_apcer"]

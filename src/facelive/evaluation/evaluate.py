@@ -192,6 +192,33 @@ def _table(levels: dict[str, dict[str, Any] | None]) -> list[str]:
     return rows
 
 
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * float(v):.1f}%"
+
+
+def comparison_table(rows: Sequence[tuple[str, dict[str, Any]]], level: str = "frame", *,
+                     show_threshold: bool = False, show_no_decision: bool = False) -> str:
+    """A Markdown table comparing evaluations, one row per ``(label, result)``, where ``result``
+    is an :func:`evaluate_scores` result or a ``metrics.json`` (rows without ``level`` are
+    skipped): APCER per attack type, worst APCER, BPCER, ACER, EER, AUC, live/spoof counts."""
+    types = sorted({t for _, r in rows for t in (r.get(level) or {}).get("APCER", {})})
+    head = ["evaluation", *(["threshold"] if show_threshold else []),
+            *[f"APCER {t}" for t in types], "APCER max", "BPCER", "ACER", "EER", "AUC",
+            "live/spoof", *(["no decision"] if show_no_decision else [])]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, r in rows:
+        m = r.get(level)
+        if not m:
+            continue
+        cells = [label, *([f"{r['threshold']:.4f}"] if show_threshold else []),
+                 *[_pct(m["APCER"].get(t)) for t in types], _pct(m["APCER_max"]),
+                 _pct(m["BPCER"]), _pct(m["ACER"]), _pct(m["EER"]),
+                 "n/a" if m["AUC"] is None else f"{m['AUC']:.3f}", f"{m['n_live']}/{m['n_spoof']}",
+                 *([str(m["n_no_decision"])] if show_no_decision else [])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_report(result: dict[str, Any], out: Path) -> Path:
     """Write ``report.md`` for a :func:`run_evaluation` result."""
     lines = [

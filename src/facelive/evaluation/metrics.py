@@ -96,17 +96,27 @@ def eer_threshold(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
 
 
 def threshold_for_apcer(live_scores: ArrayLike, attack_scores: ArrayLike,
-                        target_apcer: float) -> float:
-    """Lowest threshold whose APCER (attacks pooled) is <= ``target_apcer``.
+                        target_apcer: float,
+                        attack_types: Sequence[str | None] | None = None) -> float:
+    """Lowest threshold whose APCER is <= ``target_apcer``: attacks pooled, or, with
+    ``attack_types``, for every attack type (the worst-type APCER of ISO/IEC 30107-3).
 
     With the attack scores sorted in decreasing order a_1 >= a_2 >= ..., at most
     k = floor(target * n) attacks may be accepted, so the threshold must lie above a_(k+1); it is
     returned as the midpoint between a_(k+1) and the next higher distinct score (live or attack),
     or just above a_(k+1) when none is higher. ``target_apcer >= 1`` gives the lowest score.
-    NaN without attack samples.
+    Per type, the answer is the largest of the per-type thresholds. NaN without attack samples.
     """
     if not 0.0 <= target_apcer <= 1.0:
         raise ValueError(f"target_apcer must be in [0, 1], got {target_apcer}")
+    if attack_types is not None:
+        att_all = _arr(attack_scores)
+        types = np.array([t or "unknown" for t in attack_types], dtype=object)
+        if types.size != att_all.size:
+            raise ValueError("attack_types must have one entry per attack score")
+        per_type = [threshold_for_apcer(live_scores, att_all[types == t], target_apcer)
+                    for t in sorted(set(types))]
+        return max(per_type) if per_type else math.nan
     live, att = _arr(live_scores), np.sort(_arr(attack_scores))[::-1]
     if not att.size:
         return math.nan
@@ -117,16 +127,6 @@ def threshold_for_apcer(live_scores: ArrayLike, attack_scores: ArrayLike,
     a = att[k]
     higher = every[every > a]
     return float((a + higher[0]) / 2) if higher.size else float(np.nextafter(a, np.inf))
-
-
-def evaluate_scores(scores: Sequence[float | None], samples: Sequence[Any], threshold: float,
-                    *, video: bool | None = None) -> dict[str, Any]:
-    """Frame- and video-level metrics of precomputed scores; see
-    :func:`facelive.evaluation.evaluate.evaluate_scores` (re-exported here for convenience)."""
-    from facelive.evaluation.evaluate import evaluate_scores as _evaluate
-
-    return _evaluate(scores, samples, threshold, video=video)
-
 
 def auc(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
     """Area under the ROC: P(live > attack) + 0.5 P(tie); NaN when a class is empty."""

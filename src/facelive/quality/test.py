@@ -117,6 +117,10 @@ class QualityTest(LivenessTest):
     def __init__(self, model_path: str | os.PathLike[str] | None = None,
                  threshold: float | None = None) -> None:
         self.model = QualityModel.load(model_path)
+        from facelive.quality import biqi_model, niqe_model
+
+        niqe_model.load_model()  # load (and checksum) the measure models now, not on the
+        biqi_model.load_model()  # first frame
         self.threshold = self.model.threshold if threshold is None else float(threshold)
         self.version = str(self.model.info.get("version", self.version))
 

@@ -8,9 +8,7 @@ research-only images and must never be committed; the cache is keyed by the meas
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,24 +17,18 @@ from typing import Any
 import numpy as np
 
 from facelive.datasets import Sample
+from facelive.diskcache import cached_arrays, digest
 
 VERSION = "1"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FACELIVE_CACHE", Path.home() / ".cache" / "facelive"))
-
-
-def _code_hash() -> str:
-    h = hashlib.sha256()
+def code_hash() -> str:
+    """Digest of the measure code and the NIQE/BIQI models: cached features depend on them."""
     qdir = Path(__file__).resolve().parent
-    for f in sorted(qdir.glob("*.py")):
-        if f.name not in ("training.py",):
-            h.update(f.read_bytes())
-    for f in sorted((qdir.parent / "models").glob("niqe*")) + sorted(
-            (qdir.parent / "models").glob("biqi*")):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    files = [f for f in sorted(qdir.glob("*.py")) if f.name != "training.py"]
+    files += sorted((qdir.parent / "models").glob("niqe*"))
+    files += sorted((qdir.parent / "models").glob("biqi*"))
+    return digest(f.read_bytes() for f in files)
 
 
 def _features_of(sample: Sample) -> np.ndarray:
@@ -56,30 +48,24 @@ def extract_features(samples: Sequence[Sample], *, workers: int = 1, name: str =
     """Quality features of ``samples`` ((n, 25) float64), with a progress bar and a disk cache."""
     from rich.progress import Progress
 
-    keys = [s.key for s in samples]
-    tag = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
-    cache = cache_dir() / f"quality-{name}-{tag}-{_code_hash()}.npz"
-    if use_cache and cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            return z["features"]
-    out = np.empty((len(samples), 25))
-    with Progress() as progress:
-        task = progress.add_task(f"quality features: {name}", total=len(samples))
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                for i, f in enumerate(pool.map(_features_of, samples, chunksize=16)):
-                    out[i] = f
+    def compute() -> dict[str, np.ndarray]:
+        out = np.empty((len(samples), 25))
+        with Progress() as progress:
+            task = progress.add_task(f"quality features: {name}", total=len(samples))
+            if workers > 1:
+                with ProcessPoolExecutor(workers) as pool:
+                    for i, f in enumerate(pool.map(_features_of, samples, chunksize=16)):
+                        out[i] = f
+                        progress.advance(task)
+            else:
+                for i, s in enumerate(samples):
+                    out[i] = _features_of(s)
                     progress.advance(task)
-        else:
-            for i, s in enumerate(samples):
-                out[i] = _features_of(s)
-                progress.advance(task)
-    if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, features=out)
-        os.replace(tmp, cache)
-    return out
+        return {"features": out}
+
+    tag = digest(["\n".join(s.key for s in samples)], 12)
+    return cached_arrays(f"quality-{name}-{tag}-{code_hash()}", compute,
+                         use_cache=use_cache)["features"]
 
 
 def _valid(features: np.ndarray) -> np.ndarray:
@@ -97,7 +83,7 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
     from facelive import modelstore
     from facelive.datasets import open_dataset
     from facelive.datasets.nuaa import nuaa_subject_split
-    from facelive.evaluation.metrics import eer_threshold, evaluate_scores, threshold_for_apcer
+    from facelive.evaluation import eer_threshold, evaluate_scores, threshold_for_apcer
     from facelive.quality.test import MODEL_FILE, QualityModel
 
     nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
@@ -173,29 +159,9 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=1, default=float))
 
 
-def _fmt(v: Any) -> str:
-    return "n/a" if v is None else f"{100 * float(v):.1f}%"
-
-
-def metrics_table(rows: list[tuple[str, dict[str, Any]]], level: str = "frame") -> str:
-    """A Markdown table of ISO/IEC 30107-3 metrics, one row per (label, evaluate_scores result)."""
-    types = sorted({t for _, r in rows for t in (r.get(level) or {}).get("APCER", {})})
-    head = ["evaluation", *[f"APCER {t}" for t in types], "APCER max", "BPCER", "ACER", "EER",
-            "AUC", "live/spoof"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, r in rows:
-        m = r.get(level)
-        if not m:
-            continue
-        cells = [label, *[_fmt(m["APCER"].get(t)) for t in types], _fmt(m["APCER_max"]),
-                 _fmt(m["BPCER"]), _fmt(m["ACER"]), _fmt(m["EER"]),
-                 "n/a" if m["AUC"] is None else f"{m['AUC']:.3f}", f"{m['n_live']}/{m['n_spoof']}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def render_card(report: dict[str, Any], command: str) -> str:
     """The quality model card (Markdown), every number taken from ``report``."""
+    from facelive.evaluation import comparison_table as metrics_table
     from facelive.quality.test import CANONICAL_SHORT_SIDE
 
     rows = [

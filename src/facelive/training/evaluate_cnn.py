@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from facelive.datasets import Sample
-from facelive.evaluation.metrics import eer_threshold, evaluate_scores
+from facelive.evaluation import eer_threshold, evaluate_scores
 
 
 def score_samples_e2e(samples: Sequence[Sample], test: Any, detector: Any,
@@ -50,7 +50,7 @@ def score_samples_e2e(samples: Sequence[Sample], test: Any, detector: Any,
 
 def report(samples: Sequence[Sample], scores: np.ndarray,
            threshold: float | None = None) -> dict[str, Any]:
-    """Frame- and video-level metrics (:func:`facelive.evaluation.metrics.evaluate_scores` keys:
+    """Frame- and video-level metrics (:func:`facelive.evaluation.evaluate_scores` keys:
     APCER per type, APCER_max, BPCER, ACER, EER, ...) plus ``no_face`` (frames without a face).
 
     ``threshold=None`` picks the frame-level EER threshold of these scores (tuning set only).
