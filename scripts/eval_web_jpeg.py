@@ -34,17 +34,17 @@ def main() -> None:
     thr = {t.name: t.threshold for t in pipe.tests}
     rows = []
     for name, q in (("original frames", None), (f"re-encoded JPEG q{args.quality}", args.quality)):
-        scores: dict[str, list[float | None]] = {"quality": [], "cnn": [], "fused": []}
+        scores: dict[str, list[float | None]] = {t: [] for t in [*pipe.test_names, "fused"]}
         for s in track(samples, description=name):
             img = s.load()
             if q is not None:
                 ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
                 img = decode_image(buf.tobytes())
             r = pipe.check_frame(img)
-            for t in ("quality", "cnn"):
+            for t in pipe.test_names:
                 scores[t].append(r["tests"][t]["score"])
             scores["fused"].append(r["score"])
-        for t, th in (("quality", thr["quality"]), ("cnn", thr["cnn"]), ("fused", pipe.threshold)):
+        for t, th in [*thr.items(), ("fused", pipe.threshold)]:
             m = compute_metrics(scores[t], labels, types, th)
             rows.append((name, t, m))
     print("| frames | test | APCER max % | BPCER % | ACER % | EER % | AUC |")

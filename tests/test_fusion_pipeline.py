@@ -180,3 +180,15 @@ def test_plugin_registered_through_entry_point(tmp_path, monkeypatch) -> None:
     with pytest.raises(KeyError):
         load_test("no-such-test")
     sys.modules.pop("dummy_liveness_plugin", None)
+
+
+def test_shipped_fusion_covers_the_default_tests() -> None:
+    """`facelive check` fuses all built-in tests by default: the shipped model must cover them."""
+    from facelive.liveness import _builtin_tests
+    from facelive.pipeline import DEFAULT_TESTS, load_fusion
+
+    assert set(DEFAULT_TESTS) == set(_builtin_tests())  # "all available tests" by default
+    model = load_fusion()
+    assert model is not None and model.covers(DEFAULT_TESTS)
+    for sub in all_subsets(DEFAULT_TESTS):  # every fallback of the `available` policy exists
+        assert sub in model.subsets and 0.0 < model.subsets[sub].threshold < 1.0

@@ -23,6 +23,11 @@ Status = Literal["ok", "no_face", "error", "timeout"]
 ENTRY_POINT_GROUP = "facelive.tests"
 
 
+class NoFaceError(Exception):
+    """Raised by a test that needs a face it cannot use (e.g. no face mesh in the face box):
+    the result's status becomes ``no_face``, not ``error``."""
+
+
 @dataclass(frozen=True)
 class FaceBox:
     """A detected face: top-left corner, width and height in pixels, detector confidence."""
@@ -91,6 +96,8 @@ class LivenessTest(abc.ABC):
                 raise ValueError("test produced a non-finite score")
             s = min(1.0, max(0.0, s))
             return TestResult(s, "ok", (time.perf_counter() - t0) * 1e3)
+        except NoFaceError as exc:
+            return TestResult(None, "no_face", (time.perf_counter() - t0) * 1e3, str(exc))
         except Exception as exc:  # a failing test must never take the request down
             return TestResult(
                 None, "error", (time.perf_counter() - t0) * 1e3, f"{type(exc).__name__}: {exc}"
@@ -107,9 +114,10 @@ class LivenessTest(abc.ABC):
 
 def _builtin_tests() -> dict[str, Callable[[], LivenessTest]]:
     from facelive.cnn import CNNTest
+    from facelive.face3d import Face3DTest
     from facelive.quality.test import QualityTest
 
-    return {"quality": QualityTest, "cnn": CNNTest}
+    return {"quality": QualityTest, "cnn": CNNTest, "face3d": Face3DTest}
 
 
 def available_tests() -> dict[str, Callable[[], LivenessTest]]:

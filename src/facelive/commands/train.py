@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     f = tsub.add_parser("fusion", help="the score fusion (LDA over the tests' devel scores)")
     f.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
-    f.add_argument("--tests", default="quality,cnn")
+    f.add_argument("--tests", default="quality,cnn,face3d")
     f.add_argument("--target-apcer", type=float, default=0.05,
                    help="operating point: highest allowed devel APCER (worst type)")
     f.add_argument("--missing", choices=("abstain", "available"), default="abstain")
@@ -36,6 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--report", type=Path, default=Path("runs/fusion/report.json"))
     f.add_argument("--card", type=Path, default=None, help="also write the model card here")
     f.set_defaults(func=_train_fusion)
+
+    d = tsub.add_parser("face3d", help="the 3D test (face mesh + VoxNet, needs .[train])",
+                        description="Train the VoxNet of the 3D test on CPU and export ONNX.")
+    d.add_argument("--nuaa", required=True, type=Path, help="NUAA database root")
+    d.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    d.add_argument("--epochs", type=int, default=12)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--train-on", choices=("nuaa+ra", "ra"), default="nuaa+ra",
+                   help="the shipped model's training data")
+    d.add_argument("--no-cross", action="store_true", help="skip the cross-dataset models")
+    d.add_argument("--out", type=Path, default=None,
+                   help="folder for face3d.onnx/json (default: the package's models/)")
+    d.add_argument("--report", type=Path, default=Path("runs/face3d/report.json"))
+    d.add_argument("--card", type=Path, default=None, help="also write the model card here")
+    d.add_argument("--scores", type=Path, default=Path("runs/face3d/devel_scores.npz"),
+                   help="per-frame RA devel scores of every model (keep out of git)")
+    d.set_defaults(func=_train_face3d)
 
     try:
         from facelive.training import cnn_cli
@@ -79,6 +96,28 @@ def _train_fusion(args: argparse.Namespace) -> int:
         args.card.parent.mkdir(parents=True, exist_ok=True)
         args.card.write_text(render_card(report, _command_line()))
     print(json.dumps(report["summary"], indent=1, default=float))
+    print(f"report: {args.report}")
+    return 0
+
+
+def _train_face3d(args: argparse.Namespace) -> int:
+    try:
+        from facelive.training.face3d_training import render_card, train_face3d
+    except ImportError as exc:
+        print(f"facelive train face3d needs the training extra (pip install '.[train]'): {exc}")
+        return 2
+    report = train_face3d(args.nuaa, args.replay_attack, epochs=args.epochs, seed=args.seed,
+                          out_dir=args.out, cross=not args.no_cross,
+                          scores_out=args.scores, train_on=args.train_on)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=1, default=float))
+    if args.card is not None:
+        args.card.parent.mkdir(parents=True, exist_ok=True)
+        args.card.write_text(render_card(report, _command_line()))
+    dev = report["devel"]["frame"]
+    print(json.dumps({"threshold": report["model"]["threshold"],
+                      "devel": {k: dev[k] for k in ("APCER_max", "BPCER", "ACER", "EER")}},
+                     indent=1, default=float))
     print(f"report: {args.report}")
     return 0
 
