@@ -16,20 +16,11 @@ from typing import Any
 import numpy as np
 
 from facelive import modelstore
-from facelive.errors import ModelError
 from facelive.face import square_crop
 from facelive.liveness import Frame, LivenessTest
 
 MODEL_FILE = "cnn.onnx"
 CARD_FILE = "cnn.json"
-
-
-def _load_card(folder: Path | None, json_name: str) -> dict[str, Any]:
-    card = modelstore.read_json(json_name, folder)
-    for key in ("input_size", "context", "mean", "std", "threshold", "version"):
-        if key not in card:
-            raise ModelError(f"{json_name} lacks {key!r}")
-    return card
 
 
 class CNNTest(LivenessTest):
@@ -41,24 +32,9 @@ class CNNTest(LivenessTest):
     def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
         """Load the network (``model_path``: an ``.onnx`` file with its ``.json`` card beside it
         and both listed in that folder's ``SHA256SUMS``; default: the shipped model)."""
-        import onnxruntime as ort
-
-        if model_path is None:
-            folder, onnx_name, json_name = None, MODEL_FILE, CARD_FILE
-        else:
-            model_path = Path(model_path)
-            folder, onnx_name = model_path.parent, model_path.name
-            json_name = model_path.with_suffix(".json").name
-        self.card = _load_card(folder, json_name)
-        data = modelstore.read_bytes(onnx_name, folder)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads))
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load {onnx_name}: {exc}") from exc
+        self._session, self.card = modelstore.load_onnx(
+            model_path, MODEL_FILE, CARD_FILE,
+            ("input_size", "context", "mean", "std", "threshold", "version"), threads)
         self._input = self._session.get_inputs()[0].name
         self.size = int(self.card["input_size"])
         self.context = float(self.card["context"])

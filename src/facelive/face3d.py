@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from facelive import modelstore
-from facelive.errors import ModelError
 from facelive.liveness import Frame, LivenessTest, NoFaceError
 from facelive.mesh import FaceMesher, MeshNotFound, mesh_triangles
 from facelive.voxel import face_voxels
@@ -38,27 +37,8 @@ class Face3DTest(LivenessTest):
     def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
         """Load the VoxNet (``model_path``: an ``.onnx`` file with its ``.json`` card beside it,
         both in that folder's ``SHA256SUMS``; default: the shipped model)."""
-        import onnxruntime as ort
-
-        if model_path is None:
-            folder, onnx_name, json_name = None, MODEL_FILE, CARD_FILE
-        else:
-            model_path = Path(model_path)
-            folder, onnx_name = model_path.parent, model_path.name
-            json_name = model_path.with_suffix(".json").name
-        self.card = modelstore.read_json(json_name, folder)
-        missing = [k for k in _CARD_KEYS if k not in self.card]
-        if missing:
-            raise ModelError(f"{json_name} lacks {', '.join(missing)}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads))
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(modelstore.read_bytes(onnx_name, folder), opts,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load {onnx_name}: {exc}") from exc
+        self._session, self.card = modelstore.load_onnx(model_path, MODEL_FILE, CARD_FILE,
+                                                        _CARD_KEYS, threads)
         self._input = self._session.get_inputs()[0].name
         self.grid = int(self.card["grid"])
         self.steps = int(self.card["steps"])

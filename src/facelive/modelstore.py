@@ -90,3 +90,35 @@ def write_npz(name: str, arrays: dict[str, np.ndarray], folder: Path | None = No
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return write_bytes(name, buf.getvalue(), folder)
+
+
+def load_onnx(model_path: Path | str | None, onnx_name: str, card_name: str,
+              required: tuple[str, ...] = (), threads: int = 1) -> tuple[Any, dict[str, Any]]:
+    """An ONNX Runtime CPU session and its JSON card, both checksum-verified.
+
+    ``model_path``: an ``.onnx`` file with its ``.json`` card beside it, both listed in that
+    folder's ``SHA256SUMS``; ``None`` loads ``onnx_name`` and ``card_name`` from the shipped
+    models. Raises :class:`ModelError` when the card lacks a ``required`` key or ONNX Runtime
+    cannot load the graph.
+    """
+    import onnxruntime as ort
+
+    folder: Path | None = None
+    if model_path is not None:
+        model_path = Path(model_path)
+        folder, onnx_name = model_path.parent, model_path.name
+        card_name = model_path.with_suffix(".json").name
+    card = read_json(card_name, folder)
+    missing = [k for k in required if k not in card]
+    if missing:
+        raise ModelError(f"{card_name} lacks {', '.join(missing)}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(read_bytes(onnx_name, folder), opts,
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {onnx_name}: {exc}") from exc
+    return session, card
