@@ -134,3 +134,35 @@ def test_face3d_checks_grid_shape(face3d):
 
 def test_face3d_is_a_builtin_test():
     assert "face3d" in available_tests()
+
+
+def test_bad_model_files_are_refused(tmp_path):
+    from facelive import modelstore
+    from facelive.errors import ModelError
+
+    card = modelstore.read_json("face3d.json")
+    modelstore.write_bytes("face3d.onnx", modelstore.read_bytes("face3d.onnx"), tmp_path)
+    modelstore.write_json("face3d.json", {k: v for k, v in card.items() if k != "grid"}, tmp_path)
+    with pytest.raises(ModelError, match="lacks grid"):
+        Face3DTest(tmp_path / "face3d.onnx")
+    modelstore.write_json("face3d.json", card, tmp_path)
+    modelstore.write_bytes("face3d.onnx", b"not an onnx graph", tmp_path)  # valid checksum
+    with pytest.raises(ModelError, match="cannot load"):
+        Face3DTest(tmp_path / "face3d.onnx")
+
+
+def test_real_frames_rank_live_above_attacks(face3d, shared_data):
+    """Replay-Attack devel (the threshold's own data): live frames score higher on average."""
+    root = shared_data / "replay-attack" / "devel"
+    live = sorted((root / "real").glob("*/frame_*.jpg"))[::30][:10]
+    attack = sorted((root / "attack").glob("*/*/frame_*.jpg"))[::150][:10]
+    scores: dict[str, list[float]] = {"live": [], "attack": []}
+    with FaceDetector() as det:
+        for kind, paths in (("live", live), ("attack", attack)):
+            for p in paths:
+                img = load_image(p)
+                res = face3d.score(Frame(img, det.detect(img)))
+                if res.status == "ok":
+                    scores[kind].append(res.score)
+    assert len(scores["live"]) >= 8 and len(scores["attack"]) >= 8
+    assert np.mean(scores["live"]) > np.mean(scores["attack"]) + 0.2

@@ -132,7 +132,7 @@ def test_errors_and_timeouts_are_statuses() -> None:
 
 def test_tests_run_concurrently() -> None:
     a, b = ConstTest("a", 0.9, delay=0.2), ConstTest("b", 0.9, delay=0.2)
-    pipe = Pipeline([a, b], fusion=None)
+    pipe = Pipeline([a, b], fusion=None, workers=2)  # sleeping tests need no second core
     t0 = time.perf_counter()
     pipe.check(IMG)
     assert time.perf_counter() - t0 < 0.35  # in series it would take >= 0.4 s
@@ -142,6 +142,25 @@ def test_tests_run_concurrently() -> None:
     t0 = time.perf_counter()
     serial.check(IMG)
     assert time.perf_counter() - t0 >= 0.4
+
+
+class SlowDetector(FakeDetector):
+    def detect(self, image: np.ndarray) -> FaceBox | None:
+        time.sleep(0.2)
+        return super().detect(image)
+
+
+def test_face_free_tests_overlap_with_detection() -> None:
+    """The quality-like test (no face needed) runs while the face is being detected."""
+    whole = ConstTest("whole", 0.9, delay=0.2)
+    face = ConstTest("face", 0.9, needs_face=True)
+    pipe = Pipeline([face, whole], fusion=None, detector=SlowDetector(BOX), workers=2)
+    t0 = time.perf_counter()
+    r = pipe.check(IMG)
+    assert time.perf_counter() - t0 < 0.35  # detection then the test would take >= 0.4 s
+    assert list(r["tests"]) == ["face", "whole"]  # results keep the tests' order
+    assert r["decision"] == "live" and r["face"]["w"] == 30
+    pipe.close()
 
 
 def test_bad_input_is_a_result_not_an_exception(tmp_path) -> None:

@@ -85,6 +85,7 @@ class Pipeline:
         cores only time-slice the same cores: with the 3 built-in tests on 2 cores, 3 threads
         measured 72 ms per frame, 2 threads 51 ms). Tests that need no face start before face
         detection and overlap with it.
+    workers: threads for the tests (default: one per test, at most one per CPU core).
     limit_threads: make the libraries single-threaded inside each test (process-wide: BLAS via
         threadpoolctl, OpenCV via ``cv2.setNumThreads(1)``). The pipeline parallelises across
         tests; library thread pools on top of that only compete for the cores (OpenBLAS workers
@@ -102,6 +103,7 @@ class Pipeline:
         parallel: bool = True,
         detector: Any | None = None,
         limit_threads: bool = True,
+        workers: int | None = None,
     ) -> None:
         t0 = time.perf_counter()
         if limit_threads:
@@ -116,7 +118,7 @@ class Pipeline:
         self.budget_s = budget_ms / 1e3
         self.parallel = parallel and len(self.tests) > 1
         self._pool = (
-            ThreadPoolExecutor(max_workers=min(len(self.tests), os.cpu_count() or 1),
+            ThreadPoolExecutor(max_workers=workers or min(len(self.tests), os.cpu_count() or 1),
                                thread_name_prefix="facelive-test")
             if self.parallel else None
         )
