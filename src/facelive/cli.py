@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -22,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="facelive", description="Face liveness (presentation-attack detection)."
     )
     parser.add_argument("--version", action="version", version=f"facelive {facelive.__version__}")
+    parser.add_argument("--models", metavar="DIR", default=None,
+                        help="use the models in DIR (written by `facelive train ... --out DIR`) "
+                             "instead of the shipped ones where DIR has them "
+                             "(also: FACELIVE_MODELS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in sorted(pkgutil.iter_modules(facelive.commands.__path__), key=lambda m: m.name):
         if mod.name.startswith("_"):
@@ -33,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.models is not None:
+        from pathlib import Path
+
+        from facelive.modelstore import MODELS_ENV
+
+        if not Path(args.models).is_dir():
+            parser.error(f"--models: {args.models} is not a folder")
+        os.environ[MODELS_ENV] = str(Path(args.models).resolve())
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -49,8 +49,9 @@ def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
     from facelive.quality.training import code_hash
 
     parts: list[bytes | str] = ["\n".join(s.key for s in samples)]
-    for t in sorted(tests):
-        parts += [f.read_bytes() for f in sorted(modelstore.MODEL_DIR.glob(f"{t}*"))]
+    for t in sorted(tests):  # the model files each test would load (see modelstore.find_folder)
+        names = sorted({f.name for d in modelstore.model_dirs() for f in d.glob(f"{t}*")})
+        parts += [modelstore.model_path(n).read_bytes() for n in names]
         if t == "quality":
             parts.append(code_hash())
 

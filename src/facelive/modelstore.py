@@ -2,6 +2,12 @@
 
 Models live in ``facelive/models/`` as ONNX, JSON or npz (never pickle). ``SHA256SUMS`` in the same
 folder lists each file's checksum; :func:`read_bytes` refuses a file whose checksum differs.
+
+Models re-trained on your own data (``facelive train ... --out DIR``, which writes the files and
+their ``SHA256SUMS``) are used instead of the shipped ones when ``DIR`` is named by the
+``FACELIVE_MODELS`` environment variable (or ``facelive --models DIR ...``): each model is read
+from ``DIR`` when ``DIR`` has it, else from the shipped folder; a model's companion files (an
+``.onnx`` graph and its ``.json`` card) always come from the same folder.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from facelive.errors import ModelError
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 SUMS_FILE = "SHA256SUMS"
+MODELS_ENV = "FACELIVE_MODELS"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -37,13 +44,28 @@ def _read_sums(folder: Path) -> dict[str, str]:
     return sums
 
 
+def model_dirs() -> list[Path]:
+    """Where models are looked up, in order: ``$FACELIVE_MODELS`` (when set), the shipped folder."""
+    override = os.environ.get(MODELS_ENV)
+    return ([Path(override)] if override else []) + [MODEL_DIR]
+
+
+def find_folder(name: str) -> Path:
+    """The first folder of :func:`model_dirs` that holds ``name`` (the shipped one if none does)."""
+    for folder in model_dirs():
+        if (folder / name).is_file():
+            return folder
+    return MODEL_DIR
+
+
 def model_path(name: str, folder: Path | None = None) -> Path:
-    return (folder or MODEL_DIR) / name
+    return (folder or find_folder(name)) / name
 
 
 def read_bytes(name: str, folder: Path | None = None) -> bytes:
-    """Return a model file's bytes after checking its SHA-256 against ``SHA256SUMS``."""
-    folder = folder or MODEL_DIR
+    """Return a model file's bytes after checking its SHA-256 against ``SHA256SUMS``
+    (``folder`` default: :func:`find_folder`)."""
+    folder = folder or find_folder(name)
     path = folder / name
     if not path.exists():
         raise ModelError(f"model file {path} is missing")
@@ -97,17 +119,18 @@ def load_onnx(model_path: Path | str | None, onnx_name: str, card_name: str,
     """An ONNX Runtime CPU session and its JSON card, both checksum-verified.
 
     ``model_path``: an ``.onnx`` file with its ``.json`` card beside it, both listed in that
-    folder's ``SHA256SUMS``; ``None`` loads ``onnx_name`` and ``card_name`` from the shipped
-    models. Raises :class:`ModelError` when the card lacks a ``required`` key or ONNX Runtime
-    cannot load the graph.
+    folder's ``SHA256SUMS``; ``None`` loads ``onnx_name`` and ``card_name`` from the folder
+    :func:`find_folder` gives for ``onnx_name``. Raises :class:`ModelError` when the card lacks a
+    ``required`` key or ONNX Runtime cannot load the graph.
     """
     import onnxruntime as ort
 
-    folder: Path | None = None
     if model_path is not None:
         model_path = Path(model_path)
         folder, onnx_name = model_path.parent, model_path.name
         card_name = model_path.with_suffix(".json").name
+    else:
+        folder = find_folder(onnx_name)
     card = read_json(card_name, folder)
     missing = [k for k in required if k not in card]
     if missing:
