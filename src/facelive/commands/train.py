@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
     d.add_argument("--epochs", type=int, default=12)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--train-on", choices=("nuaa+ra", "ra"), default="nuaa+ra",
+    d.add_argument("--train-on", choices=("ra", "nuaa+ra"), default="ra",
                    help="the shipped model's training data")
     d.add_argument("--no-cross", action="store_true", help="skip the cross-dataset models")
     d.add_argument("--out", type=Path, default=None,
