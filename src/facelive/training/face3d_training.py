@@ -4,7 +4,8 @@ Protocol: the shipped model trains on Replay-Attack train (``train_on="ra"``; ``
 NUAA train minus the held-back subjects 0003, 0006, 0009, as the CNN does, but measured worse on
 Replay-Attack devel, see the README); its threshold is the EER point on Replay-Attack devel. It is
 also scored on the held-back NUAA subjects, and a NUAA-only model on Replay-Attack devel, each
-with the threshold of its own training domain (cross-dataset). Every batch is balanced over the (database x label) cells. Meshes come from
+with the threshold of its own training domain (cross-dataset). Every batch is balanced over the
+(database x label) cells. Meshes come from
 :func:`facelive.training.face3d_data.extract_meshes` (cached); augmentation acts on the mesh
 (rotation, scale, mirror, vertex jitter, grey-level gain/gamma) before voxelisation.
 """

@@ -1,0 +1,117 @@
+"""Live overlay: liveness decisions drawn on a camera or video stream.
+
+:func:`analyse_stream` reads frames with OpenCV, sends every ``every``-th one through a
+:class:`facelive.pipeline.Pipeline`, and steadies the verdict with a
+:class:`facelive.video.DecisionSmoother` over the last analysed frames; a frame without a face
+starts a new stream (the next face may be someone else). :func:`draw_overlay` draws the face box
+coloured by the smoothed verdict (green live, red spoof, amber no decision yet), the fused P(live),
+every test's score and the analysis rate. ``facelive webcam`` puts both in a window, a video file
+or JSON lines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from facelive.video import DecisionSmoother, SmoothedDecision
+
+__all__ = ["StreamFrame", "analyse_stream", "draw_overlay", "verdict"]
+
+COLOURS = {"live": (60, 190, 60), "spoof": (40, 40, 220), "unknown": (0, 190, 255)}
+"""BGR colours of the verdicts."""
+
+
+@dataclass
+class StreamFrame:
+    """One frame of a stream and what is known about it."""
+
+    index: int
+    image: np.ndarray  # BGR uint8
+    result: dict[str, Any] | None  # the latest pipeline result (None before the first)
+    analysed: bool  # whether ``result`` was computed on this very frame
+    smoothed: SmoothedDecision
+    rate: float  # analysed frames per second, over the last second or so
+
+
+def verdict(result: dict[str, Any] | None, smoothed: SmoothedDecision) -> str:
+    """``live``, ``spoof`` or ``unknown`` (no face, no score yet, or too few frames)."""
+    if result is None or result.get("face") is None or smoothed.live is None:
+        return "unknown"
+    return "live" if smoothed.live else "spoof"
+
+
+def analyse_stream(capture: Any, pipeline: Any, *, every: int = 1, smooth: int = 5,
+                   max_frames: int | None = None) -> Iterator[StreamFrame]:
+    """Yield every frame read from ``capture`` (a ``cv2.VideoCapture``) with its analysis.
+
+    Every ``every``-th frame goes through ``pipeline.check_frame``; the others carry the
+    latest result. Smoothing: mean of the last ``smooth`` fused scores, at the pipeline's
+    threshold, with hysteresis.
+    """
+    if every < 1 or smooth < 1:
+        raise ValueError("every and smooth must be >= 1")
+    smoother = DecisionSmoother(smooth, threshold=pipeline.threshold, min_frames=1)
+    state = SmoothedDecision(None, None, 0)
+    result: dict[str, Any] | None = None
+    stamps: list[float] = []
+    index = 0
+    while max_frames is None or index < max_frames:
+        ok, image = capture.read()
+        if not ok or image is None:
+            return
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        analysed = index % every == 0
+        if analysed:
+            result = pipeline.check_frame(np.ascontiguousarray(image[:, :, :3]))
+            if result["face"] is None:
+                smoother.reset()
+            state = smoother.update(result["score"])
+            now = time.perf_counter()
+            stamps = [t for t in stamps if now - t < 1.0] + [now]
+        rate = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+        yield StreamFrame(index, image, result, analysed, state, rate)
+        index += 1
+
+
+def draw_overlay(frame: StreamFrame) -> np.ndarray:
+    """A copy of the frame's image with the verdict, scores and rate drawn on it."""
+    out = frame.image.copy()
+    h, w = out.shape[:2]
+    scale = max(0.4, min(1.2, w / 900))
+    thick = max(1, round(2 * scale))
+    v = verdict(frame.result, frame.smoothed)
+    colour = COLOURS[v]
+    r = frame.result
+    if r is not None and r.get("face"):
+        f = r["face"]
+        cv2.rectangle(out, (f["x"], f["y"]), (f["x"] + f["w"], f["y"] + f["h"]), colour,
+                      thick + 1)
+    if r is None:
+        head = "starting..."
+    elif r.get("face") is None:
+        head = "no face"
+    else:
+        value = frame.smoothed.value
+        head = v.upper() + ("" if value is None else f"  P(live) {value:.2f}")
+    lines = [head]
+    if r is not None:
+        for name, t in r["tests"].items():
+            lines.append(f"{name}: " + ("-" if t["score"] is None else f"{t['score']:.2f}")
+                         + ("" if t["status"] == "ok" else f" ({t['status']})"))
+    lines.append(f"{frame.rate:.1f} analyses/s")
+    y = round(28 * scale)
+    for i, text in enumerate(lines):
+        size = scale * (0.9 if i == 0 else 0.6)
+        c = colour if i == 0 else (255, 255, 255)
+        cv2.putText(out, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thick + 2,
+                    cv2.LINE_AA)
+        cv2.putText(out, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, size, c, thick, cv2.LINE_AA)
+        y += round((34 if i == 0 else 24) * scale)
+    return out
