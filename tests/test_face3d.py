@@ -67,10 +67,17 @@ def test_face_voxels_ignore_position_and_size(rng):
 
 
 def test_mesh_triangles_are_the_tessellation():
+    from collections import Counter
+
     tri = mesh_triangles()
-    assert tri.shape[1] == 3 and 800 < len(tri) < 1000
-    assert tri.min() >= 0 and tri.max() < MESH_VERTICES
+    assert tri.shape == (854, 3) and tri.min() >= 0 and tri.max() < MESH_VERTICES
     assert len({tuple(t) for t in tri}) == len(tri)
+    edges = Counter(tuple(sorted(e)) for t in tri for e in ((t[0], t[1]), (t[1], t[2]),
+                                                           (t[0], t[2])))
+    # a closed-off surface: every edge borders one or two faces, except around the two
+    # 3-cliques of the edge graph that are not faces (documented in mesh_triangles)
+    over = {e for e, n in edges.items() if n > 2}
+    assert len(over) == 6 and all(n <= 3 for n in edges.values())
 
 
 # --- reconstruction and the test ----------------------------------------------------------
@@ -114,6 +121,10 @@ def test_face3d_scores_a_face(face3d, astronaut):
     res = face3d.score(frame)
     assert res.status == "ok" and 0.0 <= res.score <= 1.0
     assert frame.landmarks is not None and frame.landmarks.shape == (MESH_VERTICES, 3)
+    lm = frame.landmarks  # in the image's pixels: around the detected face box
+    assert box.x - 0.2 * box.w < np.median(lm[:, 0]) < box.x + 1.2 * box.w
+    assert box.y - 0.2 * box.h < np.median(lm[:, 1]) < box.y + 1.2 * box.h
+    assert np.ptp(lm[:, 0]) > 0.6 * box.w
     info = face3d.info()
     assert info["name"] == "face3d" and info["needs_face"] and 0 < info["threshold"] < 1
 

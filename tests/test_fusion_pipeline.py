@@ -163,6 +163,41 @@ def test_face_free_tests_overlap_with_detection() -> None:
     pipe.close()
 
 
+def test_budget_counts_from_a_tests_start_not_its_queueing() -> None:
+    """One worker, two tests: the second waits for the first but still gets its own budget."""
+    a, b = ConstTest("a", 0.9, delay=0.15), ConstTest("b", 0.8, delay=0.15)
+    pipe = Pipeline([a, b], fusion=None, workers=1, budget_ms=250)
+    r = pipe.check(IMG)  # b starts at ~0.15 s and ends at ~0.30 s, past 0.25 s from submission
+    assert r["tests"]["a"]["status"] == "ok" and r["tests"]["b"]["status"] == "ok"
+    pipe.close()
+
+
+def test_a_hung_test_does_not_starve_later_frames() -> None:
+    hung = ConstTest("hung", 0.9, delay=1.0)
+    pipe = Pipeline([hung, ConstTest("b", 0.9)], fusion=None, workers=1, budget_ms=150)
+    first = pipe.check(IMG)
+    assert first["tests"]["hung"]["status"] == "timeout"
+    assert "exceeded" in first["tests"]["hung"]["error"]
+    # the hung thread still holds the old pool's only worker; the next frame gets a fresh one
+    second = pipe.check(IMG)
+    assert "exceeded" in second["tests"]["hung"]["error"]  # it started, so it was not starved
+    pipe.close()
+
+
+class FailingDetector(FakeDetector):
+    def detect(self, image: np.ndarray) -> FaceBox | None:
+        raise RuntimeError("detector exploded")
+
+
+def test_a_failing_detector_gives_an_error_result() -> None:
+    pipe = Pipeline([ConstTest("whole", 0.9), ConstTest("face", 0.9, needs_face=True)],
+                    fusion=None, detector=FailingDetector(None), workers=2)
+    r = pipe.check(IMG)
+    assert r["decision"] == "unknown" and "detector exploded" in r["error"]
+    assert r["error_code"] == "detection_error"
+    pipe.close()
+
+
 def test_bad_input_is_a_result_not_an_exception(tmp_path) -> None:
     pipe = Pipeline([ConstTest("a", 0.9)])
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")

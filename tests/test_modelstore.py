@@ -68,3 +68,22 @@ def test_models_option_must_be_a_folder(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--models", str(tmp_path / "nope"), "check", str(EXAMPLE)])
     assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
+
+
+def test_broken_cards_are_model_errors(tmp_path):
+    from facelive.cnn import CNNTest
+
+    modelstore.write_bytes("cnn.onnx", modelstore.read_bytes("cnn.onnx"), tmp_path)
+    modelstore.write_bytes("cnn.json", b"{not json", tmp_path)  # checksum fine, content not
+    with pytest.raises(ModelError, match="not valid JSON"):
+        CNNTest(tmp_path / "cnn.onnx")
+    card = modelstore.read_json("cnn.json")
+    modelstore.write_json("cnn.json", {**card, "input_size": "big"}, tmp_path)
+    with pytest.raises(ModelError, match="bad value"):
+        CNNTest(tmp_path / "cnn.onnx")
+    modelstore.write_json("cnn.json", [1, 2], tmp_path)
+    with pytest.raises(ModelError, match="not a JSON object"):
+        CNNTest(tmp_path / "cnn.onnx")
+    (tmp_path / "SHA256SUMS").write_text("garbage\n")
+    with pytest.raises(ModelError, match="malformed"):
+        CNNTest(tmp_path / "cnn.onnx")

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from facelive.cli import main
-from facelive.overlay import COLOURS, StreamFrame, analyse_stream, draw_overlay, verdict
+from facelive.overlay import (
+    COLOURS,
+    StreamFrame,
+    analyse_stream,
+    draw_overlay,
+    margin,
+    verdict,
+)
 from facelive.video import SmoothedDecision
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
@@ -27,7 +34,8 @@ class ListCapture:
 
 
 class StubPipeline:
-    """Scores frames by their mean grey level; a frame darker than 10 has no face."""
+    """Scores frames by their mean grey level; a frame darker than 10 has no face, one of
+    exactly 100 has a face but no decision (as when a test has no score under `abstain`)."""
 
     threshold = 0.5
 
@@ -37,12 +45,15 @@ class StubPipeline:
     def check_frame(self, image: np.ndarray) -> dict:
         self.calls += 1
         level = float(image.mean()) / 255.0
+        face = {"x": 10, "y": 10, "w": 40, "h": 40, "confidence": 0.9}
         if level < 10 / 255:
-            return {"decision": "unknown", "score": None, "face": None,
+            return {"decision": "unknown", "score": None, "threshold": None, "face": None,
                     "tests": {"t": {"score": None, "status": "no_face"}}}
+        if image.mean() == 100:
+            return {"decision": "unknown", "score": None, "threshold": None, "face": face,
+                    "tests": {"t": {"score": None, "status": "error"}}}
         return {"decision": "live" if level >= 0.5 else "spoof", "score": level,
-                "face": {"x": 10, "y": 10, "w": 40, "h": 40, "confidence": 0.9},
-                "tests": {"t": {"score": level, "status": "ok"}}}
+                "threshold": 0.5, "face": face, "tests": {"t": {"score": level, "status": "ok"}}}
 
 
 def _frames(*levels: int) -> list[np.ndarray]:
@@ -59,6 +70,19 @@ def test_stream_smooths_and_resets_on_lost_face():
     assert out[2].result["decision"] == "spoof" and out[2].smoothed.live is True
     # the face was lost at frame 3, so frame 4 starts a new stream
     assert out[4].smoothed.frames == 1
+
+
+def test_a_frame_without_decision_never_shows_the_previous_verdict():
+    out = list(analyse_stream(ListCapture(_frames(200, 200, 100, 200)), StubPipeline()))
+    assert [verdict(f.result, f.smoothed) for f in out] == ["live", "live", "unknown", "live"]
+
+
+def test_margins_use_each_frames_own_threshold():
+    # P(live) 0.3 is live at threshold 0.2 and spoof at 0.5: the margin says so
+    assert margin({"decision": "live", "score": 0.3, "threshold": 0.2}) > 0
+    assert margin({"decision": "spoof", "score": 0.3, "threshold": 0.5}) < 0
+    assert margin({"decision": "live", "score": 0.1, "threshold": None}) == 1.0  # all-live rule
+    assert margin({"decision": "unknown", "score": None, "threshold": None}) is None
 
 
 def test_stream_analyses_every_nth_frame_and_stops():

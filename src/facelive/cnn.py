@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from facelive import modelstore
+from facelive.errors import ModelError
 from facelive.face import square_crop
 from facelive.liveness import Frame, LivenessTest
 
@@ -36,12 +37,15 @@ class CNNTest(LivenessTest):
             model_path, MODEL_FILE, CARD_FILE,
             ("input_size", "context", "mean", "std", "threshold", "version"), threads)
         self._input = self._session.get_inputs()[0].name
-        self.size = int(self.card["input_size"])
-        self.context = float(self.card["context"])
-        self.threshold = float(self.card["threshold"])
-        self.version = str(self.card["version"])
-        self._mean = np.asarray(self.card["mean"], np.float32).reshape(1, 3, 1, 1)
-        self._std = np.asarray(self.card["std"], np.float32).reshape(1, 3, 1, 1)
+        try:
+            self.size = int(self.card["input_size"])
+            self.context = float(self.card["context"])
+            self.threshold = float(self.card["threshold"])
+            self.version = str(self.card["version"])
+            self._mean = np.asarray(self.card["mean"], np.float32).reshape(1, 3, 1, 1)
+            self._std = np.asarray(self.card["std"], np.float32).reshape(1, 3, 1, 1)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{CARD_FILE}: bad value: {exc}") from None
         self._lock = threading.Lock()  # ORT sessions are thread-safe; the lock bounds threads used
 
     def preprocess(self, crops_bgr: np.ndarray) -> np.ndarray:

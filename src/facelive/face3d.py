@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from facelive import modelstore
+from facelive.errors import ModelError
 from facelive.liveness import Frame, LivenessTest, NoFaceError
 from facelive.mesh import FaceMesher, MeshNotFound, mesh_triangles
 from facelive.voxel import face_voxels
@@ -40,24 +41,30 @@ class Face3DTest(LivenessTest):
         self._session, self.card = modelstore.load_onnx(model_path, MODEL_FILE, CARD_FILE,
                                                         _CARD_KEYS, threads)
         self._input = self._session.get_inputs()[0].name
-        self.grid = int(self.card["grid"])
-        self.steps = int(self.card["steps"])
-        self.threshold = float(self.card["threshold"])
-        self.version = str(self.card["version"])
-        self._mesher = FaceMesher(context=float(self.card["context"]),
-                                  size=int(self.card["crop_size"]))
+        try:
+            self.grid = int(self.card["grid"])
+            self.steps = int(self.card["steps"])
+            self.threshold = float(self.card["threshold"])
+            self.version = str(self.card["version"])
+            self._mesher = FaceMesher(context=float(self.card["context"]),
+                                      size=int(self.card["crop_size"]))
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{CARD_FILE}: bad value: {exc}") from None
+        if self.grid < 8 or self.steps < 1:
+            raise ModelError(f"{CARD_FILE}: grid {self.grid} / steps {self.steps} out of range")
         self._triangles = mesh_triangles()
         self._lock = threading.Lock()
 
     def voxels(self, frame: Frame) -> np.ndarray:
-        """The VoxNet input ``(2, G, G, G)`` of ``frame``'s face; sets ``frame.landmarks``."""
+        """The VoxNet input ``(2, G, G, G)`` of ``frame``'s face; sets ``frame.landmarks`` (the
+        mesh in the image's pixel coordinates)."""
         if frame.face is None:
             raise NoFaceError("no face box")
         try:
             vertices, intensity = self._mesher.shaded_mesh(frame.image, frame.face)
         except MeshNotFound as exc:
             raise NoFaceError(str(exc)) from None
-        frame.landmarks = vertices
+        frame.landmarks = self._mesher.to_image(vertices, frame.image.shape, frame.face)
         return face_voxels(vertices, intensity, self._triangles, self.grid, self.steps)
 
     def predict_voxels(self, grids: np.ndarray) -> np.ndarray:

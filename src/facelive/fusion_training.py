@@ -49,9 +49,13 @@ def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
     from facelive.quality.training import code_hash
 
     parts: list[bytes | str] = ["\n".join(s.key for s in samples)]
+    pkg = Path(modelstore.__file__).resolve().parent
+    sources = {"cnn": ("cnn.py", "face.py"),
+               "face3d": ("face3d.py", "mesh.py", "voxel.py", "face.py")}
     for t in sorted(tests):  # the model files each test would load (see modelstore.find_folder)
         names = sorted({f.name for d in modelstore.model_dirs() for f in d.glob(f"{t}*")})
         parts += [modelstore.model_path(n).read_bytes() for n in names]
+        parts += [(pkg / f).read_bytes() for f in sources.get(t, ())]  # and the code scoring
         if t == "quality":
             parts.append(code_hash())
 

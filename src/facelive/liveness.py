@@ -48,7 +48,7 @@ class Frame:
 
     image: np.ndarray
     face: FaceBox | None = None
-    landmarks: np.ndarray | None = None  # (N, 3) face mesh, when a test needs it
+    landmarks: np.ndarray | None = None  # (N, 3) face mesh in image pixels, set by face3d
     cache: dict[str, Any] = field(default_factory=dict)  # shared per-frame intermediates
 
 

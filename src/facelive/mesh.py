@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facelive.face import _check_image, _import_mediapipe, square_crop
+from facelive.face import _check_image, _import_mediapipe, crop_window, square_crop
 from facelive.liveness import FaceBox
 
 __all__ = ["MESH_VERTICES", "FaceMesher", "MeshNotFound", "mesh_triangles"]
@@ -39,7 +39,9 @@ def mesh_triangles() -> np.ndarray:
     """The face mesh's triangles, ``(T, 3)`` int32 vertex indices.
 
     MediaPipe publishes the tessellation as an edge list (``FACEMESH_TESSELATION``); the triangles
-    are its 3-cliques.
+    are its 854 3-cliques. Two of them, (49, 64, 129) and (279, 294, 358), are not faces of the
+    mesh but triangles spanned by face edges; they are sampled too, the same way in training and
+    at run time (the 3D test's model was trained with them).
     """
     mp = _import_mediapipe()
     edges = mp.solutions.face_mesh.FACEMESH_TESSELATION
@@ -76,8 +78,11 @@ class FaceMesher:
         self._mp = _import_mediapipe()
         self._lock = threading.Lock()
         self._graph: Any | None = None
+        self._closed = False
 
     def _model(self) -> Any:
+        if self._closed:
+            raise RuntimeError("FaceMesher is closed")
         if self._graph is None:
             self._graph = self._mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=False,
@@ -117,8 +122,17 @@ class FaceMesher:
         vertices, crop = self.reconstruct(image_bgr, box)
         return vertices, vertex_intensity(crop, vertices)
 
+    def to_image(self, vertices: np.ndarray, image_shape: tuple[int, ...], box: FaceBox
+                 ) -> np.ndarray:
+        """Map vertices from the crop of :meth:`crop` back to the image's pixel coordinates."""
+        x0, y0, side = crop_window(image_shape, box, self.context)
+        k = side / self.size
+        return (vertices * np.float32(k) + np.array([x0, y0, 0], np.float32)).astype(np.float32)
+
     def close(self) -> None:
+        """Free the graph; later calls raise (a frame still being scored gets an error)."""
         with self._lock:
+            self._closed = True
             if self._graph is not None:
                 self._graph.close()
                 self._graph = None

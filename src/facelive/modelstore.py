@@ -39,8 +39,10 @@ def _read_sums(folder: Path) -> dict[str, str]:
     if f.exists():
         for line in f.read_text().splitlines():
             if line.strip():
-                digest, name = line.split(maxsplit=1)
-                sums[name.strip().lstrip("*")] = digest
+                parts = line.split(maxsplit=1)
+                if len(parts) != 2:
+                    raise ModelError(f"{f}: malformed line {line!r}")
+                sums[parts[1].strip().lstrip("*")] = parts[0]
     return sums
 
 
@@ -95,7 +97,10 @@ def write_bytes(name: str, data: bytes, folder: Path | None = None) -> Path:
 
 
 def read_json(name: str, folder: Path | None = None) -> Any:
-    return json.loads(read_bytes(name, folder).decode("utf-8"))
+    try:
+        return json.loads(read_bytes(name, folder).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model file {name} is not valid JSON: {exc}") from None
 
 
 def write_json(name: str, obj: Any, folder: Path | None = None) -> Path:
@@ -132,6 +137,8 @@ def load_onnx(model_path: Path | str | None, onnx_name: str, card_name: str,
     else:
         folder = find_folder(onnx_name)
     card = read_json(card_name, folder)
+    if not isinstance(card, dict):
+        raise ModelError(f"{card_name} is not a JSON object")
     missing = [k for k in required if k not in card]
     if missing:
         raise ModelError(f"{card_name} lacks {', '.join(missing)}")

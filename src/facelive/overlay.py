@@ -2,8 +2,12 @@
 
 :func:`analyse_stream` reads frames with OpenCV, sends every ``every``-th one through a
 :class:`facelive.pipeline.Pipeline`, and steadies the verdict with a
-:class:`facelive.video.DecisionSmoother` over the last analysed frames; a frame without a face
-starts a new stream (the next face may be someone else). :func:`draw_overlay` draws the face box
+:class:`facelive.video.DecisionSmoother` over the last analysed frames. What is smoothed is each
+frame's margin ``logit(score) - logit(threshold)`` at that frame's own threshold (a fused score
+may come from a different subset of tests, with its own threshold, from frame to frame). A frame
+without a face starts a new stream (the next face may be someone else); a frame with a face but
+no decision (a test without a score under the ``abstain`` policy) shows ``unknown``, never the
+previous verdict. :func:`draw_overlay` draws the face box
 coloured by the smoothed verdict (green live, red spoof, amber no decision yet), the fused P(live),
 every test's score and the analysis rate. ``facelive webcam`` puts both in a window, a video file
 or JSON lines.
@@ -19,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facelive.fusion import logit
 from facelive.video import DecisionSmoother, SmoothedDecision
 
 __all__ = ["StreamFrame", "analyse_stream", "draw_overlay", "verdict"]
@@ -35,15 +40,30 @@ class StreamFrame:
     image: np.ndarray  # BGR uint8
     result: dict[str, Any] | None  # the latest pipeline result (None before the first)
     analysed: bool  # whether ``result`` was computed on this very frame
-    smoothed: SmoothedDecision
+    smoothed: SmoothedDecision  # over margins: value > 0 leans live
     rate: float  # analysed frames per second, over the last second or so
 
 
 def verdict(result: dict[str, Any] | None, smoothed: SmoothedDecision) -> str:
-    """``live``, ``spoof`` or ``unknown`` (no face, no score yet, or too few frames)."""
-    if result is None or result.get("face") is None or smoothed.live is None:
+    """``live``, ``spoof`` or ``unknown`` (no face, no decision on the latest analysed frame, or
+    too few frames)."""
+    if (result is None or result.get("face") is None or result.get("decision") == "unknown"
+            or smoothed.live is None):
         return "unknown"
     return "live" if smoothed.live else "spoof"
+
+
+def margin(result: dict[str, Any]) -> float | None:
+    """A result's distance from its own decision threshold, in logits (> 0: live side).
+
+    Without a threshold (the all-tests-must-agree rule), +1 for live and -1 for spoof.
+    """
+    if result.get("decision") not in ("live", "spoof"):
+        return None
+    score, thr = result.get("score"), result.get("threshold")
+    if score is None or thr is None:
+        return 1.0 if result["decision"] == "live" else -1.0
+    return float(logit(score) - logit(thr))
 
 
 def analyse_stream(capture: Any, pipeline: Any, *, every: int = 1, smooth: int = 5,
@@ -51,12 +71,12 @@ def analyse_stream(capture: Any, pipeline: Any, *, every: int = 1, smooth: int =
     """Yield every frame read from ``capture`` (a ``cv2.VideoCapture``) with its analysis.
 
     Every ``every``-th frame goes through ``pipeline.check_frame``; the others carry the
-    latest result. Smoothing: mean of the last ``smooth`` fused scores, at the pipeline's
-    threshold, with hysteresis.
+    latest result. Smoothing: mean of the last ``smooth`` margins (:func:`margin`), live above
+    0, with hysteresis of 0.2 logits.
     """
     if every < 1 or smooth < 1:
         raise ValueError("every and smooth must be >= 1")
-    smoother = DecisionSmoother(smooth, threshold=pipeline.threshold, min_frames=1)
+    smoother = DecisionSmoother(smooth, threshold=0.0, margin=0.2, min_frames=1)
     state = SmoothedDecision(None, None, 0)
     result: dict[str, Any] | None = None
     stamps: list[float] = []
@@ -67,12 +87,14 @@ def analyse_stream(capture: Any, pipeline: Any, *, every: int = 1, smooth: int =
             return
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         analysed = index % every == 0
         if analysed:
-            result = pipeline.check_frame(np.ascontiguousarray(image[:, :, :3]))
+            result = pipeline.check_frame(np.ascontiguousarray(image))
             if result["face"] is None:
                 smoother.reset()
-            state = smoother.update(result["score"])
+            state = smoother.update(margin(result))
             now = time.perf_counter()
             stamps = [t for t in stamps if now - t < 1.0] + [now]
         rate = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
@@ -98,8 +120,8 @@ def draw_overlay(frame: StreamFrame) -> np.ndarray:
     elif r.get("face") is None:
         head = "no face"
     else:
-        value = frame.smoothed.value
-        head = v.upper() + ("" if value is None else f"  P(live) {value:.2f}")
+        score = r.get("score")
+        head = v.upper() + ("" if score is None else f"  P(live) {score:.2f}")
     lines = [head]
     if r is not None:
         for name, t in r["tests"].items():

@@ -16,10 +16,12 @@ A frame without a face gives ``"decision": "unknown"`` whenever a selected test 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,27 @@ def _limit_library_threads() -> None:
     threadpool_limits(limits=1, user_api="blas")
     cv2.setNumThreads(1)
     _THREADS_LIMITED = True
+
+
+def _usable_cores() -> int:
+    """CPU cores this process may run on (affinity-aware where the OS tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+@dataclass
+class _Job:
+    """One test submitted for one frame; ``started`` is set when a worker picks it up."""
+
+    test: LivenessTest
+    submitted: float
+    started: float | None = None
+    future: Future[TestResult] = None  # type: ignore[assignment]
+
+    def run(self, frame: Frame) -> TestResult:
+        self.started = time.perf_counter()
+        return self.test.score(frame)
 
 
 def load_fusion(path: str | os.PathLike[str] | None = None,
@@ -79,8 +102,8 @@ class Pipeline:
     fusion: ``"default"`` (the shipped fusion model when it covers the tests), ``None`` (no
         fusion: the all-tests-must-agree rule), or a :class:`FusionModel`.
     threshold: override the decision threshold on the final score.
-    budget_ms: per-test time budget, counted from the test's submission; a test that overruns
-        gets status ``timeout``.
+    budget_ms: per-test time budget, counted from the test's start; a test that overruns, or
+        waits as long again for a free worker, gets status ``timeout``.
     parallel: run the tests concurrently, on at most one thread per CPU core (more threads than
         cores only time-slice the same cores: with the 3 built-in tests on 2 cores, 3 threads
         measured 72 ms per frame, 2 threads 51 ms). Tests that need no face start before face
@@ -117,11 +140,9 @@ class Pipeline:
             raise FaceliveError("a test was selected twice", code="usage")
         self.budget_s = budget_ms / 1e3
         self.parallel = parallel and len(self.tests) > 1
-        self._pool = (
-            ThreadPoolExecutor(max_workers=workers or min(len(self.tests), os.cpu_count() or 1),
-                               thread_name_prefix="facelive-test")
-            if self.parallel else None
-        )
+        self._workers = workers or min(len(self.tests), _usable_cores())
+        self._pool_lock = threading.Lock()
+        self._pool = self._new_pool() if self.parallel else None
         self.fusion: FusionModel | None = None
         if len(self.tests) > 1:
             if isinstance(fusion, FusionModel):
@@ -168,23 +189,53 @@ class Pipeline:
             return None
         return self._detector.detect(image)
 
-    def _submit(self, tests: Sequence[LivenessTest], frame: Frame
-                ) -> list[tuple[LivenessTest, Future[TestResult], float]]:
-        assert self._pool is not None
-        return [(t, self._pool.submit(t.score, frame), time.perf_counter()) for t in tests]
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="facelive-test")
 
-    def _collect(self, started: list[tuple[LivenessTest, Future[TestResult], float]]
-                 ) -> dict[str, TestResult]:
+    def _submit(self, tests: Sequence[LivenessTest], frame: Frame) -> list[_Job]:
+        jobs = []
+        with self._pool_lock:
+            assert self._pool is not None
+            for t in tests:
+                job = _Job(t, time.perf_counter())
+                job.future = self._pool.submit(job.run, frame)
+                jobs.append(job)
+        return jobs
+
+    def _collect(self, jobs: list[_Job]) -> dict[str, TestResult]:
+        """Wait for each job: a started test gets ``budget`` from its own start; a test still
+        queued (all workers busy) gets ``budget`` more before it is given up unstarted."""
         out: dict[str, TestResult] = {}
-        for t, fut, t0 in started:
-            try:
-                out[t.name] = fut.result(timeout=max(0.0, t0 + self.budget_s
-                                                     - time.perf_counter()))
-            except FutureTimeout:
-                fut.cancel()
-                out[t.name] = TestResult(None, "timeout", self.budget_s * 1e3,
-                                         f"exceeded the {self.budget_s * 1e3:.0f} ms budget")
+        budget = self.budget_s
+        for job in jobs:
+            while True:
+                start = job.started
+                deadline = (start if start is not None else job.submitted + budget) + budget
+                wait = deadline - time.perf_counter()
+                if start is None:
+                    wait = min(wait, 0.01)  # re-check whether it has started meanwhile
+                try:
+                    out[job.test.name] = job.future.result(timeout=max(0.0, wait))
+                    break
+                except FutureTimeout:
+                    if time.perf_counter() < deadline:
+                        continue
+                    if job.future.cancel():  # never started
+                        msg = f"did not start within {budget * 1e3:.0f} ms (all workers busy)"
+                    else:
+                        msg = f"exceeded the {budget * 1e3:.0f} ms budget"
+                        self._replace_pool()  # its thread stays busy: keep the pool usable
+                    out[job.test.name] = TestResult(None, "timeout", budget * 1e3, msg)
+                    break
         return out
+
+    def _replace_pool(self) -> None:
+        """Swap in a fresh pool after a running test overran: Python cannot stop the thread,
+        and a few hung tests must not leave every later request waiting for a worker."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)  # queued jobs still run; the stuck thread ends
+                self._pool = self._new_pool()   # whenever its test returns
 
     def _run(self, frame: Frame) -> tuple[dict[str, TestResult], float]:
         """Detect the face (when a test needs one) and run the tests; returns the results (in
@@ -192,7 +243,7 @@ class Pipeline:
 
         In parallel mode the tests that need no face start before detection, so they overlap
         with it; the others start as soon as the face box is known. Each test's time budget
-        counts from its own start.
+        counts from its own start (see :meth:`_collect`).
         """
         face_ms = 0.0
 
@@ -207,7 +258,12 @@ class Pipeline:
             detect()
             return {t.name: t.score(frame) for t in self.tests}, face_ms
         early = self._submit([t for t in self.tests if not t.needs_face], frame)
-        detect()
+        try:
+            detect()
+        except BaseException:
+            for job in early:
+                job.future.cancel()
+            raise
         late = self._submit([t for t in self.tests if t.needs_face], frame)
         results = self._collect(early + late)
         return {t.name: results[t.name] for t in self.tests}, face_ms
@@ -237,7 +293,11 @@ class Pipeline:
         """Run the pipeline on a decoded BGR uint8 image; returns the result object."""
         t0 = time.perf_counter()
         frame = Frame(image=image)
-        results, face_ms = self._run(frame)
+        try:
+            results, face_ms = self._run(frame)
+        except Exception as exc:  # e.g. the detector refusing an image: a result, not a crash
+            return self.error_result(path, f"face detection failed: {type(exc).__name__}: {exc}",
+                                     "detection_error", t0)
         decision, score, _thr = self.decide(results)
         reason = None
         if decision == "unknown":
@@ -290,8 +350,9 @@ class Pipeline:
         }
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
         for t in self.tests:
             if hasattr(t, "close"):
                 t.close()

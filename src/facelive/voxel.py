@@ -25,7 +25,8 @@ GRID_FILL = 0.9
 
 def normalise_vertices(vertices: np.ndarray) -> np.ndarray:
     """Centre ``(V, 3)`` vertices on their centroid and divide by the larger of the x and y
-    half-extents (z scaled alike), so the face spans [-1, 1] on its wider image axis."""
+    half-extents (z scaled alike): the face spans 2 units on its wider image axis, about
+    [-1, 1] (the centroid is not the box centre; :data:`GRID_FILL` leaves the margin)."""
     v = np.asarray(vertices, np.float64)
     if v.ndim != 2 or v.shape[1] != 3 or len(v) < 3 or not np.all(np.isfinite(v)):
         raise ValueError(f"expected finite (V, 3) vertices, got {v.shape}")

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         capture.release()
         return _error(f"cannot load the models: {exc}")
     writer: Any = None
+    size = (0, 0)
     counts = {"live": 0, "spoof": 0, "unknown": 0}
     frames = analysed = 0
     try:
@@ -94,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
                     analysed += 1
                     if args.jsonl:
                         print(json.dumps({"frame": frame.index, "verdict": v,
-                                          "smoothed": frame.smoothed.value, **frame.result}),
-                              flush=True)
+                                          "smoothed_margin": frame.smoothed.value,
+                                          **frame.result}), flush=True)
                 if not window and writer is None and args.out is None:
                     continue
                 image = draw_overlay(frame)
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
                             fps if 1 <= fps <= 240 else 15.0, (w, h))
                         if not writer.isOpened():
                             return _error(f"cannot write {args.out}")
+                        size = (w, h)
+                    if image.shape[1::-1] != size:  # a camera may change resolution mid-stream
+                        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
                     writer.write(image)
                 if window:
                     cv2.imshow("facelive", image)
