@@ -105,9 +105,9 @@ class Pipeline:
     budget_ms: per-test time budget, counted from the test's start; a test that overruns, or
         waits as long again for a free worker, gets status ``timeout``.
     parallel: run the tests concurrently, on at most one thread per CPU core (more threads than
-        cores only time-slice the same cores: with the 3 built-in tests on 2 cores, 3 threads
-        measured 72 ms per frame, 2 threads 51 ms). Tests that need no face start before face
-        detection and overlap with it.
+        cores only time-slice the same cores: with the 3 built-in tests on 2 cores,
+        ``benchmarks/bench_pipeline.py`` measured 61-76 ms per frame with 3 threads and 48-51 ms
+        with 2). Tests that need no face start before face detection and overlap with it.
     workers: threads for the tests (default: one per test, at most one per CPU core).
     limit_threads: make the libraries single-threaded inside each test (process-wide: BLAS via
         threadpoolctl, OpenCV via ``cv2.setNumThreads(1)``). The pipeline parallelises across
