@@ -29,3 +29,20 @@ def face_frame(width: int = 640, height: int = 480) -> tuple[np.ndarray, str]:
         img = img[(h - nh) // 2:(h - nh) // 2 + nh]
     interp = cv2.INTER_AREA if img.shape[1] > width else cv2.INTER_LINEAR
     return np.ascontiguousarray(cv2.resize(img, (width, height), interpolation=interp)), src
+
+
+def pin_one_core() -> None:
+    """Run this process on one CPU core (where the OS allows): single-core benchmarks."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def print_step_table(rows: dict[str, list[float]], once: dict[str, float]) -> None:
+    """A Markdown table: median and p90 ms of each timed step, then one-off timings (ms)."""
+    width = max(len(k) for k in [*rows, *once])
+    print(f"| {'step':{width}s} | {'median ms':>9s} | {'p90 ms':>7s} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 11}|{'-' * 9}|")
+    for k, v in rows.items():
+        print(f"| {k:{width}s} | {np.median(v):9.2f} | {np.percentile(v, 90):7.2f} |")
+    for k, ms in once.items():
+        print(f"| {k:{width}s} | {ms:9.0f} | {'':7s} |")

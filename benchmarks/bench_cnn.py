@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +27,10 @@ def main(argv: list[str] | None = None) -> int:
                     / "shared" / "data")
     ap.add_argument("--repeat", type=int, default=50)
     args = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-
     import cv2
-    import numpy as np
+    from _frames import pin_one_core, print_step_table
+
+    pin_one_core()
 
     from facelive.face import FaceDetector, square_crop
     from facelive.imageio import load_image
@@ -69,12 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"image {path} ({img.shape[1]}x{img.shape[0]}), {args.repeat} runs, "
           f"1 core, onnxruntime threads=1")
-    print(f"| {'step':22s} | {'median ms':>9s} | {'p90 ms':>7s} |")
-    print(f"|{'-' * 24}|{'-' * 11}|{'-' * 9}|")
-    for k, v in rows.items():
-        print(f"| {k:22s} | {statistics.median(v):9.2f} | {np.percentile(v, 90):7.2f} |")
-    print(f"| {'load CNN (import+ORT)':22s} | {t_load_cnn * 1e3:9.0f} | {'':7s} |")
-    print(f"| {'load detector':22s} | {t_load_det * 1e3:9.0f} | {'':7s} |")
+    print_step_table(rows, {"load CNN (import+ORT)": t_load_cnn * 1e3,
+                            "load detector": t_load_det * 1e3})
     ok = statistics.median(rows["total"]) <= 30 and t_load_cnn <= 1.0
     print(f"targets (<= 30 ms per frame, load <= 1 s): {'met' if ok else 'NOT met'}")
     return 0

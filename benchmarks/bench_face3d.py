@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,12 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark the 3D test on one core.")
     ap.add_argument("--repeat", type=int, default=50)
     args = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-
     import cv2
-    import numpy as np
-    from _frames import face_frame
+    from _frames import face_frame, pin_one_core, print_step_table
+
+    pin_one_core()
 
     from facelive.face import FaceDetector
     from facelive.liveness import Frame
@@ -68,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     test.close()
 
     print(f"input: {src} at 640x480, {args.repeat} runs, 1 core, onnxruntime threads=1")
-    print(f"| {'step':28s} | {'median ms':>9s} | {'p90 ms':>7s} |")
-    print(f"|{'-' * 30}|{'-' * 11}|{'-' * 9}|")
-    for k, v in rows.items():
-        print(f"| {k:28s} | {statistics.median(v):9.2f} | {np.percentile(v, 90):7.2f} |")
-    print(f"| {'load (models + first frame)':28s} | {t_load * 1e3:9.0f} | {'':7s} |")
+    print_step_table(rows, {"load (models + first frame)": t_load * 1e3})
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
@@ -127,6 +127,23 @@ def available_tests() -> dict[str, Callable[[], LivenessTest]]:
         if ep.name not in tests:
             tests[ep.name] = ep.load
     return tests
+
+
+def unknown_tests_message(names: Sequence[str]) -> str | None:
+    """``None`` when every name is an available test, else the message to show the user."""
+    known = available_tests()
+    unknown = [n for n in names if n not in known]
+    if names and not unknown:
+        return None
+    return (f"unknown test(s) {', '.join(unknown) or '(none)'}; "
+            f"available: {', '.join(sorted(known))}")
+
+
+def parse_test_names(text: str | None) -> list[str] | None:
+    """Split a comma-separated list of test names (``None``/empty: ``None``, the defaults)."""
+    if not text:
+        return None
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def load_test(name: str) -> LivenessTest:

@@ -14,6 +14,8 @@ to where the face is and how large it is, but keeps its depth-to-width ratio), a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["CHANNELS", "normalise_vertices", "surface_samples", "voxelise", "face_voxels"]
@@ -72,11 +74,19 @@ def voxelise(points: np.ndarray, values: np.ndarray, size: int = 32) -> np.ndarr
 
 
 def face_voxels(vertices: np.ndarray, intensity: np.ndarray, triangles: np.ndarray,
-                size: int = 32, steps: int = 4) -> np.ndarray:
-    """The VoxNet input of one face: normalise, sample the surface, voxelise."""
+                size: int = 32, steps: int = 4,
+                augment: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+                | None = None) -> np.ndarray:
+    """The VoxNet input of one face: normalise, sample the surface, voxelise.
+
+    ``augment`` (training only) maps the normalised vertices and their grey levels to perturbed
+    copies before the surface is sampled.
+    """
     v = normalise_vertices(vertices)
     vals = np.asarray(intensity, np.float64)
     if vals.shape != (len(v),):
         raise ValueError(f"expected {len(v)} vertex intensities, got {vals.shape}")
+    if augment is not None:
+        v, vals = augment(v, vals)
     pts, pv = surface_samples(v, vals, triangles, steps)
     return voxelise(pts, pv, size)

@@ -46,18 +46,13 @@ def _format_row(r: dict[str, Any]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from facelive.errors import FaceliveError
     from facelive.imageio import iter_image_paths
-    from facelive.liveness import available_tests
+    from facelive.liveness import parse_test_names, unknown_tests_message
     from facelive.pipeline import Pipeline
 
-    names = None
-    if args.tests:
-        names = [n.strip() for n in args.tests.split(",") if n.strip()]
-        known = available_tests()
-        unknown = [n for n in names if n not in known]
-        if unknown or not names:
-            print(f"facelive check: error: unknown test(s) {', '.join(unknown) or '(none)'}; "
-                  f"available: {', '.join(sorted(known))}", file=sys.stderr)
-            return 2
+    names = parse_test_names(args.tests)
+    if args.tests and (problem := unknown_tests_message(names or [])):
+        print(f"facelive check: error: {problem}", file=sys.stderr)
+        return 2
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         print("facelive check: error: --threshold must be in [0, 1]", file=sys.stderr)
         return 2

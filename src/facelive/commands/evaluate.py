@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
             print("facelive evaluate: --frame-step applies to video datasets", file=sys.stderr)
             return 2
         options["frame_step"] = args.frame_step
-    tests = [t.strip() for t in args.tests.split(",") if t.strip()] if args.tests else None
+    from facelive.liveness import parse_test_names
+
+    tests = parse_test_names(args.tests)
     dataset = open_dataset(args.dataset, args.root, split=args.split, protocol=args.protocol,
                            **options)
     ref = None

@@ -35,13 +35,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"facelive serve: error: {exc.message}", file=sys.stderr)
         return 2
     if settings.tests:
-        from facelive.liveness import available_tests
+        from facelive.liveness import unknown_tests_message
 
-        known = available_tests()
-        unknown = [n for n in settings.tests if n not in known]
-        if unknown:
-            print(f"facelive serve: error: unknown test(s) {', '.join(unknown)}; "
-                  f"available: {', '.join(sorted(known))}", file=sys.stderr)
+        if problem := unknown_tests_message(settings.tests):
+            print(f"facelive serve: error: {problem}", file=sys.stderr)
             return 2
 
     import uvicorn

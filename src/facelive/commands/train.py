@@ -83,8 +83,9 @@ def _train_quality(args: argparse.Namespace) -> int:
 
 def _train_fusion(args: argparse.Namespace) -> int:
     from facelive.fusion_training import train_fusion
+    from facelive.liveness import parse_test_names
 
-    tests = [t.strip() for t in args.tests.split(",") if t.strip()]
+    tests = parse_test_names(args.tests) or []
     report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
                           missing=args.missing, folds=args.folds, out_model=args.out)
     args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from facelive.errors import FaceliveError
-    from facelive.liveness import available_tests
+    from facelive.liveness import parse_test_names, unknown_tests_message
     from facelive.overlay import analyse_stream, draw_overlay, verdict
     from facelive.pipeline import Pipeline
 
@@ -60,11 +60,9 @@ def run(args: argparse.Namespace) -> int:
         return _error("no display to show a window: use --out FILE and/or --jsonl")
     if args.out is not None and args.out.suffix.lower() not in FOURCC:
         return _error(f"--out must end in {', '.join(FOURCC)}")
-    names = [n.strip() for n in args.tests.split(",") if n.strip()] if args.tests else None
-    if names is not None:
-        unknown = [n for n in names if n not in available_tests()]
-        if unknown or not names:
-            return _error(f"unknown test(s) {', '.join(unknown) or '(none)'}")
+    names = parse_test_names(args.tests)
+    if args.tests and (problem := unknown_tests_message(names or [])):
+        return _error(problem)
     if args.video is not None:
         if not args.video.is_file():
             return _error(f"{args.video} is not a file")

@@ -24,7 +24,7 @@ from torch import nn
 from facelive.datasets import Sample
 from facelive.mesh import mesh_triangles
 from facelive.training.voxnet import VoxNet, export_onnx
-from facelive.voxel import normalise_vertices, surface_samples, voxelise
+from facelive.voxel import face_voxels
 
 VERSION = "1.0.0"
 GRID = 32
@@ -59,14 +59,10 @@ def make_grids(vertices: np.ndarray, intensity: np.ndarray, *, rng: np.random.Ge
                = None) -> np.ndarray:
     """Voxel grids ``(N, 2, G, G, G)`` float32 of meshes ``(N, V, 3)``, augmented when ``rng``."""
     tri = mesh_triangles()
+    aug = None if rng is None else (lambda v, g: augment_mesh(v, g, rng))
     out = np.empty((len(vertices), 2, GRID, GRID, GRID), np.float32)
     for i, (v, g) in enumerate(zip(vertices, intensity, strict=True)):
-        v = normalise_vertices(v)
-        g = g.astype(np.float64)
-        if rng is not None:
-            v, g = augment_mesh(v, g, rng)
-        pts, vals = surface_samples(v, g, tri, STEPS)
-        out[i] = voxelise(pts, vals, GRID)
+        out[i] = face_voxels(v, g, tri, GRID, STEPS, augment=aug)
     return out
 
 
