@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pin_one_core()
 
-    from facelive.face import FaceDetector, square_crop
+    from facelive.face.detection import FaceDetector, square_crop
     from facelive.imageio import load_image
     from facelive.liveness import Frame
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         img = cv2.resize(img, (640, 480), interpolation=cv2.INTER_AREA)
 
     t0 = time.perf_counter()
-    from facelive.cnn import CNNTest
+    from facelive.liveness.cnn import CNNTest
 
     cnn = CNNTest(threads=1)
     t_load_cnn = time.perf_counter() - t0

@@ -29,18 +29,18 @@ def main(argv: list[str] | None = None) -> int:
 
     pin_one_core()
 
-    from facelive.face import FaceDetector
+    from facelive.face.detection import FaceDetector
     from facelive.liveness import Frame
 
     cv2.setNumThreads(1)
     img, src = face_frame(640, 480)
     t0 = time.perf_counter()
-    from facelive.face3d import Face3DTest
+    from facelive.liveness.face3d import Face3DTest
 
     test = Face3DTest(threads=1)
     test.score_frame(Frame(img, FaceDetector().detect(img)))  # graph start-up on first use
     t_load = time.perf_counter() - t0
-    from facelive.voxel import face_voxels
+    from facelive.liveness.face3d.voxel import face_voxels
 
     det = FaceDetector()
     mesher, tri = test._mesher, test._triangles

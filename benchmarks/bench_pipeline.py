@@ -48,8 +48,8 @@ def main() -> int:
     from rich.table import Table
 
     from facelive.liveness import Frame
+    from facelive.liveness.quality import QualityTest
     from facelive.pipeline import Pipeline
-    from facelive.quality.test import QualityTest
 
     cv2.setNumThreads(1)
     frame, src = face_frame(640, 480)

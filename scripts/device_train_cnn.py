@@ -1,6 +1,6 @@
 """Train every CNN variant of the model card in one run (made for a lent GPU machine).
 
-Reads a crop cache built by ``facelive.training.data.build_crop_cache`` (context 2.0, 224 px) and
+Reads a crop cache built by ``facelive.training.cnn.data.build_crop_cache`` (context 2.0, 224 px) and
 the EfficientNet-Lite0 ImageNet weights, then for each variant trains
   A  NUAA train (minus the held-back subjects) + Replay-Attack train   (the shipped recipe)
   B  NUAA only  -> Replay-Attack devel is cross-dataset
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facelive.training.data import load_crop_cache, nuaa_heldout_subjects
-from facelive.training.train_cnn import TrainConfig, predict, recrop, train_model
+from facelive.training.cnn.data import load_crop_cache, nuaa_heldout_subjects
+from facelive.training.cnn.train import TrainConfig, predict, recrop, train_model
 
 VARIANTS: dict[str, dict] = {
     "aug1": {"aug": 1.0},

@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import Progress
 
     from facelive import modelstore
-    from facelive.cnn import CARD_FILE, CNNTest
     from facelive.datasets import nuaa_subject_split
-    from facelive.face import FaceDetector
-    from facelive.training.data import list_samples
-    from facelive.training.evaluate_cnn import report, score_samples_e2e
+    from facelive.face.detection import FaceDetector
+    from facelive.liveness.cnn import CARD_FILE, CNNTest
+    from facelive.training.cnn.data import list_samples
+    from facelive.training.cnn.evaluate import report, score_samples_e2e
 
     test = CNNTest(args.model, threads=args.threads)
     devel = list_samples(None, args.data / "replay-attack", ra_splits=("devel",))

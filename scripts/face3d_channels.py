@@ -23,8 +23,8 @@ from sklearn.preprocessing import StandardScaler
 
 from facelive.datasets import open_dataset
 from facelive.evaluation import eer
-from facelive.training.face3d_data import extract_meshes
-from facelive.voxel import normalise_vertices
+from facelive.liveness.face3d.voxel import normalise_vertices
+from facelive.training.face3d.data import extract_meshes
 
 INPUTS = {
     "geometry (x, y, z)": lambda v, g: v.reshape(len(v), -1),

@@ -5,7 +5,7 @@
 
 One pass over every frame of the shared data (NUAA train list, Replay-Attack train + devel)
 records the top BlazeFace confidence of the short-range and of the full-range model (both run on
-every image, with MediaPipe's own cut lowered to 0.1). :class:`facelive.face.FaceDetector` finds a
+every image, with MediaPipe's own cut lowered to 0.1). :class:`facelive.face.detection.FaceDetector` finds a
 face at cut ``t`` exactly when one of the two tops is ``>= t`` (short-range first, full-range
 fallback), so every cut is evaluated from the one pass. Synthetic non-faces: uniform and Gaussian
 white noise, blurred noise (random texture at several scales), flat colours, gradients and
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import Progress
 
     from facelive.datasets import open_dataset
-    from facelive.face import FaceDetector
+    from facelive.face.detection import FaceDetector
 
     samples = {"nuaa": open_dataset("nuaa", args.data / "nuaa", split="train").samples()}
     for sp in ("train", "devel"):

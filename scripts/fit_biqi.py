@@ -1,7 +1,7 @@
 """Fit BIQI's distortion classifier and per-type regressors; store models/biqi.json.
 
 Moorthy & Bovik, IEEE SPL 17(5), 2010 trained SVMs on the LIVE database (DMOS targets). Here: clean
-scikit-image public-domain / CC0 samples (facelive.quality._samples), each as two 240-row bases
+scikit-image public-domain / CC0 samples (facelive.iqa._samples), each as two 240-row bases
 (resized to 240 rows; a native-resolution crop), both at most 320 wide, distorted at 6 strengths
 by 5 synthetic distortions: JPEG (OpenCV), JPEG2000 (OpenCV/OpenJPEG), white Gaussian noise,
 Gaussian blur, and "fast fading" approximated as JPEG2000 plus lost packets (8x8 tiles of wavelet
@@ -92,9 +92,9 @@ def build_dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features, class index (-1 = clean), target quality, group = image index)."""
     from rich.progress import track
 
-    from facelive.quality._common import to_grey
-    from facelive.quality._samples import pristine_images
-    from facelive.quality.biqi_model import CLASSES, biqi_features
+    from facelive.iqa._common import to_grey
+    from facelive.iqa._samples import pristine_images
+    from facelive.iqa.biqi_model import CLASSES, biqi_features
 
     rng = np.random.default_rng(SEED)
     X, y, q, g = [], [], [], []
@@ -119,7 +119,7 @@ def fit(X: np.ndarray, y: np.ndarray, q: np.ndarray) -> dict:
     """Fit standardisation, classifier and regressors; return the JSON-able model."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from facelive.quality.biqi_model import CLASSES, MODEL_FORMAT, WAVELET
+    from facelive.iqa.biqi_model import CLASSES, MODEL_FORMAT, WAVELET
 
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     from scipy.stats import spearmanr
 
     from facelive import modelstore
-    from facelive.quality.biqi_model import MODEL_FILE
+    from facelive.iqa.biqi_model import MODEL_FILE
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", type=Path, default=None, help="model folder (default: shipped)")

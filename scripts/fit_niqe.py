@@ -3,7 +3,7 @@
 Mittal, Soundararajan & Bovik, IEEE SPL 20(3), 2013: 36 patch features on pristine images, patches
 kept when their sharpness (mean local sigma) exceeds 0.75 of the image's sharpest patch, then the
 mean and covariance of the kept patches. The original model used 125 LIVE-independent pristine
-photographs; this one uses scikit-image's public-domain / CC0 samples (facelive.quality._samples)
+photographs; this one uses scikit-image's public-domain / CC0 samples (facelive.iqa._samples)
 at three scales (1, 0.75, 0.5; area interpolation) with 96x96 patches on 4 grids offset by half
 a patch.
 
@@ -25,9 +25,9 @@ OFFSETS = ((0, 0), (0, 48), (48, 0), (48, 48))
 
 def main(argv: list[str] | None = None) -> int:
     from facelive import modelstore
-    from facelive.quality._common import to_grey
-    from facelive.quality._samples import pristine_images
-    from facelive.quality.niqe_model import MODEL_FILE, PATCH, SHARPNESS_THRESHOLD, patch_features
+    from facelive.iqa._common import to_grey
+    from facelive.iqa._samples import pristine_images
+    from facelive.iqa.niqe_model import MODEL_FILE, PATCH, SHARPNESS_THRESHOLD, patch_features
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", type=Path, default=None, help="model folder (default: shipped)")

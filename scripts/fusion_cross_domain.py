@@ -15,7 +15,7 @@ For each regime, the tests' scores on Replay-Attack devel come from models train
   tune on devel).
 Every subset of the tests (single tests included) is fitted the same way: LDA on devel, measured
 out-of-fold over 5 client-disjoint folds, operating point chosen on the out-of-fold scores
-(:func:`facelive.fusion_training.fit_subsets`), so single tests and fusions compare fairly.
+(:func:`facelive.training.fusion.fit_subsets`), so single tests and fusions compare fairly.
 CNN scores of the non-shipped regimes are the per-crop scores saved by the GPU runs of
 ``scripts/device_train_cnn.py`` (variant aug1, seeds 0-2; see the CNN card); the fused rows are
 computed once per CNN seed and reported as mean (min-max). Quality models are re-fitted here
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from facelive.datasets import open_dataset
-from facelive.fusion_training import fit_subsets, score_tests
-from facelive.quality.test import QualityModel
-from facelive.quality.training import _valid, extract_features
+from facelive.liveness.quality import QualityModel
+from facelive.training.fusion import fit_subsets, score_tests
+from facelive.training.quality import _valid, extract_features
 
 TESTS = ("cnn", "face3d", "quality")
 

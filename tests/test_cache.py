@@ -13,7 +13,7 @@ from facelive.cli import main
 from facelive.datasets import Sample, open_dataset
 from facelive.datasets.cache import CachedDataset, build_cache, fit_image
 from facelive.errors import DatasetError
-from facelive.liveness import FaceBox
+from facelive.types import FaceBox
 
 
 def _tree(root: Path) -> None:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from facelive import modelstore
-from facelive.cnn import CNNTest
 from facelive.errors import ModelError
-from facelive.liveness import FaceBox, Frame
+from facelive.liveness import Frame
+from facelive.liveness.cnn import CNNTest
+from facelive.types import FaceBox
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_tampered_model_is_refused(tmp_path):
 
 
 def test_real_frames_get_sensible_scores(cnn, shared_data):
-    from facelive.face import FaceDetector
+    from facelive.face.detection import FaceDetector
     from facelive.imageio import load_image
 
     root = shared_data / "replay-attack" / "devel"
@@ -87,8 +88,8 @@ def test_onnx_export_matches_torch(rng):
     torch = pytest.importorskip("torch")
     pytest.importorskip("efficientnet_lite_pytorch")
     pytest.importorskip("onnx")
-    from facelive.training.export import export_onnx, max_abs_difference
-    from facelive.training.model import build_model
+    from facelive.training.cnn.export import export_onnx, max_abs_difference
+    from facelive.training.cnn.model import build_model
 
     torch.manual_seed(0)
     net = build_model(pretrained=False).eval()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from facelive.datasets import Sample, nuaa_subject_split
-from facelive.training.data import (
+from facelive.training.cnn.data import (
     NUAA_TRAIN_SUBJECTS,
     crop_record,
     dataset_of,
@@ -15,7 +15,7 @@ from facelive.training.data import (
     nuaa_heldout_subjects,
     subsample_nuaa,
 )
-from facelive.training.evaluate_cnn import report
+from facelive.training.cnn.evaluate import report
 
 
 def test_listing_of_the_shared_data(shared_data):
@@ -75,7 +75,7 @@ def test_report_counts_no_face_frames_as_rejected():
 
 def test_recrop_centre_crops_to_a_smaller_context():
     pytest.importorskip("torch")
-    from facelive.training.train_cnn import recrop
+    from facelive.training.cnn.train import recrop
 
     crops = np.zeros((2, 200, 200, 3), np.uint8)
     crops[:, 50:150, 50:150] = 255  # the central half
@@ -88,7 +88,7 @@ def test_recrop_centre_crops_to_a_smaller_context():
 
 def test_augment_shapes_and_identity_at_strength_zero(rng):
     torch = pytest.importorskip("torch")
-    from facelive.training.augment import augment, jpeg_copies, to_input
+    from facelive.training.cnn.augment import augment, jpeg_copies, to_input
 
     batch = rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
     t = torch.from_numpy(batch)

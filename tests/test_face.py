@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from facelive.errors import ImageError
-from facelive.face import DEFAULT_MIN_CONFIDENCE, FaceDetector, crop_window, square_crop
+from facelive.face.detection import DEFAULT_MIN_CONFIDENCE, FaceDetector, crop_window, square_crop
 from facelive.imageio import load_image
-from facelive.liveness import FaceBox
+from facelive.types import FaceBox
 
 
 def _gradient(h: int, w: int) -> np.ndarray:

@@ -7,12 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelive.face import FaceDetector
-from facelive.face3d import Face3DTest
+from facelive.face.detection import FaceDetector
+from facelive.face.mesh import MESH_VERTICES, FaceMesher, MeshNotFound, mesh_triangles
 from facelive.imageio import load_image
-from facelive.liveness import FaceBox, Frame, available_tests
-from facelive.mesh import MESH_VERTICES, FaceMesher, MeshNotFound, mesh_triangles
-from facelive.voxel import face_voxels, normalise_vertices, surface_samples, voxelise
+from facelive.liveness import Frame
+from facelive.liveness.face3d import Face3DTest
+from facelive.liveness.face3d.voxel import (
+    face_voxels,
+    normalise_vertices,
+    surface_samples,
+    voxelise,
+)
+from facelive.liveness.registry import available_tests
+from facelive.types import FaceBox
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
 

@@ -7,16 +7,16 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs the [train] extra (torch)")
 
-from facelive.mesh import MESH_VERTICES  # noqa: E402
-from facelive.training.face3d_training import (  # noqa: E402
+from facelive.face.mesh import MESH_VERTICES  # noqa: E402
+from facelive.liveness.face3d.voxel import normalise_vertices  # noqa: E402
+from facelive.training.face3d.train import (  # noqa: E402
     GRID,
     augment_mesh,
     fit_voxnet,
     make_grids,
     predict,
 )
-from facelive.training.voxnet import VoxNet, export_onnx  # noqa: E402
-from facelive.voxel import normalise_vertices  # noqa: E402
+from facelive.training.face3d.voxnet import VoxNet, export_onnx  # noqa: E402
 
 
 def _meshes(rng, n, depth):
@@ -38,8 +38,8 @@ def test_voxnet_shapes_and_onnx_agreement():
 
 def test_augmentation_keeps_the_face_in_the_grid(rng):
     """Rotated, scaled and mirrored faces still fall (almost) entirely inside the grid."""
-    from facelive.mesh import mesh_triangles
-    from facelive.voxel import GRID_FILL, surface_samples
+    from facelive.face.mesh import mesh_triangles
+    from facelive.liveness.face3d.voxel import GRID_FILL, surface_samples
 
     v, g = _meshes(rng, 1, np.array([0.5]))
     n = normalise_vertices(v[0])

@@ -10,10 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from facelive.fusion import FusionModel, LinearFusion, all_subsets, fit_linear, logit
+from facelive.fusion.model import FusionModel, LinearFusion, all_subsets, fit_linear, logit
 from facelive.linear import StandardizedLinear
-from facelive.liveness import FaceBox, Frame, LivenessTest, available_tests, load_test
+from facelive.liveness import Frame, LivenessTest
+from facelive.liveness.registry import available_tests, load_test
 from facelive.pipeline import Pipeline
+from facelive.types import FaceBox
 
 
 class ConstTest(LivenessTest):
@@ -238,7 +240,7 @@ def test_plugin_registered_through_entry_point(tmp_path, monkeypatch) -> None:
 
 def test_shipped_fusion_covers_the_default_tests() -> None:
     """`facelive check` fuses all built-in tests by default: the shipped model must cover them."""
-    from facelive.liveness import _builtin_tests
+    from facelive.liveness.registry import _builtin_tests
     from facelive.pipeline import DEFAULT_TESTS, load_fusion
 
     assert set(DEFAULT_TESTS) == set(_builtin_tests())  # "all available tests" by default

@@ -31,8 +31,8 @@ def own_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_override_folder_takes_over_file_by_file(own_models, monkeypatch):
-    from facelive.cnn import CNNTest
-    from facelive.quality.test import QualityTest
+    from facelive.liveness.cnn import CNNTest
+    from facelive.liveness.quality import QualityTest
 
     shipped = CNNTest().threshold
     monkeypatch.setenv(modelstore.MODELS_ENV, str(own_models))
@@ -45,7 +45,7 @@ def test_override_folder_takes_over_file_by_file(own_models, monkeypatch):
 
 
 def test_override_files_are_checksum_verified(own_models, monkeypatch):
-    from facelive.cnn import CNNTest
+    from facelive.liveness.cnn import CNNTest
 
     (own_models / "cnn.json").write_text(json.dumps({"threshold": 0.1}))  # edited by hand
     monkeypatch.setenv(modelstore.MODELS_ENV, str(own_models))
@@ -71,7 +71,7 @@ def test_models_option_must_be_a_folder(tmp_path, capsys):
 
 
 def test_broken_cards_are_model_errors(tmp_path):
-    from facelive.cnn import CNNTest
+    from facelive.liveness.cnn import CNNTest
 
     modelstore.write_bytes("cnn.onnx", modelstore.read_bytes("cnn.onnx"), tmp_path)
     modelstore.write_bytes("cnn.json", b"{not json", tmp_path)  # checksum fine, content not

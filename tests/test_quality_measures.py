@@ -1,4 +1,4 @@
-"""Tests of facelive.quality: hand-computed values, invariants, finiteness, bad input."""
+"""Tests of facelive.iqa: hand-computed values, invariants, finiteness, bad input."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-import facelive.quality as q
+import facelive.iqa as q
 from facelive.errors import ImageError
-from facelive.quality.edges import corner_count, edge_map
-from facelive.quality.noreference import JQI_ALPHA, JQI_BETA, JQI_FLOOR, jqi_features
-from facelive.quality.pixel import laplacian
+from facelive.iqa.edges import corner_count, edge_map
+from facelive.iqa.noreference import JQI_ALPHA, JQI_BETA, JQI_FLOOR, jqi_features
+from facelive.iqa.pixel import laplacian
 
 FULL_REF = ["mse", "psnr", "snr", "sc", "md", "ad", "nae", "ramd", "lmse", "nxc", "mas", "mams",
             "ted", "tcd", "sme", "spe", "gme", "gpe", "ssim", "vif", "rred"]
@@ -133,7 +133,7 @@ def test_gradient_measures_by_hand() -> None:
 def test_edge_and_corner_measures() -> None:
     step = np.zeros((16, 16))
     step[:, 4:] = 255.0
-    from facelive.quality._common import sobel
+    from facelive.iqa._common import sobel
 
     e = edge_map(*sobel(step))
     assert e[:, 3:5].all() and e.sum() == 32  # columns 3 and 4 are edges
@@ -179,7 +179,7 @@ def test_ssim_matches_scikit_image() -> None:
 
 
 def test_rred_haar_blocks_by_hand() -> None:
-    from facelive.quality.structural import RRED_SIGMA_N2
+    from facelive.iqa.structural import RRED_SIGMA_N2
 
     x = np.zeros((6, 6))
     x[::2, ::2] = 2.0  # Haar: every detail coefficient is +-1 -> block variance 0 or 1
@@ -320,7 +320,7 @@ def test_replay_attack_frame(shared_data) -> None:
 def test_haar_details_match_pywavelets() -> None:
     import pywt
 
-    from facelive.quality.structural import haar_details
+    from facelive.iqa.structural import haar_details
 
     x = np.random.default_rng(4).random((10, 14)) * 255
     for mine, ref in zip(haar_details(x), pywt.dwt2(x, "haar", mode="periodization")[1],

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-import facelive.quality as q
+import facelive.iqa as q
 from facelive import modelstore
 from facelive.errors import ModelError
-from facelive.quality import biqi_model as biqi_mod
-from facelive.quality import niqe_model as niqe_mod
-from facelive.quality._ggd import fit_aggd, fit_ggd
-from facelive.quality._samples import pristine_images
+from facelive.iqa import biqi_model as biqi_mod
+from facelive.iqa import niqe_model as niqe_mod
+from facelive.iqa._ggd import fit_aggd, fit_ggd
+from facelive.iqa._samples import pristine_images
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ import pytest
 
 from facelive import modelstore
 from facelive.errors import ModelError
+from facelive.iqa import MEASURE_NAMES
 from facelive.liveness import Frame
-from facelive.quality import MEASURE_NAMES
-from facelive.quality.test import (
+from facelive.liveness.quality import (
     CANONICAL_SHORT_SIDE,
     QualityModel,
     QualityTest,

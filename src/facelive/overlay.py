@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from facelive.fusion import logit
+from facelive.types import LivenessResult
 from facelive.video import DecisionSmoother, SmoothedDecision
 
 __all__ = ["StreamFrame", "analyse_stream", "draw_overlay", "verdict"]
@@ -38,31 +39,31 @@ class StreamFrame:
 
     index: int
     image: np.ndarray  # BGR uint8
-    result: dict[str, Any] | None  # the latest pipeline result (None before the first)
+    result: LivenessResult | None  # the latest pipeline result (None before the first)
     analysed: bool  # whether ``result`` was computed on this very frame
     smoothed: SmoothedDecision  # over margins: value > 0 leans live
     rate: float  # analysed frames per second, over the last second or so
 
 
-def verdict(result: dict[str, Any] | None, smoothed: SmoothedDecision) -> str:
+def verdict(result: LivenessResult | None, smoothed: SmoothedDecision) -> str:
     """``live``, ``spoof`` or ``unknown`` (no face, no decision on the latest analysed frame, or
     too few frames)."""
-    if (result is None or result.get("face") is None or result.get("decision") == "unknown"
+    if (result is None or result.face is None or result.decision == "unknown"
             or smoothed.live is None):
         return "unknown"
     return "live" if smoothed.live else "spoof"
 
 
-def margin(result: dict[str, Any]) -> float | None:
+def margin(result: LivenessResult) -> float | None:
     """A result's distance from its own decision threshold, in logits (> 0: live side).
 
     Without a threshold (the all-tests-must-agree rule), +1 for live and -1 for spoof.
     """
-    if result.get("decision") not in ("live", "spoof"):
+    if result.decision not in ("live", "spoof"):
         return None
-    score, thr = result.get("score"), result.get("threshold")
+    score, thr = result.score, result.threshold
     if score is None or thr is None:
-        return 1.0 if result["decision"] == "live" else -1.0
+        return 1.0 if result.decision == "live" else -1.0
     return float(logit(score) - logit(thr))
 
 
@@ -78,7 +79,7 @@ def analyse_stream(capture: Any, pipeline: Any, *, every: int = 1, smooth: int =
         raise ValueError("every and smooth must be >= 1")
     smoother = DecisionSmoother(smooth, threshold=0.0, margin=0.2, min_frames=1)
     state = SmoothedDecision(None, None, 0)
-    result: dict[str, Any] | None = None
+    result: LivenessResult | None = None
     stamps: list[float] = []
     index = 0
     while max_frames is None or index < max_frames:
@@ -92,7 +93,7 @@ def analyse_stream(capture: Any, pipeline: Any, *, every: int = 1, smooth: int =
         analysed = index % every == 0
         if analysed:
             result = pipeline.check_frame(np.ascontiguousarray(image))
-            if result["face"] is None:
+            if result.face is None:
                 smoother.reset()
             state = smoother.update(margin(result))
             now = time.perf_counter()
@@ -111,22 +112,21 @@ def draw_overlay(frame: StreamFrame) -> np.ndarray:
     v = verdict(frame.result, frame.smoothed)
     colour = COLOURS[v]
     r = frame.result
-    if r is not None and r.get("face"):
-        f = r["face"]
-        cv2.rectangle(out, (f["x"], f["y"]), (f["x"] + f["w"], f["y"] + f["h"]), colour,
-                      thick + 1)
+    if r is not None and r.face is not None:
+        f = r.face
+        cv2.rectangle(out, (f.x, f.y), (f.x + f.w, f.y + f.h), colour, thick + 1)
     if r is None:
         head = "starting..."
-    elif r.get("face") is None:
+    elif r.face is None:
         head = "no face"
     else:
-        score = r.get("score")
+        score = r.score
         head = v.upper() + ("" if score is None else f"  P(live) {score:.2f}")
     lines = [head]
     if r is not None:
-        for name, t in r["tests"].items():
-            lines.append(f"{name}: " + ("-" if t["score"] is None else f"{t['score']:.2f}")
-                         + ("" if t["status"] == "ok" else f" ({t['status']})"))
+        for name, t in r.tests.items():
+            lines.append(f"{name}: " + ("-" if t.score is None else f"{t.score:.2f}")
+                         + ("" if t.status == "ok" else f" ({t.status})"))
     lines.append(f"{frame.rate:.1f} analyses/s")
     y = round(28 * scale)
     for i, text in enumerate(lines):

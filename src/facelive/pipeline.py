@@ -1,8 +1,9 @@
 """The liveness pipeline: decode once, detect the face once, run the tests concurrently, fuse.
 
 >>> pipe = Pipeline()                       # all built-in tests + the shipped fusion
->>> result = pipe.check("photo.jpg")        # the object `facelive check --format json` prints
->>> result["decision"], result["score"]
+>>> result = pipe.check("photo.jpg")        # a facelive.types.LivenessResult
+>>> result.decision, result.score
+>>> result.to_dict()                        # the object `facelive check --format json` prints
 
 Decision rules (documented in the README):
 - one test: its own score and threshold;
@@ -22,34 +23,18 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from facelive import modelstore
-from facelive.errors import FaceliveError, ModelError
-from facelive.fusion import FusionModel
+from facelive.errors import FaceliveError
+from facelive.fusion import FusionModel, load_fusion
 from facelive.imageio import load_image
-from facelive.liveness import Frame, LivenessTest, TestResult, available_tests, load_test
+from facelive.liveness.base import Frame, LivenessTest
+from facelive.liveness.registry import DEFAULT_TESTS, available_tests, load_test
+from facelive.types import LivenessResult, TestResult
 
-DEFAULT_TESTS = ("quality", "cnn", "face3d")
-FUSION_MODEL = "fusion.json"
-
-
-_THREADS_LIMITED = False
-
-
-def _limit_library_threads() -> None:
-    global _THREADS_LIMITED
-    if _THREADS_LIMITED:
-        return
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-    cv2.setNumThreads(1)
-    _THREADS_LIMITED = True
+__all__ = ["Pipeline", "DEFAULT_TESTS"]
 
 
 def _usable_cores() -> int:
@@ -73,31 +58,12 @@ class _Job:
         return self.test.score(frame)
 
 
-def load_fusion(path: str | os.PathLike[str] | None = None,
-                missing: str | None = None) -> FusionModel | None:
-    """Load the shipped fusion model (or one at ``path``); None when none is shipped."""
-    try:
-        if path is None:
-            if not modelstore.model_path(FUSION_MODEL).exists():
-                return None
-            data = modelstore.read_json(FUSION_MODEL)
-        else:
-            p = Path(path)
-            data = modelstore.read_json(p.name, p.parent)
-        model = FusionModel.from_dict(data)
-    except (ValueError, KeyError) as exc:
-        raise ModelError(f"fusion model is invalid: {exc}") from None
-    if missing is not None:
-        model.missing = missing
-    return model
-
-
 class Pipeline:
     """Run selected liveness tests on images and combine their scores into one decision.
 
     Parameters
     ----------
-    tests: test names (see :func:`facelive.liveness.available_tests`) or test objects;
+    tests: test names (see :func:`facelive.liveness.registry.available_tests`) or test objects;
         default: the built-in tests (quality, cnn, face3d).
     fusion: ``"default"`` (the shipped fusion model when it covers the tests), ``None`` (no
         fusion: the all-tests-must-agree rule), or a :class:`FusionModel`.
@@ -109,10 +75,12 @@ class Pipeline:
         ``benchmarks/bench_pipeline.py`` measured 61-76 ms per frame with 3 threads and 48-51 ms
         with 2). Tests that need no face start before face detection and overlap with it.
     workers: threads for the tests (default: one per test, at most one per CPU core).
-    limit_threads: make the libraries single-threaded inside each test (process-wide: BLAS via
-        threadpoolctl, OpenCV via ``cv2.setNumThreads(1)``). The pipeline parallelises across
-        tests; library thread pools on top of that only compete for the cores (OpenBLAS workers
-        busy-wait), which measured 62 ms per frame instead of 46 ms on the 2-core VM.
+
+    The pipeline parallelises across tests; library thread pools on top of that only compete for
+    the cores (OpenBLAS workers busy-wait: 62 ms per frame instead of 46 ms on the 2-core VM).
+    Making the libraries single-threaded is process-wide, so the pipeline does not do it behind
+    its caller's back: the entry points (``facelive`` CLI, ``facelive serve``) opt in with
+    :func:`facelive.runtime.tune_process`; an application embedding the pipeline may do the same.
     """
 
     def __init__(
@@ -125,12 +93,9 @@ class Pipeline:
         budget_ms: float = 5000.0,
         parallel: bool = True,
         detector: Any | None = None,
-        limit_threads: bool = True,
         workers: int | None = None,
     ) -> None:
         t0 = time.perf_counter()
-        if limit_threads:
-            _limit_library_threads()
         names = list(tests) if tests else list(DEFAULT_TESTS)
         self.tests: list[LivenessTest] = [
             t if isinstance(t, LivenessTest) else load_test(t) for t in names
@@ -155,7 +120,7 @@ class Pipeline:
         self._needs_face = any(t.needs_face for t in self.tests)
         self._detector = detector  # must be thread-safe (FaceDetector is)
         if self._needs_face and self._detector is None:
-            from facelive.face import FaceDetector
+            from facelive.face.detection import FaceDetector
 
             self._detector = FaceDetector()
         self.load_ms = (time.perf_counter() - t0) * 1e3
@@ -289,16 +254,17 @@ class Pipeline:
             return "unknown", None, None
         return ("live" if s >= thr else "spoof"), s, thr
 
-    def check_frame(self, image: np.ndarray, path: str | None = None) -> dict[str, Any]:
-        """Run the pipeline on a decoded BGR uint8 image; returns the result object."""
+    def check_frame(self, image: np.ndarray, path: str | None = None) -> LivenessResult:
+        """Run the pipeline on a decoded BGR uint8 image; never raises on a failing test."""
         t0 = time.perf_counter()
         frame = Frame(image=image)
         try:
             results, face_ms = self._run(frame)
         except Exception as exc:  # e.g. the detector refusing an image: a result, not a crash
-            return self.error_result(path, f"face detection failed: {type(exc).__name__}: {exc}",
-                                     "detection_error", t0)
-        decision, score, _thr = self.decide(results)
+            return LivenessResult.failed(
+                path, f"face detection failed: {type(exc).__name__}: {exc}", "detection_error",
+                (time.perf_counter() - t0) * 1e3)
+        decision, score, thr = self.decide(results)
         reason = None
         if decision == "unknown":
             if frame.face is None and self._needs_face:
@@ -306,24 +272,25 @@ class Pipeline:
             else:
                 bad = [f"{n}: {r.status}" for n, r in results.items() if r.status != "ok"]
                 reason = "no decision (" + ", ".join(bad) + ")" if bad else "no decision"
-        return {
-            "path": path,
-            "decision": decision,
-            "score": None if score is None else float(score),
-            "threshold": None if _thr is None else float(_thr),
-            "tests": {n: r.as_dict() for n, r in results.items()},
-            "face": frame.face.as_dict() if frame.face is not None else None,
-            "face_ms": round(face_ms, 3),
-            "ms": round((time.perf_counter() - t0) * 1e3, 3),
-            "error": None,
-            "reason": reason,
-        }
+        return LivenessResult(
+            path=path,
+            decision=decision,  # type: ignore[arg-type]
+            score=None if score is None else float(score),
+            threshold=None if thr is None else float(thr),
+            tests=results,
+            face=frame.face,
+            face_ms=round(face_ms, 3),
+            ms=round((time.perf_counter() - t0) * 1e3, 3),
+            error=None,
+            reason=reason,
+        )
 
     def check(self, source: str | os.PathLike[str] | bytes | np.ndarray,
-              path: str | None = None) -> dict[str, Any]:
+              path: str | None = None) -> LivenessResult:
         """Load ``source`` (path, bytes or array) and run the pipeline; never raises on bad input.
 
-        A file that cannot be used yields ``"decision": "unknown"`` with ``error`` set.
+        A file that cannot be used yields ``decision == "unknown"`` with ``error`` (and
+        ``error_code``) set.
         """
         t0 = time.perf_counter()
         if path is None and isinstance(source, (str, os.PathLike)):
@@ -331,23 +298,9 @@ class Pipeline:
         try:
             image = load_image(source)
         except FaceliveError as exc:
-            return self.error_result(path, exc.message, exc.code, t0)
+            return LivenessResult.failed(path, exc.message, exc.code,
+                                         (time.perf_counter() - t0) * 1e3)
         return self.check_frame(image, path)
-
-    def error_result(self, path: str | None, message: str, code: str, t0: float) -> dict[str, Any]:
-        return {
-            "path": path,
-            "decision": "unknown",
-            "score": None,
-            "threshold": None,
-            "tests": {},
-            "face": None,
-            "face_ms": 0.0,
-            "ms": round((time.perf_counter() - t0) * 1e3, 3),
-            "error": message,
-            "error_code": code,
-            "reason": None,
-        }
 
     def close(self) -> None:
         with self._pool_lock:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from facelive.types import LivenessResult
 
 FORMATS = ("text", "json", "jsonl")
 
@@ -32,21 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _format_row(r: dict[str, Any]) -> list[str]:
-    score = "-" if r["score"] is None else f"{r['score']:.3f}"
+def _format_row(r: LivenessResult) -> list[str]:
+    score = "-" if r.score is None else f"{r.score:.3f}"
     tests = ", ".join(
-        f"{n}={'-' if t['score'] is None else format(t['score'], '.3f')}"
-        + ("" if t["status"] == "ok" else f" ({t['status']})")
-        for n, t in r["tests"].items()
+        f"{n}={'-' if t.score is None else format(t.score, '.3f')}"
+        + ("" if t.status == "ok" else f" ({t.status})")
+        for n, t in r.tests.items()
     )
-    note = r["error"] or r.get("reason") or ""
-    return [r["path"] or "-", r["decision"], score, tests, f"{r['ms']:.0f}", note]
+    note = r.error or r.reason or ""
+    return [r.path or "-", r.decision, score, tests, f"{r.ms:.0f}", note]
 
 
 def run(args: argparse.Namespace) -> int:
     from facelive.errors import FaceliveError
     from facelive.imageio import iter_image_paths
-    from facelive.liveness import parse_test_names, unknown_tests_message
+    from facelive.liveness.registry import parse_test_names, unknown_tests_message
     from facelive.pipeline import Pipeline
 
     names = parse_test_names(args.tests)
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         print("facelive check: error: no images found", file=sys.stderr)
         return 1
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []  # the JSON objects, for --format json
     failed = False
     table = None
     if args.format == "text":
@@ -77,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
     with pipe:
         for path in paths:
             r = pipe.check(path)
-            failed |= r["error"] is not None
+            failed |= r.error is not None
             if args.format == "jsonl":
-                print(json.dumps(r), flush=True)
+                print(json.dumps(r.to_dict()), flush=True)
             elif table is not None:
                 table.add_row(*_format_row(r))
             else:
-                results.append(r)
+                results.append(r.to_dict())
     if args.format == "json":
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     elif table is not None:

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             print("facelive evaluate: --frame-step applies to video datasets", file=sys.stderr)
             return 2
         options["frame_step"] = args.frame_step
-    from facelive.liveness import parse_test_names
+    from facelive.liveness.registry import parse_test_names
 
     tests = parse_test_names(args.tests)
     dataset = open_dataset(args.dataset, args.root, split=args.split, protocol=args.protocol,

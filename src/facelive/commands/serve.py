@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"facelive serve: error: {exc.message}", file=sys.stderr)
         return 2
     if settings.tests:
-        from facelive.liveness import unknown_tests_message
+        from facelive.liveness.registry import unknown_tests_message
 
         if problem := unknown_tests_message(settings.tests):
             print(f"facelive serve: error: {problem}", file=sys.stderr)

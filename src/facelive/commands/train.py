@@ -55,21 +55,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_train_face3d)
 
     try:
-        from facelive.training import cnn_cli
+        from facelive.training.cnn import cli as cnn_cli
     except ImportError:  # the CNN trainer is being written / optional
         return
     cnn_cli.add_parser(tsub)
 
 
 def _train_quality(args: argparse.Namespace) -> int:
-    from facelive.quality.training import train_quality, write_report
+    from facelive.training.quality import train_quality, write_report
 
     report = train_quality(args.nuaa, args.replay_attack, workers=args.workers,
                            out_model=args.out, threshold_rule=args.threshold_rule,
                            target_apcer=args.target_apcer)
     write_report(report, args.report)
     if args.card is not None:
-        from facelive.quality.training import render_card
+        from facelive.training.quality import render_card
 
         args.card.parent.mkdir(parents=True, exist_ok=True)
         args.card.write_text(render_card(report, _command_line()))
@@ -82,8 +82,8 @@ def _train_quality(args: argparse.Namespace) -> int:
 
 
 def _train_fusion(args: argparse.Namespace) -> int:
-    from facelive.fusion_training import train_fusion
-    from facelive.liveness import parse_test_names
+    from facelive.liveness.registry import parse_test_names
+    from facelive.training.fusion import train_fusion
 
     tests = parse_test_names(args.tests) or []
     report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
@@ -91,7 +91,7 @@ def _train_fusion(args: argparse.Namespace) -> int:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=1, default=float))
     if args.card is not None:
-        from facelive.fusion_training import render_card
+        from facelive.training.fusion import render_card
 
         report["missing"] = args.missing
         args.card.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def _train_fusion(args: argparse.Namespace) -> int:
 
 def _train_face3d(args: argparse.Namespace) -> int:
     try:
-        from facelive.training.face3d_training import render_card, train_face3d
+        from facelive.training.face3d.train import render_card, train_face3d
     except ImportError as exc:
         print(f"facelive train face3d needs the training extra (pip install '.[train]'): {exc}")
         return 2

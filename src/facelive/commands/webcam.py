@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from facelive.errors import FaceliveError
-    from facelive.liveness import parse_test_names, unknown_tests_message
+    from facelive.liveness.registry import parse_test_names, unknown_tests_message
     from facelive.overlay import analyse_stream, draw_overlay, verdict
     from facelive.pipeline import Pipeline
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                     if args.jsonl:
                         print(json.dumps({"frame": frame.index, "verdict": v,
                                           "smoothed_margin": frame.smoothed.value,
-                                          **frame.result}), flush=True)
+                                          **frame.result.to_dict()}), flush=True)
                 if not window and writer is None and args.out is None:
                     continue
                 image = draw_overlay(frame)

@@ -13,7 +13,7 @@ Layout (all datasets indexed by sample, in listing order):
 
 Frames are fitted to ``size`` x ``size`` with ``fit``: ``"pad"`` (keep the aspect ratio, pad with
 black; default), ``"crop"`` (centre square) or ``"stretch"``. With ``face_crop`` each image is
-replaced by :func:`facelive.face.square_crop` around the detected face (``context`` times the box);
+replaced by :func:`facelive.face.detection.square_crop` around the detected face (``context`` times the box);
 images without a detected face fall back to ``fit`` and get a box of -1.
 
 The file is written to a temporary file beside the target and moved into place with
@@ -72,7 +72,7 @@ def build_cache(samples: Sequence[Sample], out: str | Path, *, size: int = 224,
     """Write ``samples`` (preprocessed) to the HDF5 file ``out`` atomically.
 
     Unreadable samples are skipped and listed in the ``skipped`` attribute. ``detector`` (an
-    object with ``detect(image) -> FaceBox | None``) defaults to :class:`facelive.face.FaceDetector`
+    object with ``detect(image) -> FaceBox | None``) defaults to :class:`facelive.face.detection.FaceDetector`
     when ``face_crop`` is set. Returns a summary (counts, skipped, faces found).
     """
     import h5py
@@ -96,9 +96,9 @@ def build_cache(samples: Sequence[Sample], out: str | Path, *, size: int = 224,
     own_detector = False
     if face_crop:
         try:
-            from facelive.face import FaceDetector, square_crop
+            from facelive.face.detection import FaceDetector, square_crop
         except ImportError as exc:
-            raise DatasetError(f"face cropping needs facelive.face ({exc})") from None
+            raise DatasetError(f"face cropping needs facelive.face.detection ({exc})") from None
         if detector is None:
             detector = FaceDetector()
             own_detector = True

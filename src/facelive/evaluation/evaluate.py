@@ -142,16 +142,12 @@ def score_samples(pipe: _Pipeline, samples: Sequence[Sample], *, progress: bool 
                 continue
             run.load_ms.append((time.perf_counter() - t0) * 1e3)
             t1 = time.perf_counter()
-            try:
-                res = pipe.check(image)
-            except FaceliveError as exc:
-                res = {"decision": "unknown", "score": None, "error_code": exc.code}
+            res = pipe.check(image)
             run.check_ms.append((time.perf_counter() - t1) * 1e3)
-            score = res.get("score")
+            score = res.score
             run.scores.append(None if score is None else float(score))
-            run.decisions.append(str(res.get("decision", "unknown")))
-            err = res.get("error_code") or res.get("error") or (
-                res.get("reason") if score is None else None)
+            run.decisions.append(res.decision)
+            err = res.error_code or res.error or (res.reason if score is None else None)
             if score is None and not err:
                 err = "no_decision"
             run.errors.append(err)

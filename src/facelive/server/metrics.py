@@ -6,10 +6,10 @@ scrape each replica/worker separately or run one worker per container (see docs/
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from facelive.types import LivenessResult
 
 __all__ = ["Metrics", "CONTENT_TYPE"]
 
@@ -50,16 +50,13 @@ class Metrics:
         self.requests.labels(outcome).inc()
         self.latency.labels(outcome).observe(seconds)
 
-    def observe_result(self, result: dict[str, Any]) -> None:
+    def observe_result(self, result: LivenessResult) -> None:
         """Record the per-test and face-detection times of one pipeline result."""
-        for name, t in (result.get("tests") or {}).items():
-            ms = t.get("ms")
-            if isinstance(ms, (int, float)):
-                self.test_time.labels(name).observe(ms / 1e3)
-            self.test_status.labels(name, str(t.get("status"))).inc()
-        face_ms = result.get("face_ms")
-        if isinstance(face_ms, (int, float)) and result.get("tests"):
-            self.face_time.observe(face_ms / 1e3)
+        for name, t in result.tests.items():
+            self.test_time.labels(name).observe(t.ms / 1e3)
+            self.test_status.labels(name, t.status).inc()
+        if result.tests:
+            self.face_time.observe(result.face_ms / 1e3)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,14 @@
-"""Training code for facelive's learned tests (optional extra: ``pip install '.[train]'``).
+"""Training of every shipped model, one module or package per model, each run by
+``facelive train MODEL`` (optional extra for the torch models: ``pip install '.[train]'``):
 
-Modules that need torch import it at their top; :mod:`facelive.training.cnn_cli`,
-:mod:`facelive.training.data` and :mod:`facelive.training.evaluate_cnn` do not. Samples come from
-:mod:`facelive.datasets`, error rates from :mod:`facelive.evaluation.metrics`.
+- :mod:`~facelive.training.quality`: the quality test's LDA (``facelive train quality``);
+- :mod:`~facelive.training.cnn`: the 2D CNN test (``facelive train cnn``);
+- :mod:`~facelive.training.face3d`: the 3D test's VoxNet (``facelive train face3d``);
+- :mod:`~facelive.training.fusion`: the score fusion (``facelive train fusion``);
+- :mod:`~facelive.training.niqe` and :mod:`~facelive.training.biqi`: the no-reference quality
+  models used by two of the 25 measures (``facelive train niqe`` / ``biqi``).
+
+Each ``train_*`` function returns a report (a JSON-able dict); :mod:`~facelive.training.report`
+writes it and renders the model card. Samples come from :mod:`facelive.datasets`, error rates from
+:mod:`facelive.evaluation.metrics`.
 """

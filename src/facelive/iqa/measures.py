@@ -1,0 +1,98 @@
+"""All 25 quality measures of one image against its blurred copy, sharing intermediates.
+
+Galbally, Marcel & Fierrez, "Image Quality Assessment for Fake Biometric Detection", IEEE TIP
+23(2), 2014, Table I. ``I`` (grey), ``I'`` (:func:`blurred`), ``C`` and ``C'`` (colour) are built
+once; the DFTs, Sobel gradients and Laplacians are shared between the measures.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+
+from facelive.iqa._common import BORDER, blurred, check_image, sobel, to_grey
+from facelive.iqa._common import ratio as _ratio
+from facelive.iqa.biqi_model import _biqi
+from facelive.iqa.correlation import _mas_mams, planes
+from facelive.iqa.edges import _tcd, _ted, corner_count, edges_from_mag2
+from facelive.iqa.niqe_model import _niqe
+from facelive.iqa.noreference import _hlfi, _jqi
+from facelive.iqa.pixel import _lmse, _psnr, _ramd, _snr, laplacian
+from facelive.iqa.spectral import _gme, _gpe, _sme, _spe, spectrum
+from facelive.iqa.structural import _rred, _ssim, _vif
+
+MEASURE_NAMES: tuple[str, ...] = (
+    "MSE", "PSNR", "SNR", "SC", "MD", "AD", "NAE", "RAMD", "LMSE", "NXC", "MAS", "MAMS", "TED",
+    "TCD", "SME", "SPE", "GME", "GPE", "SSIM", "VIF", "RRED", "JQI", "HLFI", "BIQI", "NIQE",
+)
+
+
+def measures(image: np.ndarray) -> OrderedDict[str, float]:
+    """The 25 measures of ``image`` (BGR uint8 (H, W, 3), or grey (H, W) in 0..255), >= 16x16.
+
+    Full-reference measures compare I (reference) with I' (distorted); no-reference ones use I.
+    Returns an ordered mapping in :data:`MEASURE_NAMES` order; every value is a finite float.
+    """
+    a = check_image(image)
+    grey = to_grey(a)
+    gb = blurred(grey)
+    n = grey.size
+    out: dict[str, float] = {}
+
+    diff = grey - gb
+    flat_i, flat_b, flat_d = grey.ravel(), gb.ravel(), diff.ravel()
+    mse = float(np.dot(flat_d, flat_d)) / n
+    sum_i2 = float(np.dot(flat_i, flat_i))
+    sum_b2 = float(np.dot(flat_b, flat_b))
+    absdiff = np.abs(diff)
+    out["MSE"] = mse
+    out["PSNR"] = _psnr(mse)
+    out["SNR"] = _snr(sum_i2, n, mse)
+    out["SC"] = _ratio(sum_i2, sum_b2, 1.0)
+    out["MD"] = float(absdiff.max())
+    out["AD"] = float(np.mean(diff))
+    out["NAE"] = _ratio(float(absdiff.sum()), float(np.abs(grey).sum()), 0.0)
+    out["RAMD"] = _ramd(absdiff)
+    out["LMSE"] = _lmse(laplacian(grey), laplacian(diff))
+    out["NXC"] = _ratio(float(np.dot(flat_i, flat_b)), sum_i2, 1.0)
+
+    if a.ndim == 3:  # C and C' as (3, H, W) channel planes, each blurred like I'
+        c = planes(image if image.dtype == np.uint8 else a)  # uint8 -> float64 is exact
+        cb = np.empty_like(c)
+        for x, y in zip(c, cb, strict=True):
+            cv2.GaussianBlur(x, (3, 3), 0.5, dst=y, sigmaY=0.5, borderType=BORDER)
+        mas, mams = _mas_mams(c, cb)
+    else:  # grey input: C is the grey image on 3 channels, and C' its blurred copy
+        mas, mams = _mas_mams(np.stack((grey,) * 3), np.stack((gb,) * 3))
+    out["MAS"] = mas
+    out["MAMS"] = mams
+
+    g1, g2 = sobel(grey), sobel(gb)
+    sq1 = (g1[0] * g1[0], g1[1] * g1[1])  # shared by the edge maps, GME and the Harris tensor
+    sq2 = (g2[0] * g2[0], g2[1] * g2[1])
+    n1, n2 = corner_count(*g1, squares=sq1), corner_count(*g2, squares=sq2)
+    m1sq = np.add(*sq1, out=sq1[0])
+    m2sq = np.add(*sq2, out=sq2[0])
+    out["TED"] = _ted(edges_from_mag2(m1sq), edges_from_mag2(m2sq))
+    out["TCD"] = _tcd(n1, n2)
+
+    h, w = grey.shape
+    f1, f2 = spectrum(grey), spectrum(gb)
+    mag1 = np.abs(f1)
+    out["SME"] = _sme(mag1, np.abs(f2), w)
+    out["SPE"] = _spe(f1, f2, w)
+    out["GME"] = _gme(np.sqrt(m1sq), np.sqrt(m2sq))
+    out["GPE"] = _gpe(g1, g2)
+
+    out["SSIM"] = _ssim(grey, gb, y_is_blurred=True)
+    out["VIF"] = _vif(grey, gb, dist_is_blurred=True)
+    out["RRED"] = _rred(grey, gb)
+
+    out["JQI"] = _jqi(grey)
+    out["HLFI"] = _hlfi(mag1, h, w)
+    out["BIQI"] = _biqi(grey)
+    out["NIQE"] = _niqe(grey)
+    return OrderedDict((k, out[k]) for k in MEASURE_NAMES)
+

@@ -1,0 +1,113 @@
+"""Full-reference spectral and gradient measures: SME, SPE, GME, GPE.
+
+Galbally, Marcel & Fierrez, IEEE TIP 23(2), 2014, Table I; spectral measures from Avcibas, Sankur
+& Sayood, J. Electronic Imaging 11(2), 2002; gradient measures from Nill & Bouzas, "Objective image
+quality measure derived from digital image power spectra", Optical Engineering 31(4), 1992 and
+Galbally et al. 2014. ``F`` is the unnormalised 2-D DFT; ``G = Gx + i Gy`` the 3x3 Sobel gradient
+(symmetric border). Means run over the full N-point spectrum: the real-input FFT is used and its
+columns are weighted by their multiplicity in the Hermitian-symmetric full spectrum.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+
+from facelive.iqa._common import check_pair, sobel
+
+
+def spectrum(grey: np.ndarray) -> np.ndarray:
+    """Half spectrum ``rfft2(grey)`` (shape H x (W//2 + 1)), one thread."""
+    return scipy.fft.rfft2(grey, workers=1)
+
+
+@lru_cache(maxsize=32)
+def column_weights(width: int) -> np.ndarray:
+    """Multiplicity of each rfft column in the full spectrum of a width-``width`` image."""
+    w = np.full(width // 2 + 1, 2.0)
+    w[0] = 1.0
+    if width % 2 == 0:
+        w[-1] = 1.0
+    w.setflags(write=False)
+    return w
+
+
+def full_mean(half: np.ndarray, width: int) -> float:
+    """Mean over the full spectrum of a quantity given on the rfft half spectrum."""
+    return float(np.sum(half.sum(axis=0) * column_weights(width))) / (half.shape[0] * width)
+
+
+def _sme(mag1: np.ndarray, mag2: np.ndarray, width: int) -> float:
+    d = mag1 - mag2
+    return full_mean(d * d, width)
+
+
+def _phase_diff2(re: np.ndarray, im: np.ndarray) -> np.ndarray:
+    """Squared wrapped phase difference from z = a conj(b) (re, im): arg a - arg b = arg z
+    (mod 2 pi), so one arctan2 replaces two and the wrap (+-pi square to the same value)."""
+    d = np.arctan2(im, re)
+    d *= d
+    return d
+
+
+def _spe(f1: np.ndarray, f2: np.ndarray, width: int) -> float:
+    z = f1 * np.conj(f2)
+    if not z.all():  # z = 0 only where F or F' is 0: there arg 0 = 0 keeps the other's phase
+        zero1, zero2 = f1 == 0, f2 == 0
+        z = np.where(zero1, np.conj(f2), np.where(zero2, f1, z))
+    return full_mean(_phase_diff2(z.real, z.imag), width)
+
+
+def sme(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Spectral magnitude error, mean((|F| - |F'|)^2) (Avcibas et al. 2002)."""
+    r, d = check_pair(reference, distorted)
+    return _sme(np.abs(spectrum(r)), np.abs(spectrum(d)), r.shape[1])
+
+
+def spe(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Spectral phase error, mean(wrap(arg F - arg F')^2), wrapped to [-pi, pi)
+    (Avcibas et al. 2002)."""
+    r, d = check_pair(reference, distorted)
+    return _spe(spectrum(r), spectrum(d), r.shape[1])
+
+
+def _gme(mag1: np.ndarray, mag2: np.ndarray) -> float:
+    d = mag1 - mag2
+    return float(np.mean(d * d))
+
+
+def _gpe(g1: tuple[np.ndarray, np.ndarray], g2: tuple[np.ndarray, np.ndarray]) -> float:
+    (x1, y1), (x2, y2) = g1, g2
+    re = x1 * x2
+    tmp = np.multiply(y1, y2)
+    re += tmp
+    im = np.multiply(y1, x2)
+    im -= np.multiply(x1, y2, out=tmp)  # G conj(G') = re + i im
+    # G conj(G') = 0 only where G or G' is 0 (products of Sobel values cannot underflow here);
+    # there arg 0 = 0 keeps the other gradient's phase
+    # (flat regions have many such pixels: patch them by index rather than whole-image where)
+    if not re.all():
+        at = np.flatnonzero((re == 0) & (im == 0))
+        if at.size:
+            rf, imf = re.reshape(-1), im.reshape(-1)
+            a1, b1 = x1.reshape(-1)[at], y1.reshape(-1)[at]
+            a2, b2 = x2.reshape(-1)[at], y2.reshape(-1)[at]
+            zero1, zero2 = (a1 == 0) & (b1 == 0), (a2 == 0) & (b2 == 0)
+            rf[at] = np.where(zero1, a2, np.where(zero2, a1, rf[at]))
+            imf[at] = np.where(zero1, -b2, np.where(zero2, b1, imf[at]))
+    return float(np.mean(_phase_diff2(re, im)))
+
+
+def gme(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Gradient magnitude error, mean((|G| - |G'|)^2), Sobel G (Galbally et al. 2014)."""
+    r, d = check_pair(reference, distorted)
+    return _gme(np.hypot(*sobel(r)), np.hypot(*sobel(d)))
+
+
+def gpe(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Gradient phase error, mean(wrap(arg G - arg G')^2), Sobel G; arg 0 = 0 (Galbally et al.
+    2014)."""
+    r, d = check_pair(reference, distorted)
+    return _gpe(sobel(r), sobel(d))

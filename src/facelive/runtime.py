@@ -1,0 +1,98 @@
+"""Process-wide settings, applied only by the entry points (the CLI and the server) or on request.
+
+Library code never changes process-wide state on import or on first call: an application that
+embeds facelive calls :func:`tune_process` itself if it wants the same tuning as ``facelive``.
+What each setting buys is measured in ``docs/quality-measures.md`` (Speed) and in the pipeline's
+benchmark (``benchmarks/bench_pipeline.py``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+
+__all__ = ["limit_library_threads", "quiet_native_logs", "tune_allocator", "tune_process"]
+
+_TUNE_LOCK = threading.Lock()
+_TUNED: bool | None = None
+MMAP_THRESHOLD = 32 << 20
+"""glibc's largest M_MMAP_THRESHOLD (64-bit): every image-sized buffer comes from the heap."""
+TRIM_THRESHOLD = 64 << 20
+"""Free heap memory kept by the process (instead of being returned to the kernel)."""
+
+
+def tune_allocator() -> bool:
+    """Make glibc reuse freed image-sized buffers instead of mapping fresh pages (process-wide).
+
+    The measures allocate ~40 temporary 0.6 MB float64 arrays per 320x240 frame; by default glibc
+    serves each from a fresh ``mmap`` (or returns the heap top to the kernel), so every call pays
+    thousands of page faults (about 13 ms of system time per frame on the development VM).
+    ``mallopt(M_MMAP_THRESHOLD, 32 MiB)`` and ``mallopt(M_TRIM_THRESHOLD, 64 MiB)`` keep them in
+    the heap. Values are unchanged. Opt-in (:func:`tune_process` does it for the CLI and the
+    server); a no-op returning False where glibc's ``mallopt`` is missing, or when the
+    environment variable ``FACELIVE_MALLOC_TUNING`` is ``0``.
+    """
+    global _TUNED
+    with _TUNE_LOCK:
+        if _TUNED is None:
+            _TUNED = False
+            if os.environ.get("FACELIVE_MALLOC_TUNING", "1") != "0" and sys.platform == "linux":
+                try:
+                    mallopt = ctypes.CDLL(None).mallopt
+                except (OSError, AttributeError):
+                    return False
+                mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+                mallopt.restype = ctypes.c_int
+                m_trim_threshold, m_mmap_threshold = -1, -3  # glibc <malloc.h>
+                _TUNED = (mallopt(m_mmap_threshold, MMAP_THRESHOLD) == 1
+                          and mallopt(m_trim_threshold, TRIM_THRESHOLD) == 1)
+        return _TUNED
+
+
+_THREADS_LIMITED = False
+
+
+def limit_library_threads() -> None:
+    """Make BLAS (threadpoolctl) and OpenCV single-threaded, process-wide.
+
+    The pipeline runs its tests in parallel, one thread per core; library thread pools on top of
+    that only compete for the cores (OpenBLAS workers busy-wait): 62 ms per frame instead of 46 ms
+    on the 2-core development VM (``benchmarks/bench_pipeline.py``).
+    """
+    global _THREADS_LIMITED
+    if _THREADS_LIMITED:
+        return
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    cv2.setNumThreads(1)
+    _THREADS_LIMITED = True
+
+
+def quiet_native_logs() -> None:
+    """Turn down the C++ start-up chatter of MediaPipe/TFLite/absl (errors still show).
+
+    Sets ``GLOG_minloglevel`` and ``TF_CPP_MIN_LOG_LEVEL`` (unless already set) and absl's Python
+    verbosity; must run before MediaPipe is imported to take full effect.
+    """
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with mediapipe
+        pass
+
+
+def tune_process(*, threads: bool = True, allocator: bool = True, quiet: bool = True) -> None:
+    """Everything the ``facelive`` entry points apply before loading models."""
+    if quiet:
+        quiet_native_logs()
+    if threads:
+        limit_library_threads()
+    if allocator:
+        tune_allocator()

@@ -1,0 +1,157 @@
+"""Fine-tuning the CNN liveness network on a face-crop cache (see :mod:`facelive.training.cnn.data`).
+
+Training (2019 thesis recipe, adapted): softmax cross-entropy, Adam, the whole network fine-tuned
+(backbone at a lower learning rate than the head, cosine decay), batches balanced over
+(dataset, label) cells so that neither class nor database dominates (the thesis's near-constant
+"spoof" classifier came from class imbalance), augmentation from :mod:`facelive.training.cnn.augment`.
+Runs on CUDA when available (bf16 autocast), else on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facelive.evaluation.metrics import eer
+from facelive.training.cnn.augment import augment, jpeg_copies, to_input
+from facelive.training.cnn.model import LivenessNet, build_model
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run."""
+
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 2e-4  # backbone
+    head_lr: float = 1e-3
+    weight_decay: float = 1e-5
+    aug: float = 1.0  # augmentation strength (0: flips only)
+    context: float = 2.0  # crop context; <= the cache's (smaller ones are centre-cropped)
+    input_size: int = 224
+    freeze_backbone: bool = False
+    seed: int = 0
+    steps_per_epoch: int | None = None  # default: one pass over the training set
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def recrop(crops: np.ndarray, cache_context: float, context: float, size: int) -> np.ndarray:
+    """Centre-crop cached crops (context ``cache_context``) down to ``context`` and resize."""
+    import cv2
+
+    if context > cache_context + 1e-6:
+        raise ValueError(f"context {context} exceeds the cache's {cache_context}")
+    s = crops.shape[1]
+    if abs(context - cache_context) < 1e-6 and s == size:
+        return crops
+    side = int(round(s * context / cache_context))
+    o = (s - side) // 2
+    out = np.empty((len(crops), size, size, 3), np.uint8)
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    for i, c in enumerate(crops):
+        out[i] = cv2.resize(c[o:o + side, o:o + side], (size, size), interpolation=interp)
+    return out
+
+
+@torch.no_grad()
+def predict(net: LivenessNet, crops: np.ndarray, device: str = "cpu",
+            batch: int = 128) -> np.ndarray:
+    """P(live) for uint8 BGR crops ``(N, S, S, 3)``."""
+    net.eval()
+    out = []
+    for i in range(0, len(crops), batch):
+        x = to_input(torch.from_numpy(crops[i:i + batch]).to(device))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            logits = net(x)
+        out.append(torch.softmax(logits.float(), 1)[:, 1].cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def train_model(
+    crops: np.ndarray,
+    labels: np.ndarray,
+    strata: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    device: str = "cpu",
+    weights: str | None = None,
+    eval_sets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    log: Callable[[str], None] = print,
+    on_epoch: Callable[[LivenessNet, int], None] | None = None,
+) -> tuple[LivenessNet, list[dict]]:
+    """Fine-tune a fresh network; returns it and per-epoch history (loss, EER on ``eval_sets``).
+
+    ``strata`` gives each training sample's cell (e.g. dataset x label); every batch draws the
+    cells equally often. ``eval_sets`` maps a name to ``(crops, labels)`` evaluated each epoch;
+    ``on_epoch(net, epoch)`` is called after each epoch (e.g. to keep a snapshot).
+    """
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    net = build_model(pretrained=True, weights=weights, image_size=cfg.input_size).to(device)
+    if device.startswith("cuda"):
+        net = net.to(memory_format=torch.channels_last)
+    if cfg.freeze_backbone:
+        for p in net.backbone.parameters():
+            p.requires_grad_(False)
+    groups = [{"params": net.head.parameters(), "lr": cfg.head_lr}]
+    if not cfg.freeze_backbone:
+        groups.append({"params": net.backbone.parameters(), "lr": cfg.lr})
+    opt = torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+
+    data = torch.from_numpy(crops).to(device)
+    jpeg = torch.from_numpy(jpeg_copies(crops, seed=cfg.seed)).to(device) if cfg.aug > 0 else None
+    y_all = torch.from_numpy(np.asarray(labels, np.int64)).to(device)
+    cells = [np.flatnonzero(strata == c) for c in np.unique(strata)]
+    steps = cfg.steps_per_epoch or max(1, len(crops) // cfg.batch_size)
+    total = steps * cfg.epochs
+    history: list[dict] = []
+    step = 0
+    for epoch in range(cfg.epochs):
+        net.train()
+        if cfg.freeze_backbone:
+            net.backbone.eval()
+        t0 = time.perf_counter()
+        losses = []
+        for _ in range(steps):
+            per = [cfg.batch_size // len(cells)] * len(cells)
+            for j in range(cfg.batch_size - sum(per)):
+                per[j] += 1
+            idx = np.concatenate([rng.choice(c, k, replace=len(c) < k)
+                                  for c, k in zip(cells, per, strict=True)])
+            it = torch.from_numpy(idx).to(device)
+            x = augment(data[it], cfg.aug, gen, jpeg[it] if jpeg is not None else None)
+            if device.startswith("cuda"):
+                x = x.contiguous(memory_format=torch.channels_last)
+            frac = step / max(1, total)
+            for g, lr in zip(opt.param_groups, base_lrs, strict=True):
+                g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+                logits = net(x)
+            loss = F.cross_entropy(logits.float(), y_all[it])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+        rec: dict = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                     "seconds": round(time.perf_counter() - t0, 2)}
+        for name, (ec, el) in (eval_sets or {}).items():
+            s, live = predict(net, ec, device), np.asarray(el) == 1
+            rec[f"eer_{name}"] = round(eer(s[live], s[~live]), 4)
+        history.append(rec)
+        if on_epoch is not None:
+            on_epoch(net, epoch + 1)
+        log(" ".join(f"{k}={v}" for k, v in rec.items()))
+    net.eval()
+    return net, history
