@@ -42,7 +42,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=30)
     args = ap.parse_args()
-    import cv2
     from _frames import face_frame
     from rich.console import Console
     from rich.table import Table
@@ -50,8 +49,9 @@ def main() -> int:
     from facelive.liveness import Frame
     from facelive.liveness.quality import QualityTest
     from facelive.pipeline import Pipeline
+    from facelive.runtime import tune_process
 
-    cv2.setNumThreads(1)
+    tune_process(filter_stderr=False)  # what `facelive check` / `facelive serve` apply
     frame, src = face_frame(640, 480)
     console = Console()
     console.print(f"input: {src} at 640x480; {os.cpu_count()} CPU cores; "
@@ -63,7 +63,7 @@ def main() -> int:
     load_ms = (time.perf_counter() - t0) * 1e3
     ser = Pipeline(parallel=False)
     r = par.check_frame(frame)
-    note = f"decision={r['decision']} score={r['score']}"
+    note = f"decision={r.decision} score={r.score}"
     _row(table, "face detection only", _times(lambda: par.detect(frame), args.repeat))
     m_par = _row(table, f"pipeline {'+'.join(par.test_names)} + fusion (parallel)",
                  _times(lambda: par.check_frame(frame), args.repeat), note)

@@ -3,8 +3,9 @@
 Per measure: the public function on precomputed inputs (I and I' grey, C and C' colour for MAS and
 MAMS; I for the no-reference ones), so it includes that function's own input checks and its own
 FFT / gradient work, which ``measures()`` shares. Total: ``measures(BGR uint8 frame)``, which also
-builds I, I', C, C'. Median of repeated runs after a warm-up. ``tune_allocator()`` is applied
-first (as ``measures()`` does); ``FACELIVE_MALLOC_TUNING=0`` measures without it. Input: a
+builds I, I', C, C'. Median of repeated runs after a warm-up. ``facelive.runtime.tune_allocator()``
+is applied first (as the ``facelive`` entry points do); ``FACELIVE_MALLOC_TUNING=0`` measures
+without it. Input: a
 Replay-Attack devel frame when ../shared/data is there (resized), else a generated textured image.
 
 Usage: PYTHONPATH=src python benchmarks/bench_quality_measures.py [--repeats N] [--sizes WxH ...]
@@ -64,13 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     import facelive.iqa as q
+    from facelive.runtime import tune_allocator
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--sizes", nargs="+", default=["320x240", "640x480", "1280x720"])
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
-    tuned = q.tune_allocator()  # as measures() does on its first call
+    tuned = tune_allocator()  # as the facelive CLI and server do at start-up
     src, what = source_image()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
     results: dict[str, list[float]] = {name: [] for name in q.MEASURE_NAMES}

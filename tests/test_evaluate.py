@@ -14,6 +14,7 @@ from facelive.cli import main
 from facelive.datasets import Sample, open_dataset
 from facelive.evaluation import evaluate_scores, run_evaluation
 from facelive.evaluation.evaluate import video_scores
+from facelive.types import FaceBox, LivenessResult, TestResult
 
 
 class FakePipeline:
@@ -25,13 +26,15 @@ class FakePipeline:
     def __init__(self, tests=None, **kw) -> None:
         self.calls = 0
 
-    def check(self, image: np.ndarray) -> dict:
+    def check(self, image: np.ndarray) -> LivenessResult:
         self.calls += 1
         m = float(image.mean()) / 255
         if m < 20 / 255:
-            return {"decision": "unknown", "score": None, "error": None, "reason": "no face found"}
-        return {"decision": "live" if m >= self.threshold else "spoof", "score": m,
-                "error": None}
+            return LivenessResult(None, "unknown", None, None, {}, None, 0.0, 1.0,
+                                  reason="no face found")
+        return LivenessResult(None, "live" if m >= self.threshold else "spoof", m,
+                              self.threshold, {"fake": TestResult(m, "ok", 1.0)},
+                              FaceBox(0, 0, 40, 40, 0.9), 0.0, 1.0)
 
     def close(self) -> None:
         pass

@@ -85,26 +85,26 @@ def test_missing_policies() -> None:
 def test_single_test_uses_its_threshold() -> None:
     pipe = Pipeline([ConstTest("a", 0.6, threshold=0.7)])
     r = pipe.check(IMG)
-    assert r["decision"] == "spoof" and r["score"] == pytest.approx(0.6)
-    assert r["tests"]["a"]["status"] == "ok" and r["error"] is None
+    assert r.decision == "spoof" and r.score == pytest.approx(0.6)
+    assert r.tests["a"].status == "ok" and r.error is None
 
 
 def test_all_live_rule_without_fusion() -> None:
     pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.4)], fusion=None)
     r = pipe.check(IMG)
-    assert r["decision"] == "spoof" and r["score"] == pytest.approx(0.4)
+    assert r.decision == "spoof" and r.score == pytest.approx(0.4)
     pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.6)], fusion=None)
-    assert pipe.check(IMG)["decision"] == "live"
+    assert pipe.check(IMG).decision == "live"
 
 
 def test_fusion_used_and_scores_kept() -> None:
     pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.2)], fusion=_model())
     r = pipe.check(IMG)
-    assert set(r["tests"]) == {"a", "b"}
-    assert r["tests"]["a"]["score"] == pytest.approx(0.9)
+    assert set(r.tests) == {"a", "b"}
+    assert r.tests["a"].score == pytest.approx(0.9)
     expect = 1 / (1 + np.exp(-(logit(0.9) + logit(0.2))))
-    assert r["score"] == pytest.approx(expect, abs=1e-6)
-    assert r["decision"] == ("live" if expect >= 0.5 else "spoof")
+    assert r.score == pytest.approx(expect, abs=1e-6)
+    assert r.decision == ("live" if expect >= 0.5 else "spoof")
 
 
 def test_no_face_gives_unknown_and_face_detected_once() -> None:
@@ -112,11 +112,11 @@ def test_no_face_gives_unknown_and_face_detected_once() -> None:
     pipe = Pipeline([ConstTest("a", 0.9), ConstTest("b", 0.9, needs_face=True)],
                     fusion=_model(), detector=det)
     r = pipe.check(IMG)
-    assert r["decision"] == "unknown" and r["tests"]["b"]["status"] == "no_face"
-    assert r["reason"] == "no face found" and r["face"] is None
+    assert r.decision == "unknown" and r.tests["b"].status == "no_face"
+    assert r.reason == "no face found" and r.face is None
     det.box = BOX
     r = pipe.check(IMG)
-    assert r["decision"] in ("live", "spoof") and r["face"]["w"] == 30
+    assert r.decision in ("live", "spoof") and r.face.w == 30
     assert det.calls == 2  # once per frame, not once per test
 
 
@@ -126,9 +126,9 @@ def test_errors_and_timeouts_are_statuses() -> None:
     t0 = time.perf_counter()
     r = pipe.check(IMG)
     assert time.perf_counter() - t0 < 0.9
-    assert r["tests"]["a"]["status"] == "error" and "boom" in r["tests"]["a"]["error"]
-    assert r["tests"]["b"]["status"] == "timeout"
-    assert r["decision"] == "unknown"
+    assert r.tests["a"].status == "error" and "boom" in r.tests["a"].error
+    assert r.tests["b"].status == "timeout"
+    assert r.decision == "unknown"
     pipe.close()
 
 
@@ -160,8 +160,8 @@ def test_face_free_tests_overlap_with_detection() -> None:
     t0 = time.perf_counter()
     r = pipe.check(IMG)
     assert time.perf_counter() - t0 < 0.35  # detection then the test would take >= 0.4 s
-    assert list(r["tests"]) == ["face", "whole"]  # results keep the tests' order
-    assert r["decision"] == "live" and r["face"]["w"] == 30
+    assert list(r.tests) == ["face", "whole"]  # results keep the tests' order
+    assert r.decision == "live" and r.face.w == 30
     pipe.close()
 
 
@@ -170,7 +170,7 @@ def test_budget_counts_from_a_tests_start_not_its_queueing() -> None:
     a, b = ConstTest("a", 0.9, delay=0.15), ConstTest("b", 0.8, delay=0.15)
     pipe = Pipeline([a, b], fusion=None, workers=1, budget_ms=250)
     r = pipe.check(IMG)  # b starts at ~0.15 s and ends at ~0.30 s, past 0.25 s from submission
-    assert r["tests"]["a"]["status"] == "ok" and r["tests"]["b"]["status"] == "ok"
+    assert r.tests["a"].status == "ok" and r.tests["b"].status == "ok"
     pipe.close()
 
 
@@ -178,11 +178,11 @@ def test_a_hung_test_does_not_starve_later_frames() -> None:
     hung = ConstTest("hung", 0.9, delay=1.0)
     pipe = Pipeline([hung, ConstTest("b", 0.9)], fusion=None, workers=1, budget_ms=150)
     first = pipe.check(IMG)
-    assert first["tests"]["hung"]["status"] == "timeout"
-    assert "exceeded" in first["tests"]["hung"]["error"]
+    assert first.tests["hung"].status == "timeout"
+    assert "exceeded" in first.tests["hung"].error
     # the hung thread still holds the old pool's only worker; the next frame gets a fresh one
     second = pipe.check(IMG)
-    assert "exceeded" in second["tests"]["hung"]["error"]  # it started, so it was not starved
+    assert "exceeded" in second.tests["hung"].error  # it started, so it was not starved
     pipe.close()
 
 
@@ -195,8 +195,8 @@ def test_a_failing_detector_gives_an_error_result() -> None:
     pipe = Pipeline([ConstTest("whole", 0.9), ConstTest("face", 0.9, needs_face=True)],
                     fusion=None, detector=FailingDetector(None), workers=2)
     r = pipe.check(IMG)
-    assert r["decision"] == "unknown" and "detector exploded" in r["error"]
-    assert r["error_code"] == "detection_error"
+    assert r.decision == "unknown" and "detector exploded" in r.error
+    assert r.error_code == "detection_error"
     pipe.close()
 
 
@@ -204,8 +204,8 @@ def test_bad_input_is_a_result_not_an_exception(tmp_path) -> None:
     pipe = Pipeline([ConstTest("a", 0.9)])
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
     r = pipe.check(tmp_path / "bad.jpg")
-    assert r["decision"] == "unknown" and r["error"] and r["error_code"]
-    assert pipe.check(b"")["error_code"] == "empty_image"
+    assert r.decision == "unknown" and r.error and r.error_code
+    assert pipe.check(b"").error_code == "empty_image"
 
 
 def test_plugin_registered_through_entry_point(tmp_path, monkeypatch) -> None:
@@ -232,7 +232,7 @@ def test_plugin_registered_through_entry_point(tmp_path, monkeypatch) -> None:
     test = load_test("dummy")
     assert test.name == "dummy"
     r = Pipeline(["dummy"]).check(IMG)
-    assert r["score"] == pytest.approx(0.75) and r["decision"] == "live"
+    assert r.score == pytest.approx(0.75) and r.decision == "live"
     with pytest.raises(KeyError):
         load_test("no-such-test")
     sys.modules.pop("dummy_liveness_plugin", None)

@@ -18,6 +18,7 @@ from facelive.overlay import (
     margin,
     verdict,
 )
+from facelive.types import FaceBox, LivenessResult, TestResult
 from facelive.video import SmoothedDecision
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
@@ -42,18 +43,20 @@ class StubPipeline:
     def __init__(self) -> None:
         self.calls = 0
 
-    def check_frame(self, image: np.ndarray) -> dict:
+    def check_frame(self, image: np.ndarray) -> LivenessResult:
         self.calls += 1
         level = float(image.mean()) / 255.0
-        face = {"x": 10, "y": 10, "w": 40, "h": 40, "confidence": 0.9}
+        face = FaceBox(10, 10, 40, 40, 0.9)
         if level < 10 / 255:
-            return {"decision": "unknown", "score": None, "threshold": None, "face": None,
-                    "tests": {"t": {"score": None, "status": "no_face"}}}
+            return LivenessResult(None, "unknown", None, None,
+                                  {"t": TestResult(None, "no_face", 1.0)}, None, 1.0, 2.0,
+                                  reason="no face found")
         if image.mean() == 100:
-            return {"decision": "unknown", "score": None, "threshold": None, "face": face,
-                    "tests": {"t": {"score": None, "status": "error"}}}
-        return {"decision": "live" if level >= 0.5 else "spoof", "score": level,
-                "threshold": 0.5, "face": face, "tests": {"t": {"score": level, "status": "ok"}}}
+            return LivenessResult(None, "unknown", None, None,
+                                  {"t": TestResult(None, "error", 1.0)}, face, 1.0, 2.0,
+                                  reason="no decision (t: error)")
+        return LivenessResult(None, "live" if level >= 0.5 else "spoof", level, 0.5,
+                              {"t": TestResult(level, "ok", 1.0)}, face, 1.0, 2.0)
 
 
 def _frames(*levels: int) -> list[np.ndarray]:
@@ -67,7 +70,7 @@ def test_stream_smooths_and_resets_on_lost_face():
     assert [verdict(f.result, f.smoothed) for f in out] == ["live", "live", "live", "unknown",
                                                             "spoof"]
     # frame 2 alone is spoof, but the mean of (0.78, 0.78, 0.24) stays live: smoothing
-    assert out[2].result["decision"] == "spoof" and out[2].smoothed.live is True
+    assert out[2].result.decision == "spoof" and out[2].smoothed.live is True
     # the face was lost at frame 3, so frame 4 starts a new stream
     assert out[4].smoothed.frames == 1
 
@@ -79,10 +82,13 @@ def test_a_frame_without_decision_never_shows_the_previous_verdict():
 
 def test_margins_use_each_frames_own_threshold():
     # P(live) 0.3 is live at threshold 0.2 and spoof at 0.5: the margin says so
-    assert margin({"decision": "live", "score": 0.3, "threshold": 0.2}) > 0
-    assert margin({"decision": "spoof", "score": 0.3, "threshold": 0.5}) < 0
-    assert margin({"decision": "live", "score": 0.1, "threshold": None}) == 1.0  # all-live rule
-    assert margin({"decision": "unknown", "score": None, "threshold": None}) is None
+    def result(decision, score, threshold):
+        return LivenessResult(None, decision, score, threshold, {}, None, 0.0, 0.0)
+
+    assert margin(result("live", 0.3, 0.2)) > 0
+    assert margin(result("spoof", 0.3, 0.5)) < 0
+    assert margin(result("live", 0.1, None)) == 1.0  # all-live rule
+    assert margin(result("unknown", None, None)) is None
 
 
 def test_stream_analyses_every_nth_frame_and_stops():
@@ -104,9 +110,8 @@ def test_grey_frames_are_accepted():
 
 def test_overlay_draws_the_verdict_colour_and_leaves_the_frame_alone():
     img = np.full((240, 320, 3), 128, np.uint8)
-    result = {"decision": "live", "score": 0.8,
-              "face": {"x": 200, "y": 120, "w": 80, "h": 80, "confidence": 0.9},
-              "tests": {"t": {"score": 0.8, "status": "ok"}}}
+    result = LivenessResult(None, "live", 0.8, 0.5, {"t": TestResult(0.8, "ok", 1.0)},
+                            FaceBox(200, 120, 80, 80, 0.9), 1.0, 2.0)
     frame = StreamFrame(0, img, result, True, SmoothedDecision(0.8, True, 1), 4.0)
     out = draw_overlay(frame)
     assert out.shape == img.shape and np.all(img == 128)

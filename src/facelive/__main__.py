@@ -1,5 +1,3 @@
-import sys
+from facelive.cli import entry
 
-from facelive.cli import main
-
-sys.exit(main())
+entry()

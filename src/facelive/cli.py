@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use the models in DIR (written by `facelive train ... --out DIR`) "
                              "instead of the shipped ones where DIR has them "
                              "(also: FACELIVE_MODELS)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the native libraries' log lines (MediaPipe, TFLite, absl)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in sorted(pkgutil.iter_modules(facelive.commands.__path__), key=lambda m: m.name):
         if mod.name.startswith("_"):
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.models).is_dir():
             parser.error(f"--models: {args.models} is not a folder")
         os.environ[MODELS_ENV] = str(Path(args.models).resolve())
+    from facelive.runtime import tune_process
+
+    tune_process(quiet=not args.verbose, filter_stderr=False)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -56,5 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if exc.code in ("dataset_error", "usage") else 1
 
 
+def entry() -> None:
+    """The ``facelive`` console script: :func:`main` in a process of its own, so that it may also
+    filter the native libraries' stderr chatter (process-wide; ``--verbose`` keeps it)."""
+    argv = sys.argv[1:]
+    if not ({"-v", "--verbose"} & set(argv)):
+        from facelive.runtime import filter_native_stderr
+
+        filter_native_stderr()
+    sys.exit(main(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

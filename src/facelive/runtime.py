@@ -8,12 +8,15 @@ benchmark (``benchmarks/bench_pipeline.py``).
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
+import re
 import sys
 import threading
 
-__all__ = ["limit_library_threads", "quiet_native_logs", "tune_allocator", "tune_process"]
+__all__ = ["filter_native_stderr", "limit_library_threads", "quiet_native_logs", "tune_allocator",
+           "tune_process"]
 
 _TUNE_LOCK = threading.Lock()
 _TUNED: bool | None = None
@@ -88,10 +91,72 @@ def quiet_native_logs() -> None:
         pass
 
 
-def tune_process(*, threads: bool = True, allocator: bool = True, quiet: bool = True) -> None:
-    """Everything the ``facelive`` entry points apply before loading models."""
+NATIVE_NOISE = re.compile(
+    r"^(?:[IW]\d{4} [\d:.]+ +\d+ [^\]]+\] "  # absl/glog INFO and WARNING lines
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
+)
+"""Lines that MediaPipe's C++ code (absl, glog, TFLite) writes to the process's stderr while it
+loads and runs its graphs, whatever ``GLOG_minloglevel`` says. Errors (``E...``/``F...``) pass."""
+
+_FILTER_LOCK = threading.Lock()
+_FILTERING = False
+
+
+def filter_native_stderr(noise: re.Pattern[str] = NATIVE_NOISE) -> bool:
+    """Drop the native libraries' informational stderr lines; everything else still shows.
+
+    File descriptor 2 (where C++ code writes) becomes a pipe read by a thread that forwards
+    every line not matching ``noise`` to the real stderr; Python's ``sys.stderr`` writes to the
+    real stderr directly, so no Python message waits on that thread. Process-wide, so only an
+    entry point calls it (``facelive`` without ``--verbose``). Returns False where it cannot.
+    """
+    global _FILTERING
+    with _FILTER_LOCK:
+        if _FILTERING:
+            return True
+        try:
+            sys.stderr.flush()
+            real = os.dup(2)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, 2)
+            os.close(write_end)
+        except (OSError, ValueError, AttributeError):
+            return False
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        sys.stderr = open(real, "w", buffering=1, encoding=encoding,  # noqa: SIM115
+                          errors="backslashreplace", closefd=False)
+
+        def forward() -> None:
+            with open(read_end, "rb") as pipe:
+                for line in pipe:
+                    if not noise.match(line.decode("utf-8", "replace")):
+                        os.write(real, line)
+
+        thread = threading.Thread(target=forward, name="facelive-stderr-filter", daemon=True)
+        thread.start()
+
+        def restore() -> None:  # at exit: give the native side's last lines to the thread
+            try:
+                os.dup2(real, 2)  # closes the pipe's last write end: the reader sees EOF
+            except OSError:
+                return
+            thread.join(timeout=1.0)
+
+        atexit.register(restore)
+        _FILTERING = True
+        return True
+
+
+def tune_process(*, threads: bool = True, allocator: bool = True, quiet: bool = True,
+                 filter_stderr: bool = True) -> None:
+    """Everything the ``facelive`` entry points apply before loading models: single-threaded
+    libraries, the allocator setting, and (``quiet``) the native libraries' chatter turned down
+    and (``filter_stderr``) filtered out of file descriptor 2."""
     if quiet:
         quiet_native_logs()
+        if filter_stderr:
+            filter_native_stderr()
     if threads:
         limit_library_threads()
     if allocator:

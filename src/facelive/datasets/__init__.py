@@ -4,8 +4,9 @@
 >>> s = ds.samples()[0]; s.label, s.attack_type, s.group; img = s.load()   # BGR uint8
 """
 
-from facelive.datasets.base import DATASET_NAMES, LABELS, SPLITS, Dataset, Sample, open_dataset
+from facelive.datasets.base import LABELS, SPLITS, Dataset, Sample
 from facelive.datasets.nuaa import nuaa_subject_split
+from facelive.datasets.registry import DATASET_NAMES, open_dataset
 
 __all__ = ["DATASET_NAMES", "LABELS", "SPLITS", "Dataset", "Sample", "nuaa_subject_split",
            "open_dataset"]

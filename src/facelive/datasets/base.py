@@ -141,37 +141,3 @@ class Dataset(abc.ABC):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, "
                 f"protocol={self.protocol!r})")
-
-
-_ALIASES = {
-    "nuaa": "nuaa",
-    "replay-attack": "replay-attack", "replay_attack": "replay-attack", "replay": "replay-attack",
-    "replayattack": "replay-attack",
-    "3dmad": "3dmad", "mask3d": "3dmad", "3d-mad": "3dmad",
-    "folder": "folder",
-}
-DATASET_NAMES = ("nuaa", "replay-attack", "3dmad", "folder")
-
-
-def open_dataset(name: str, root: str | Path, *, split: str | None = None,
-                 protocol: str | None = None, **options: Any) -> Dataset:
-    """Open database ``name`` (nuaa, replay-attack, 3dmad, folder) stored at ``root``.
-
-    ``split=None`` selects every split found. ``options`` go to the reader (e.g. ``subjects``,
-    ``frame_step``, ``support``); an unknown option raises :class:`DatasetError`.
-    """
-    key = _ALIASES.get(str(name).lower())
-    if key is None:
-        raise DatasetError(f"unknown dataset {name!r} (use one of {', '.join(DATASET_NAMES)})")
-    if key == "nuaa":
-        from facelive.datasets.nuaa import NUAA as cls
-    elif key == "replay-attack":
-        from facelive.datasets.replay_attack import ReplayAttack as cls
-    elif key == "3dmad":
-        from facelive.datasets.mask3d import Mask3D as cls
-    else:
-        from facelive.datasets.folder import FolderDataset as cls
-    try:
-        return cls(root, split=split, protocol=protocol, **options)
-    except TypeError as exc:
-        raise DatasetError(f"{key}: {exc}") from None

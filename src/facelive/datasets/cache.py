@@ -13,8 +13,8 @@ Layout (all datasets indexed by sample, in listing order):
 
 Frames are fitted to ``size`` x ``size`` with ``fit``: ``"pad"`` (keep the aspect ratio, pad with
 black; default), ``"crop"`` (centre square) or ``"stretch"``. With ``face_crop`` each image is
-replaced by :func:`facelive.face.detection.square_crop` around the detected face (``context`` times the box);
-images without a detected face fall back to ``fit`` and get a box of -1.
+replaced by :func:`facelive.face.detection.square_crop` around the detected face (``context``
+times the box); images without a detected face fall back to ``fit`` and get a box of -1.
 
 The file is written to a temporary file beside the target and moved into place with
 :func:`os.replace` only when complete, so an interrupted build leaves no (half) file behind.
@@ -72,8 +72,9 @@ def build_cache(samples: Sequence[Sample], out: str | Path, *, size: int = 224,
     """Write ``samples`` (preprocessed) to the HDF5 file ``out`` atomically.
 
     Unreadable samples are skipped and listed in the ``skipped`` attribute. ``detector`` (an
-    object with ``detect(image) -> FaceBox | None``) defaults to :class:`facelive.face.detection.FaceDetector`
-    when ``face_crop`` is set. Returns a summary (counts, skipped, faces found).
+    object with ``detect(image) -> FaceBox | None``) defaults to
+    :class:`facelive.face.detection.FaceDetector` when ``face_crop`` is set. Returns a summary
+    (counts, skipped, faces found).
     """
     import h5py
     from rich.progress import (

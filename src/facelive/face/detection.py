@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_MIN_CONFIDENCE", "FaceDetector", "square_crop", "crop_window
 
 
 def _import_mediapipe() -> Any:
-    """Import MediaPipe; its log level is the caller's (:func:`facelive.runtime.quiet_native_logs`)."""
+    """Import MediaPipe (its log level: see :func:`facelive.runtime.quiet_native_logs`)."""
     import mediapipe as mp
 
     return mp

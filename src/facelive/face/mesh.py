@@ -7,7 +7,8 @@ from one RGB image; its weights ship inside the ``mediapipe`` wheel, so it runs 
 ICCV 2017), which took 5.4 s per image.
 
 :class:`FaceMesher` runs it on a square crop around the pipeline's face box (so the face is found
-once, by :class:`facelive.face.detection.FaceDetector`) and returns the vertices in the crop's pixel units:
+once, by :class:`facelive.face.detection.FaceDetector`) and returns the vertices in the crop's
+pixel units:
 ``x`` right, ``y`` down, ``z`` towards the camera negative (MediaPipe's convention), with ``z``
 scaled like ``x``. :func:`mesh_triangles` lists the mesh's triangles.
 """
@@ -118,7 +119,8 @@ class FaceMesher:
 
     def shaded_mesh(self, image_bgr: np.ndarray, box: FaceBox) -> tuple[np.ndarray, np.ndarray]:
         """``(vertices, intensity)``: the mesh and the grey level under each vertex
-        (:func:`vertex_intensity`), the input of :func:`facelive.liveness.face3d.voxel.face_voxels`."""
+        (:func:`vertex_intensity`), the input of
+        :func:`facelive.liveness.face3d.voxel.face_voxels`."""
         vertices, crop = self.reconstruct(image_bgr, box)
         return vertices, vertex_intensity(crop, vertices)
 

@@ -2,9 +2,10 @@
 
 The 2019 thesis reconstructed the face with VRN (5.4 s per image) and trained a VoxNet that never
 learned. Here: MediaPipe Face Mesh reconstructs 468 3D vertices from the face crop
-(:mod:`facelive.face.mesh`, about 8 ms), the surface is voxelised into a 32^3 grid with an occupancy and
-a shading channel (:mod:`facelive.liveness.face3d.voxel`), and a VoxNet-style 3D CNN (Maturana & Scherer, IROS
-2015; :mod:`facelive.training.face3d.voxnet`) outputs ``[P(attack), P(live)]`` through ONNX Runtime.
+(:mod:`facelive.face.mesh`, about 8 ms), the surface is voxelised into a 32^3 grid with an
+occupancy and a shading channel (:mod:`facelive.liveness.face3d.voxel`), and a VoxNet-style 3D CNN
+(Maturana & Scherer, IROS 2015; :mod:`facelive.training.face3d.voxnet`) outputs
+``[P(attack), P(live)]`` through ONNX Runtime.
 
 A face box in which Face Mesh finds no face gives status ``no_face`` (never a guess).
 """
