@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import struct
 import threading
@@ -18,6 +19,7 @@ from PIL import Image
 from facelive.errors import FaceliveError
 from facelive.server.app import create_app, load_pipeline
 from facelive.server.settings import Settings, from_args
+from facelive.types import FaceBox, LivenessResult, TestResult
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -52,21 +54,19 @@ class FakePipeline:
         self.calls = 0
         self.shapes: list[tuple[int, ...]] = []
 
-    def check(self, source: Any, path: str | None = None) -> dict[str, Any]:
+    def check(self, source: Any, path: str | None = None) -> LivenessResult:
         if self.gate is not None:
             assert self.gate.wait(10), "test gate never opened"
         self.calls += 1
         assert isinstance(source, np.ndarray) and source.dtype == np.uint8
         self.shapes.append(source.shape)
         h, w = source.shape[:2]
-        score = float(source.mean() / 255.0)
-        return {
-            "path": path, "decision": "live" if score >= 0.5 else "spoof",
-            "score": round(score, 6), "threshold": 0.5,
-            "tests": {"fake": {"score": round(score, 6), "status": "ok", "ms": 2.0}},
-            "face": {"x": w // 4, "y": h // 4, "w": w // 2, "h": h // 2, "confidence": 0.9},
-            "face_ms": 1.0, "ms": 3.0, "error": None, "reason": None,
-        }
+        score = round(float(source.mean() / 255.0), 6)
+        return LivenessResult(
+            path=path, decision="live" if score >= 0.5 else "spoof", score=score, threshold=0.5,
+            tests={"fake": TestResult(score=score, status="ok", ms=2.0)},
+            face=FaceBox(x=w // 4, y=h // 4, w=w // 2, h=h // 2, confidence=0.9),
+            face_ms=1.0, ms=3.0)
 
     def info(self) -> dict[str, Any]:
         return {"tests": [{"name": "fake", "version": "1", "needs_face": True,
@@ -230,7 +230,7 @@ def test_unknown_route_and_method_are_json_errors(client: TestClient) -> None:
 
 def test_pipeline_exception_is_500_and_service_survives() -> None:
     class Broken(FakePipeline):
-        def check(self, source: Any, path: str | None = None) -> dict[str, Any]:
+        def check(self, source: Any, path: str | None = None) -> LivenessResult:
             raise RuntimeError("boom")
 
     with TestClient(create_app(Settings(), pipeline=Broken()),
@@ -308,6 +308,66 @@ def test_openapi_documents_errors(client: TestClient) -> None:
     assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
 
 
+def test_openapi_result_schema_is_the_typed_result(client: TestClient) -> None:
+    """The 200 schema of /v1/liveness is generated from facelive.types.LivenessResult."""
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/v1/liveness"]["post"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/LivenessResult"}
+    schemas = spec["components"]["schemas"]
+    result = schemas["LivenessResult"]
+    fields = {f.name for f in dataclasses.fields(LivenessResult)}
+    assert set(result["properties"]) == fields == {
+        "path", "decision", "score", "threshold", "tests", "face", "face_ms", "ms", "error",
+        "reason"}  # error_code is not a JSON key
+    assert result["properties"]["decision"]["enum"] == ["live", "spoof", "unknown"]
+    tests = result["properties"]["tests"]
+    assert tests["additionalProperties"] == {"$ref": "#/components/schemas/TestResult"}
+    assert schemas["TestResult"]["properties"]["status"]["enum"] == [
+        "ok", "no_face", "error", "timeout"]
+    assert {"$ref": "#/components/schemas/FaceBox"} in result["properties"]["face"]["anyOf"]
+    assert set(schemas["FaceBox"]["properties"]) == {"x", "y", "w", "h", "confidence"}
+    assert not {"TestOutcome", "FaceBoxModel"} & set(schemas)  # no duplicate models
+
+
+def test_body_is_the_results_json_object(fake: FakePipeline) -> None:
+    """The answer is exactly LivenessResult.to_dict() (the `facelive check` JSON object)."""
+    seen: list[LivenessResult] = []
+
+    class Recording(FakePipeline):
+        def check(self, source: Any, path: str | None = None) -> LivenessResult:
+            seen.append(super().check(source, path))
+            return seen[-1]
+
+    with TestClient(create_app(Settings(), pipeline=Recording())) as c:
+        r = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200 and r.json() == seen[0].to_dict()
+    assert list(r.json()) == list(seen[0].to_dict())  # key order too
+
+
+@pytest.mark.parametrize("code,status", [("truncated_image", 422), ("image_too_large", 413),
+                                         ("empty_image", 400), ("detection_error", 422),
+                                         (None, 422)])
+def test_error_result_status_from_error_code(code: str | None, status: int) -> None:
+    """A pipeline result with ``error`` set: the status and code come from its ``error_code``."""
+
+    class Failing(FakePipeline):
+        def check(self, source: Any, path: str | None = None) -> LivenessResult:
+            if code is None:  # error without error_code: answered as invalid_image
+                return LivenessResult(path=path, decision="unknown", score=None, threshold=None,
+                                      tests={}, face=None, face_ms=0.0, ms=1.0,
+                                      error="cannot use this image")
+            return LivenessResult.failed(path, "cannot use this image", code, 1.0)
+
+    app = create_app(Settings(), pipeline=Failing())
+    with TestClient(app) as c:
+        r = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+        assert_error(r, status, code or "invalid_image")
+        assert r.json()["error"]["message"] == "cannot use this image"
+        assert f'facelive_requests_total{{outcome="{code or "invalid_image"}"}} 1.0' in c.get(
+            "/metrics").text
+
+
 # -- readiness and model loading -------------------------------------------------------------
 
 
@@ -347,7 +407,7 @@ def test_real_pipeline_with_a_stub_test(shared_data: Any) -> None:
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["decision"] == "live" and body["face"] is not None
-        assert set(body) == set(pipe.check(frame))  # the object `facelive check` prints
+        assert set(body) == set(pipe.check(frame).to_dict())  # what `facelive check` prints
         noise = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
         assert noise.json()["decision"] == "unknown" and noise.json()["reason"] == "no face found"
 
@@ -363,7 +423,7 @@ def test_default_pipeline_end_to_end(shared_data: Any) -> None:
         assert c.get("/readyz").status_code == 200
         r = c.post("/v1/liveness", files={"image": ("f.jpg", live.read_bytes(), "image/jpeg")})
         assert r.status_code == 200, r.text
-        body, expected = r.json(), pipe.check(live)
+        body, expected = r.json(), pipe.check(live).to_dict()
         assert body["decision"] in ("live", "spoof", "unknown")
         assert set(body) == set(expected) and set(body["tests"]) == set(expected["tests"])
         assert body["decision"] == expected["decision"]
@@ -397,6 +457,22 @@ def test_bad_settings_are_usage_errors(env: dict[str, str]) -> None:
     with pytest.raises(FaceliveError) as info:
         Settings.from_env(env)
     assert info.value.code == "usage"
+
+
+def test_settings_read_the_environment_under_keyword_arguments(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACELIVE_PORT", "9001")
+    monkeypatch.setenv("FACELIVE_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("FACELIVE_ROOT_PATH", "  ")  # blank: unset
+    s = Settings()
+    assert (s.port, s.cors_origins, s.root_path) == (
+        9001, ("https://a.example", "https://b.example"), "")
+    assert Settings(port=9002).port == 9002 and Settings.from_env({}).port == 8000
+    monkeypatch.setenv("FACELIVE_WORKERS", "0")
+    with pytest.raises(FaceliveError, match="invalid FACELIVE_WORKERS='0': workers must be"):
+        Settings()
+    with pytest.raises(FaceliveError, match="invalid settings: port must be in 1..65535"):
+        Settings(port=0, workers=1)
 
 
 def test_serve_command_errors(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from facelive.server.app import parse_multipart
+from facelive.server.parsing import parse_multipart
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_load.py"
 

@@ -37,6 +37,7 @@ class TestResult:
     """What one liveness test said about one frame (``score`` is P(live) or None)."""
 
     __test__ = False  # not a pytest test class
+    __pydantic_config__ = {}  # noqa: RUF012 - ``error`` is optional in the JSON (only when set)
 
     score: float | None
     status: Status
@@ -74,6 +75,9 @@ class LivenessResult:
     error: str | None = None
     reason: str | None = None
     error_code: ClassVar[str | None] = None  # set per instance by failed(); not a JSON key
+    # The API schema (generated from this class) marks every key required: to_dict() always
+    # writes all ten, ``error`` and ``reason`` included.
+    __pydantic_config__ = {"json_schema_serialization_defaults_required": True}  # noqa: RUF012
 
     @classmethod
     def failed(cls, path: str | None, message: str, code: str, ms: float) -> LivenessResult:

@@ -1,25 +1,68 @@
 """Settings of the liveness web service, from command-line flags and ``FACELIVE_*`` variables.
 
-Precedence: a command-line flag beats its environment variable, which beats the default. Every
-setting has one variable, named ``FACELIVE_`` + the upper-case field name (see :data:`ENV`).
+:class:`Settings` is a ``pydantic-settings`` model: ``Settings()`` reads the environment (one
+variable per field, ``FACELIVE_`` + the upper-case field name, see :data:`ENV`) over the defaults,
+and keyword arguments win over both. Precedence: a command-line flag beats its environment
+variable, which beats the default (:func:`from_args`). An invalid value raises
+:class:`~facelive.errors.FaceliveError` (code ``usage``) naming the variable it came from.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Annotated, Any
+
+from pydantic import ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from facelive.errors import FaceliveError
 
+__all__ = ["Settings", "ENV", "ENV_PREFIX", "add_arguments", "from_args"]
+
 MB = 1024 * 1024
+ENV_PREFIX = "FACELIVE_"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+# The environment Settings() reads: os.environ unless Settings.from_env() was given a mapping.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("facelive_settings_environ",
+                                                            default=None)
 
 
-@dataclass(frozen=True)
-class Settings:
+class _Environment(EnvSettingsSource):
+    """``FACELIVE_*`` variables of :data:`_ENVIRON` (or ``os.environ``), stripped; blank = unset."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = _ENVIRON.get()
+        env = os.environ if env is None else env
+        return {k.lower(): v.strip() for k, v in env.items()
+                if k.upper().startswith(ENV_PREFIX) and v.strip()}
+
+
+@contextmanager
+def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
+    """Within the block, ``Settings()`` reads ``environ`` (None: ``os.environ``)."""
+    token = _ENVIRON.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRON.reset(token)
+
+
+class Settings(BaseSettings):
     """Everything ``facelive serve`` can be told (defaults are production-safe)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -31,7 +74,7 @@ class Settings:
     max_concurrency: int = 8
     """Requests processed at once per worker; one more gets 503 with Retry-After."""
     retry_after_s: int = 1
-    tests: tuple[str, ...] | None = None
+    tests: Annotated[tuple[str, ...] | None, NoDecode] = None
     """Liveness tests to run (default: the built-in tests, fused)."""
     threshold: float | None = None
     no_fusion: bool = False
@@ -39,91 +82,138 @@ class Settings:
     budget_ms: float = 5000.0
     allow_missing_models: bool = False
     """Start even when the models cannot be loaded (``/readyz`` then answers 503)."""
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     root_path: str = ""
     log_level: str = "info"
 
-    def __post_init__(self) -> None:
-        problems = []
-        if not 0 < self.port < 65536:
-            problems.append(f"port must be in 1..65535, got {self.port}")
-        for name in ("workers", "max_body_bytes", "max_pixels", "max_concurrency"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.retry_after_s < 0:
-            problems.append(f"retry_after_s must be >= 0, got {self.retry_after_s}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            problems.append(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.missing not in (None, "abstain", "available"):
-            problems.append(f"missing must be 'abstain' or 'available', got {self.missing!r}")
-        if self.budget_ms <= 0:
-            problems.append(f"budget_ms must be positive, got {self.budget_ms}")
-        if self.tests is not None and not self.tests:
-            problems.append("tests must name at least one test")
-        if self.log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
-            problems.append(f"unknown log_level {self.log_level!r}")
-        if problems:
-            raise FaceliveError("invalid settings: " + "; ".join(problems), code="usage")
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise FaceliveError(_describe(exc, given=values), code="usage") from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Environment(settings_cls)  # no .env file, no secrets directory
+
+    # -- parsing (environment strings) and validation ------------------------------------------
+    @field_validator("tests", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        return tuple(p.strip() for p in v.split(",") if p.strip()) if isinstance(v, str) else v
+
+    @field_validator("max_body_bytes", "max_pixels", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return _parse_size(v) if isinstance(v, str) else v
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 0 < v < 65536:
+            raise ValueError(f"port must be in 1..65535, got {v}")
+        return v
+
+    @field_validator("workers", "max_body_bytes", "max_pixels", "max_concurrency")
+    @classmethod
+    def _positive(cls, v: int, info: ValidationInfo) -> int:
+        if v < 1:
+            raise ValueError(f"{info.field_name} must be at least 1, got {v}")
+        return v
+
+    @field_validator("retry_after_s")
+    @classmethod
+    def _retry_after(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"retry_after_s must be >= 0, got {v}")
+        return v
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {v}")
+        return v
+
+    @field_validator("missing")
+    @classmethod
+    def _missing(cls, v: str | None) -> str | None:
+        if v not in (None, "abstain", "available"):
+            raise ValueError(f"missing must be 'abstain' or 'available', got {v!r}")
+        return v
+
+    @field_validator("budget_ms")
+    @classmethod
+    def _budget(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"budget_ms must be positive, got {v}")
+        return v
+
+    @field_validator("tests")
+    @classmethod
+    def _tests(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and not v:
+            raise ValueError("tests must name at least one test")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        if v not in LOG_LEVELS:
+            raise ValueError(f"unknown log_level {v!r}")
+        return v
 
     # -- environment ---------------------------------------------------------------------
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``FACELIVE_*`` variables; ``overrides`` (non-None values) win over them."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw.strip() != "":
-                values[f.name] = _parse(f.name, raw.strip())
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Read ``FACELIVE_*`` variables of ``environ`` (default ``os.environ``); ``overrides``
+        (non-None values) win over them."""
+        with _environment(environ):
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
 
     def to_env(self) -> dict[str, str]:
         """The ``FACELIVE_*`` variables that reproduce these settings (for worker processes)."""
         out: dict[str, str] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
+        for name in type(self).model_fields:
+            v = getattr(self, name)
             if v is None:
                 continue
             if isinstance(v, tuple):
                 v = ",".join(v)
             elif isinstance(v, bool):
                 v = "1" if v else "0"
-            out[ENV_PREFIX + f.name.upper()] = str(v)
+            out[ENV[name]] = str(v)
         return out
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        """A validated copy with ``changes`` (the environment is not read again)."""
+        return type(self).from_env({}, **{**self.model_dump(), **changes})
 
 
-ENV_PREFIX = "FACELIVE_"
-_INT = {"port", "workers", "max_body_bytes", "max_pixels", "max_concurrency", "retry_after_s"}
-_FLOAT = {"threshold", "budget_ms"}
-_BOOL = {"no_fusion", "allow_missing_models"}
-_LIST = {"tests", "cors_origins"}
-ENV = {f.name: ENV_PREFIX + f.name.upper() for f in fields(Settings)}
+ENV = {name: ENV_PREFIX + name.upper() for name in Settings.model_fields}
 """Setting name -> environment variable."""
 
 
-def _parse(name: str, raw: str) -> Any:
-    var = ENV_PREFIX + name.upper()
-    try:
-        if name in _INT:
-            return _parse_size(raw) if name in ("max_body_bytes", "max_pixels") else int(raw)
-        if name in _FLOAT:
-            return float(raw)
-        if name in _BOOL:
-            low = raw.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("expected 1/0, true/false, yes/no or on/off")
-        if name in _LIST:
-            return tuple(p.strip() for p in raw.split(",") if p.strip())
-        return raw
-    except ValueError as exc:
-        raise FaceliveError(f"invalid {var}={raw!r}: {exc}", code="usage") from None
+def _describe(exc: ValidationError, given: Mapping[str, Any]) -> str:
+    """One message for every problem; values from the environment name their variable."""
+    from_env, other = [], []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        ctx = err.get("ctx") or {}
+        msg = str(ctx["error"]) if err["type"] == "value_error" and "error" in ctx else err["msg"]
+        if name in ENV and name not in given:
+            from_env.append(f"invalid {ENV[name]}={err['input']!r}: {msg}")
+        elif err["type"] == "value_error":
+            other.append(msg)  # the message names the setting
+        else:
+            other.append(f"{name}: {msg}" if name else msg)
+    if other:
+        from_env.append("invalid settings: " + "; ".join(other))
+    return "; ".join(from_env)
 
 
 def _parse_size(raw: str) -> int:
@@ -135,20 +225,28 @@ def _parse_size(raw: str) -> int:
     return int(s)
 
 
+def _default(name: str) -> Any:
+    field: FieldInfo = Settings.model_fields[name]
+    return field.default
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the service's flags (defaults None, so unset flags fall back to the environment)."""
-    d = Settings()
-    p.add_argument("--host", default=None, help=f"bind address (default {d.host}; FACELIVE_HOST)")
-    p.add_argument("--port", type=int, default=None, help=f"port (default {d.port}; FACELIVE_PORT)")
+    d = _default
+    p.add_argument("--host", default=None,
+                   help=f"bind address (default {d('host')}; FACELIVE_HOST)")
+    p.add_argument("--port", type=int, default=None,
+                   help=f"port (default {d('port')}; FACELIVE_PORT)")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes, each loading the models (default 1; FACELIVE_WORKERS)")
     p.add_argument("--max-body-bytes", type=_size_arg, default=None,
                    help="largest request body, e.g. 10MB (default 10 MiB; FACELIVE_MAX_BODY_BYTES)")
     p.add_argument("--max-pixels", type=_size_arg, default=None,
-                   help=f"largest image width*height (default {d.max_pixels}; FACELIVE_MAX_PIXELS)")
+                   help=f"largest image width*height (default {d('max_pixels')}; "
+                        "FACELIVE_MAX_PIXELS)")
     p.add_argument("--max-concurrency", type=int, default=None,
                    help=f"requests processed at once per worker; more get 503 "
-                        f"(default {d.max_concurrency}; FACELIVE_MAX_CONCURRENCY)")
+                        f"(default {d('max_concurrency')}; FACELIVE_MAX_CONCURRENCY)")
     p.add_argument("--retry-after", dest="retry_after_s", type=int, default=None,
                    help="Retry-After seconds sent with 503 (default 1; FACELIVE_RETRY_AFTER_S)")
     p.add_argument("--tests", default=None,
@@ -169,8 +267,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(FACELIVE_CORS_ORIGINS)")
     p.add_argument("--root-path", default=None,
                    help="path prefix when served under a sub-path of a proxy (FACELIVE_ROOT_PATH)")
-    p.add_argument("--log-level", default=None,
-                   choices=("critical", "error", "warning", "info", "debug", "trace"),
+    p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
                    help="log level (default info; FACELIVE_LOG_LEVEL)")
 
 
@@ -183,8 +280,5 @@ def _size_arg(raw: str) -> int:
 
 def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from parsed :func:`add_arguments` flags over ``FACELIVE_*`` variables."""
-    overrides = {k: getattr(args, k, None) for k in ENV}
-    for k in ("tests", "cors_origins"):
-        if isinstance(overrides.get(k), str):
-            overrides[k] = tuple(p.strip() for p in overrides[k].split(",") if p.strip())
-    return Settings.from_env(environ, **overrides)
+    return Settings.from_env(environ, **{k: getattr(args, k, None) for k in ENV})
+
