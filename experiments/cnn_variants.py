@@ -1,6 +1,7 @@
-"""Summarise the CNN variant runs of ``scripts/device_train_cnn.py`` (in-domain vs cross-dataset).
+"""Summarise the CNN variant runs of ``experiments/device_train_cnn.py`` (in-domain vs
+cross-dataset).
 
-    PYTHONPATH=src python scripts/cnn_variants.py RUN_DIR/metrics.json [MORE/metrics.json ...]
+    python experiments/cnn_variants.py RUN_DIR/metrics.json [MORE/metrics.json ...]
 
 For each variant and seed: A (NUAA + Replay-Attack) frame EER on RA devel and on the held-back NUAA
 subjects; B (NUAA only) on RA devel; C (RA only) on the held-back NUAA subjects and on all NUAA.

@@ -1,14 +1,14 @@
 """Train every CNN variant of the model card in one run (made for a lent GPU machine).
 
-Reads a crop cache built by ``facelive.training.cnn.data.build_crop_cache`` (context 2.0, 224 px) and
-the EfficientNet-Lite0 ImageNet weights, then for each variant trains
+Reads a crop cache built by ``facelive.training.cnn.data.build_crop_cache`` (context 2.0,
+224 px) and the EfficientNet-Lite0 ImageNet weights, then for each variant trains
   A  NUAA train (minus the held-back subjects) + Replay-Attack train   (the shipped recipe)
   B  NUAA only  -> Replay-Attack devel is cross-dataset
   C  Replay-Attack train only -> NUAA (held-back subjects, and all of it) is cross-dataset
 and writes per-epoch history, final per-sample scores (``metrics.json``) and fp16 weights of the
 A models (two per ``weights_*.pt`` file) to ``--out``. Example (what the model card ran):
 
-    PYTHONPATH=src:.devdata/pylib python scripts/device_train_cnn.py \
+    PYTHONPATH=src:.devdata/pylib python experiments/device_train_cnn.py \
         --cache .devdata/c20 --weights .devdata/lite0_fp16.pt --out $OUT --budget 330
 """
 

@@ -1,11 +1,12 @@
 """Evaluate the CNN test end to end (detection + crop + ONNX) on Replay-Attack devel and NUAA.
 
-    PYTHONPATH=src python scripts/eval_cnn.py --data ../shared/data [--model PATH.onnx] \
-        [--out runs/cnn/eval.json] [--set-threshold]
+    python experiments/eval_cnn.py --data ../shared/data [--model PATH.onnx] \
+        [--out runs/cnn/eval.json]
 
 Replay-Attack devel picks the EER threshold (the only set thresholds are tuned on); the NUAA
-held-back subjects (and, for reference, the shipped threshold's) numbers use that threshold.
-``--set-threshold`` writes the devel EER threshold into the model's card (``cnn.json``).
+held-back subjects (and, for reference, the shipped threshold's) numbers use that threshold;
+also the RA devel error rates by crop border padding. Writing that threshold into the model's
+card (``cnn.json``) is ``facelive train cnn-threshold`` (:mod:`facelive.training.cnn.threshold`).
 """
 
 from __future__ import annotations
@@ -24,17 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--model", type=Path, default=None, help="ONNX file (default: shipped)")
     ap.add_argument("--out", type=Path, default=Path("runs/cnn/eval.json"))
-    ap.add_argument("--set-threshold", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
     import numpy as np
     from rich.progress import Progress
 
-    from facelive import modelstore
     from facelive.datasets import nuaa_subject_split
     from facelive.face.detection import FaceDetector
-    from facelive.liveness.cnn import CARD_FILE, CNNTest
+    from facelive.liveness.cnn import CNNTest
     from facelive.training.cnn.data import list_samples
     from facelive.training.cnn.evaluate import report, score_samples_e2e
 
@@ -78,12 +77,6 @@ def main(argv: list[str] | None = None) -> int:
                         "nuaa_heldout": [str(smp.path) for smp in nuaa]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
-    if args.set_threshold:
-        folder = args.model.parent if args.model else None
-        name = args.model.with_suffix(".json").name if args.model else CARD_FILE
-        card = modelstore.read_json(name, folder)
-        card["threshold"] = round(dev["threshold"], 6)
-        modelstore.write_json(name, card, folder)
     for name in ("ra_devel", "nuaa_heldout"):
         for level in ("frame", "video"):
             m = results[name][level]

@@ -1,7 +1,7 @@
 """How the shipped tests and the fusion hold up when frames arrive as the browser client sends
 them: re-encoded as JPEG (canvas.toBlob quality 0.85 in `server/static/app.js`).
 
-    python scripts/eval_web_jpeg.py --replay-attack ../shared/data/replay-attack [--quality 85]
+    python experiments/eval_web_jpeg.py --replay-attack ../shared/data/replay-attack [--quality 85]
 
 Scores Replay-Attack devel twice (original frames, re-encoded frames) with every test and the
 fusion at their shipped thresholds and prints a Markdown table.
@@ -42,8 +42,8 @@ def main() -> None:
                 img = decode_image(buf.tobytes())
             r = pipe.check_frame(img)
             for t in pipe.test_names:
-                scores[t].append(r["tests"][t]["score"])
-            scores["fused"].append(r["score"])
+                scores[t].append(r.tests[t].score)
+            scores["fused"].append(r.score)
         for t, th in [*thr.items(), ("fused", pipe.threshold)]:
             m = compute_metrics(scores[t], labels, types, th)
             rows.append((name, t, m))

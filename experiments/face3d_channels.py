@@ -1,6 +1,6 @@
 """Where does the 3D test's signal come from? Geometry vs shading of the reconstructed face.
 
-    python scripts/face3d_channels.py --nuaa ../shared/data/nuaa \\
+    python experiments/face3d_channels.py --nuaa ../shared/data/nuaa \\
         --replay-attack ../shared/data/replay-attack
 
 Uses the cached face meshes of ``facelive train face3d`` (computed here if absent) and fits a

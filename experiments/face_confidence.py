@@ -1,12 +1,12 @@
 """How many real frames and synthetic non-faces pass the face detector at each confidence cut.
 
-    PYTHONPATH=src python scripts/face_confidence.py --data ../shared/data \
+    python experiments/face_confidence.py --data ../shared/data \
         [--cuts 0.5,0.6,0.7] [--synthetic 300] [--out runs/face_confidence.json]
 
-One pass over every frame of the shared data (NUAA train list, Replay-Attack train + devel)
-records the top BlazeFace confidence of the short-range and of the full-range model (both run on
-every image, with MediaPipe's own cut lowered to 0.1). :class:`facelive.face.detection.FaceDetector` finds a
-face at cut ``t`` exactly when one of the two tops is ``>= t`` (short-range first, full-range
+One pass over every frame of the shared data (NUAA train list, Replay-Attack train + devel) records
+the top BlazeFace confidence of the short-range and of the full-range model (both run on every
+image, with MediaPipe's own cut lowered to 0.1). :class:`facelive.face.detection.FaceDetector` finds
+a face at cut ``t`` exactly when one of the two tops is ``>= t`` (short-range first, full-range
 fallback), so every cut is evaluated from the one pass. Synthetic non-faces: uniform and Gaussian
 white noise, blurred noise (random texture at several scales), flat colours, gradients and
 checkerboards, seeded. Prints a markdown table; ``--out`` keeps the per-frame tops (no images).

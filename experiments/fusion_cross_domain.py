@@ -1,6 +1,6 @@
 """Does the fusion beat the best single test? Replay-Attack devel, three training regimes.
 
-    python scripts/fusion_cross_domain.py --nuaa ../shared/data/nuaa \\
+    python experiments/fusion_cross_domain.py --nuaa ../shared/data/nuaa \\
         --replay-attack ../shared/data/replay-attack \\
         --cnn-runs runs/cnn/device/run1_metrics.json runs/cnn/device/run2_metrics.json \\
         --crop-manifest .devdata/c20/manifest.json --face3d-scores runs/face3d/devel_scores.npz \\
@@ -17,7 +17,7 @@ Every subset of the tests (single tests included) is fitted the same way: LDA on
 out-of-fold over 5 client-disjoint folds, operating point chosen on the out-of-fold scores
 (:func:`facelive.training.fusion.fit_subsets`), so single tests and fusions compare fairly.
 CNN scores of the non-shipped regimes are the per-crop scores saved by the GPU runs of
-``scripts/device_train_cnn.py`` (variant aug1, seeds 0-2; see the CNN card); the fused rows are
+``experiments/device_train_cnn.py`` (variant aug1, seeds 0-2; see the CNN card); the fused rows are
 computed once per CNN seed and reported as mean (min-max). Quality models are re-fitted here
 from the cached features; 3D scores come from ``facelive train face3d --scores``.
 Writes ``report.json``, ``report.md`` and ``eer.png`` under ``--out``.

@@ -1,6 +1,6 @@
 """Print a Markdown table of `facelive evaluate` results (metrics.json files), one row each.
 
-    python scripts/results_table.py LABEL=DIR [LABEL=DIR ...] [--level frame|video]
+    python experiments/results_table.py LABEL=DIR [LABEL=DIR ...] [--level frame|video]
 """
 
 from __future__ import annotations

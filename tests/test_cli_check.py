@@ -81,3 +81,18 @@ def test_default_tests_report_face_and_all_scores(capsys) -> None:
     assert {"quality", "cnn"} <= set(obj["tests"])
     assert obj["face"] is not None and obj["face"]["w"] > 50
     assert obj["decision"] in ("live", "spoof")
+
+
+def test_two_real_faces_get_no_decision(tmp_path, capsys) -> None:
+    """A live face beside a second face (here the example and its mirror image): one person per
+    check, so no decision unless --faces largest is asked for."""
+    image = cv2.imread(str(EXAMPLE))
+    cv2.imwrite(str(tmp_path / "two.png"), np.concatenate([image, image[:, ::-1]], axis=1))
+    assert main(["check", "--format", "jsonl", str(tmp_path / "two.png")]) == 0
+    (row,) = _jsonl(capsys)
+    assert row["decision"] == "unknown" and row["reason"] == "multiple faces (2)"
+    assert row["face"] is None and row["score"] is None
+    assert main(["check", "--format", "jsonl", "--faces", "largest",
+                 str(tmp_path / "two.png")]) == 0
+    (row,) = _jsonl(capsys)
+    assert row["decision"] in ("live", "spoof") and row["face"] is not None

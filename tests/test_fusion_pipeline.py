@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from facelive.errors import FaceliveError
 from facelive.fusion.model import FusionModel, LinearFusion, all_subsets, fit_linear, logit
 from facelive.linear import StandardizedLinear
 from facelive.liveness import Frame, LivenessTest
@@ -248,3 +249,28 @@ def test_shipped_fusion_covers_the_default_tests() -> None:
     assert model is not None and model.covers(DEFAULT_TESTS)
     for sub in all_subsets(DEFAULT_TESTS):  # every fallback of the `available` policy exists
         assert sub in model.subsets and 0.0 < model.subsets[sub].threshold < 1.0
+
+
+class TwoFaces:
+    """A detector that sees two faces (as with a photo held beside a live face)."""
+
+    boxes = [FaceBox(10, 10, 30, 30, 0.95), FaceBox(50, 10, 20, 20, 0.9)]
+
+    def detect(self, image):
+        return self.boxes[0]
+
+    def detect_all(self, image):
+        return list(self.boxes)
+
+
+def test_multiple_faces_get_no_decision_unless_largest_is_asked_for():
+    tests = [ConstTest("face", 0.9, needs_face=True), ConstTest("whole", 0.9)]
+    with Pipeline(tests, fusion=None, detector=TwoFaces(), missing="available") as pipe:
+        r = pipe.check(IMG)
+    assert r.decision == "unknown" and r.score is None and r.face is None
+    assert r.reason == "multiple faces (2)"
+    with Pipeline(tests, fusion=None, detector=TwoFaces(), faces="largest") as pipe:
+        r = pipe.check(IMG)
+    assert r.decision == "live" and r.face == TwoFaces.boxes[0]
+    with pytest.raises(FaceliveError):
+        Pipeline(tests, fusion=None, detector=TwoFaces(), faces="any")

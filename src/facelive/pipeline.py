@@ -32,9 +32,12 @@ from facelive.fusion import FusionModel, load_fusion
 from facelive.imageio import load_image
 from facelive.liveness.base import Frame, LivenessTest
 from facelive.liveness.registry import DEFAULT_TESTS, available_tests, load_test
-from facelive.types import LivenessResult, TestResult
+from facelive.types import FaceBox, LivenessResult, TestResult
 
-__all__ = ["Pipeline", "DEFAULT_TESTS"]
+__all__ = ["DEFAULT_TESTS", "FACE_POLICIES", "Pipeline"]
+
+FACE_POLICIES = ("refuse", "largest")
+"""What a frame with several faces gets: no decision (``refuse``) or the largest face judged."""
 
 
 def _usable_cores() -> int:
@@ -75,6 +78,10 @@ class Pipeline:
         ``benchmarks/bench_pipeline.py`` measured 61-76 ms per frame with 3 threads and 48-51 ms
         with 2). Tests that need no face start before face detection and overlap with it.
     workers: threads for the tests (default: one per test, at most one per CPU core).
+    faces: what a frame with more than one face (above the detector's confidence cut) gets:
+        ``"refuse"`` (default): no decision, reason ``"multiple faces"`` — one person per check,
+        so that a photo held beside a live face is never judged by the live one; ``"largest"``:
+        judge the largest face. Only checked when a selected test needs a face.
 
     The pipeline parallelises across tests; library thread pools on top of that only compete for
     the cores (OpenBLAS workers busy-wait: 62 ms per frame instead of 46 ms on the 2-core VM).
@@ -94,8 +101,13 @@ class Pipeline:
         parallel: bool = True,
         detector: Any | None = None,
         workers: int | None = None,
+        faces: str = "refuse",
     ) -> None:
         t0 = time.perf_counter()
+        if faces not in FACE_POLICIES:
+            raise FaceliveError(f"faces must be one of {', '.join(FACE_POLICIES)}, got {faces!r}",
+                                code="usage")
+        self.faces = faces
         names = list(tests) if tests else list(DEFAULT_TESTS)
         self.tests: list[LivenessTest] = [
             t if isinstance(t, LivenessTest) else load_test(t) for t in names
@@ -149,10 +161,15 @@ class Pipeline:
         }
 
     # -- running ---------------------------------------------------------------------------
-    def detect(self, image: np.ndarray):
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """The faces the pipeline sees in ``image``, largest first (at most one unless the
+        detector offers ``detect_all`` and the policy is ``refuse``)."""
         if self._detector is None:
-            return None
-        return self._detector.detect(image)
+            return []
+        if self.faces == "refuse" and hasattr(self._detector, "detect_all"):
+            return list(self._detector.detect_all(image))
+        face = self._detector.detect(image)
+        return [] if face is None else [face]
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="facelive-test")
@@ -216,7 +233,10 @@ class Pipeline:
             nonlocal face_ms
             if self._needs_face:
                 tf = time.perf_counter()
-                frame.face = self.detect(frame.image)
+                faces = self.detect(frame.image)
+                frame.cache["faces"] = len(faces)
+                one = len(faces) == 1 or (len(faces) > 1 and self.faces == "largest")
+                frame.face = faces[0] if one else None
                 face_ms = (time.perf_counter() - tf) * 1e3
 
         if not self.parallel or self._pool is None:
@@ -266,7 +286,11 @@ class Pipeline:
                 (time.perf_counter() - t0) * 1e3)
         decision, score, thr = self.decide(results)
         reason = None
-        if decision == "unknown":
+        n_faces = frame.cache.get("faces", 0)
+        if n_faces > 1 and frame.face is None:  # one person per check: never a partial guess
+            decision, score, thr = "unknown", None, None
+            reason = f"multiple faces ({n_faces})"
+        elif decision == "unknown":
             if frame.face is None and self._needs_face:
                 reason = "no face found"
             else:

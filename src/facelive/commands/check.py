@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="combine several tests by the all-must-say-live rule instead of the fusion")
     p.add_argument("--missing", choices=("abstain", "available"), default=None,
                    help="fusion policy when a test has no score (default: the model's)")
+    p.add_argument("--faces", choices=("refuse", "largest"), default="refuse",
+                   help="a frame with several faces: no decision (refuse, the default) or judge "
+                        "the largest face")
     p.set_defaults(func=run)
 
 
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         pipe = Pipeline(names, fusion=None if args.no_fusion else "default",
-                        threshold=args.threshold, missing=args.missing)
+                        threshold=args.threshold, missing=args.missing, faces=args.faces)
     except FaceliveError as exc:
         print(f"facelive check: error: cannot load the models: {exc}", file=sys.stderr)
         return 1

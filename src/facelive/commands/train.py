@@ -1,15 +1,21 @@
-"""``facelive train``: reproduce the shipped models from the databases."""
+"""``facelive train MODEL``: rebuild each shipped model (``src/facelive/models/``).
+
+quality, cnn, cnn-threshold, face3d and fusion learn from NUAA / Replay-Attack (research-only data);
+niqe and biqi from scikit-image's public-domain samples. Every subcommand ends the same way
+(:func:`facelive.training.report.finish`): report JSON, optional model card (``--card``) with the
+command line that produced it, a printed summary.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a liveness test or the fusion",
-                       description="Reproduce the shipped models (research-only data).")
+    p = sub.add_parser("train", help="rebuild a shipped model (a test, the fusion, NIQE, BIQI)",
+                       description="Reproduce the shipped models (NUAA / Replay-Attack: "
+                                   "research-only data; niqe, biqi: scikit-image samples).")
     tsub = p.add_subparsers(dest="what", metavar="MODEL", required=True)
 
     q = tsub.add_parser("quality", help="the image-quality test (25 measures + LDA)")
@@ -54,6 +60,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-frame RA devel scores of every model (keep out of git)")
     d.set_defaults(func=_train_face3d)
 
+    for name, what in (("niqe", "the NIQE pristine model (models/niqe_pristine.npz)"),
+                       ("biqi", "the BIQI classifier and regressors (models/biqi.json)")):
+        n = tsub.add_parser(name, help=f"{what}; scikit-image samples, no research data",
+                            description=f"Fit {what} on scikit-image's public-domain samples.")
+        n.add_argument("--out", "--out-dir", dest="out", type=Path, default=None,
+                       help="model folder (default: the package's models/); SHA256SUMS updated")
+        n.add_argument("--report", type=Path, default=Path(f"runs/{name}/report.json"))
+        n.add_argument("--card", type=Path, default=None, help="also write the model card here")
+        n.set_defaults(func=_train_niqe if name == "niqe" else _train_biqi)
+
     try:
         from facelive.training.cnn import cli as cnn_cli
     except ImportError:  # the CNN trainer is being written / optional
@@ -62,69 +78,59 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_quality(args: argparse.Namespace) -> int:
-    from facelive.training.quality import train_quality, write_report
+    from facelive.training.quality import card_markdown, train_quality
+    from facelive.training.report import finish, metric_summary
 
     report = train_quality(args.nuaa, args.replay_attack, workers=args.workers,
                            out_model=args.out, threshold_rule=args.threshold_rule,
                            target_apcer=args.target_apcer)
-    write_report(report, args.report)
-    if args.card is not None:
-        from facelive.training.quality import render_card
-
-        args.card.parent.mkdir(parents=True, exist_ok=True)
-        args.card.write_text(render_card(report, _command_line()))
-    dev = report["devel"]["frame"]
-    print(json.dumps({"threshold": report["model"]["threshold"],
-                      "devel": {k: dev[k] for k in ("APCER", "APCER_max", "BPCER", "ACER", "EER")}},
-                     indent=1, default=float))
-    print(f"report: {args.report}")
-    return 0
+    keys = ("APCER", "APCER_max", "BPCER", "ACER", "EER")
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary={"threshold": report["model"]["threshold"],
+                           "devel": metric_summary(report["devel"]["frame"], keys)})
 
 
 def _train_fusion(args: argparse.Namespace) -> int:
     from facelive.liveness.registry import parse_test_names
-    from facelive.training.fusion import train_fusion
+    from facelive.training.fusion import card_markdown, train_fusion
+    from facelive.training.report import finish
 
     tests = parse_test_names(args.tests) or []
     report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
                           missing=args.missing, folds=args.folds, out_model=args.out)
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=1, default=float))
-    if args.card is not None:
-        from facelive.training.fusion import render_card
-
-        report["missing"] = args.missing
-        args.card.parent.mkdir(parents=True, exist_ok=True)
-        args.card.write_text(render_card(report, _command_line()))
-    print(json.dumps(report["summary"], indent=1, default=float))
-    print(f"report: {args.report}")
-    return 0
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary=report["summary"])
 
 
 def _train_face3d(args: argparse.Namespace) -> int:
     try:
-        from facelive.training.face3d.train import render_card, train_face3d
+        from facelive.training.face3d.train import card_markdown, train_face3d
     except ImportError as exc:
         print(f"facelive train face3d needs the training extra (pip install '.[train]'): {exc}")
         return 2
+    from facelive.training.report import finish, metric_summary
+
     report = train_face3d(args.nuaa, args.replay_attack, epochs=args.epochs, seed=args.seed,
                           out_dir=args.out, cross=not args.no_cross,
                           scores_out=args.scores, train_on=args.train_on)
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=1, default=float))
-    if args.card is not None:
-        args.card.parent.mkdir(parents=True, exist_ok=True)
-        args.card.write_text(render_card(report, _command_line()))
-    dev = report["devel"]["frame"]
-    print(json.dumps({"threshold": report["model"]["threshold"],
-                      "devel": {k: dev[k] for k in ("APCER_max", "BPCER", "ACER", "EER")}},
-                     indent=1, default=float))
-    print(f"report: {args.report}")
-    return 0
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary={"threshold": report["model"]["threshold"],
+                           "devel": metric_summary(report["devel"]["frame"])})
 
 
-def _command_line() -> str:
-    import shlex
-    import sys
+def _train_niqe(args: argparse.Namespace) -> int:
+    from facelive.training.niqe import card_markdown, train_niqe
+    from facelive.training.report import finish
 
-    return "facelive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report = train_niqe(args.out)
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary={k: report[k] for k in ("file", "sha256", "n_patches")})
+
+
+def _train_biqi(args: argparse.Namespace) -> int:
+    from facelive.training.biqi import card_markdown, train_biqi
+    from facelive.training.report import finish
+
+    report = train_biqi(args.out)
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary={k: report[k] for k in ("file", "sha256", "n_samples", "held_out")})

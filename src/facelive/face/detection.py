@@ -45,7 +45,7 @@ def _check_image(image_bgr: np.ndarray) -> np.ndarray:
 DEFAULT_MIN_CONFIDENCE = 0.7
 """Default detection cut. At 0.5 BlazeFace finds "faces" in white noise and random texture (14 of
 300 generated non-faces), at 0.7 in none, while 7,089 of the 7,091 frames of the development data
-still get a face (``scripts/face_confidence.py``; table in ``docs/model-cards/cnn.md``)."""
+still get a face (``experiments/face_confidence.py``; table in ``docs/model-cards/cnn.md``)."""
 
 
 class FaceDetector:

@@ -1,4 +1,4 @@
-"""Clean sample images that the NIQE / BIQI model-fitting scripts use.
+"""Clean sample images that NIQE / BIQI model fitting uses (``facelive train niqe`` / ``biqi``).
 
 Only scikit-image sample images that ship inside the wheel (no network) and that its documentation
 marks public domain or CC0: natural photographs and CC0 textures. Documents, microscopy,

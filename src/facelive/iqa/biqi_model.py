@@ -9,7 +9,7 @@ a quality q_i; BIQI = sum_i p_i q_i, on a 0 (clean) .. 100 (strongest distortion
 
 The published models (libsvm SVMs trained on LIVE) are not available: ``models/biqi.json`` holds
 this project's own multinomial logistic classifier and per-type linear regressors, fitted by
-``scripts/fit_biqi.py`` on synthetic distortions of scikit-image's sample images and evaluated
+``facelive train biqi`` on synthetic distortions of scikit-image's sample images and evaluated
 here with numpy (no libsvm, no temporary files, thread-safe). See ``docs/quality-measures.md``.
 """
 

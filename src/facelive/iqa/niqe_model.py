@@ -10,7 +10,7 @@ multivariate Gaussian (mu_t, Sigma_t); NIQE = sqrt((mu - mu_t)^T pinv((Sigma + S
 (mu - mu_t)) against the pristine model (mu, Sigma).
 
 The pristine model ``models/niqe_pristine.npz`` is this project's own, fitted by
-``scripts/fit_niqe.py`` on scikit-image's public-domain sample images (see
+``facelive train niqe`` on scikit-image's public-domain sample images (see
 ``docs/quality-measures.md``); it is not the LIVE-derived ``modelparameters.mat``.
 Patches are 96x96 (as the original) when the image holds at least 2x2 of them, else the largest
 multiple of 8 (>= 8) that does.

@@ -10,7 +10,6 @@ and the shipped model is then fitted on all of devel.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,9 @@ def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
 
     parts: list[bytes | str] = ["\n".join(s.key for s in samples)]
     pkg = Path(modelstore.__file__).resolve().parent
-    sources = {"cnn": ("cnn.py", "face.py"),
-               "face3d": ("face3d.py", "mesh.py", "voxel.py", "face.py")}
+    sources = {"cnn": ("liveness/cnn.py", "face/detection.py"),
+               "face3d": ("liveness/face3d/__init__.py", "liveness/face3d/voxel.py",
+                          "face/mesh.py", "face/detection.py")}
     for t in sorted(tests):  # the model files each test would load (see modelstore.find_folder)
         names = sorted({f.name for d in modelstore.model_dirs() for f in d.glob(f"{t}*")})
         parts += [modelstore.model_path(n).read_bytes() for n in names]
@@ -145,6 +145,7 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
     from facelive.evaluation.metrics import compute_metrics
     from facelive.liveness.registry import load_test
     from facelive.pipeline import FUSION_MODEL
+    from facelive.training.report import jsonable
 
     samples = open_dataset("replay-attack", replay_root, split="devel").samples()
     scores = score_tests(samples, tests, name="ra-devel")
@@ -152,7 +153,7 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
     labels = [s.label for s in samples]
     types = [s.attack_type for s in samples]
     report: dict[str, Any] = {"tests": list(tests), "target_apcer": target_apcer,
-                              "folds": folds, "subsets": {}, "single": {}}
+                              "missing": missing, "folds": folds, "subsets": {}, "single": {}}
 
     def metrics(sc: np.ndarray, thr: float) -> dict[str, Any]:
         vals = [None if not np.isfinite(v) else float(v) for v in sc]
@@ -188,7 +189,7 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
            for t in tests},
         "threshold": subsets[tuple(sorted(tests))].threshold,
     }
-    return json.loads(json.dumps(report, default=float))
+    return jsonable(report)
 
 
 def _reading(report: dict[str, Any]) -> str:
@@ -211,7 +212,7 @@ def _reading(report: dict[str, Any]) -> str:
     return text
 
 
-def render_card(report: dict[str, Any], command: str) -> str:
+def card_markdown(report: dict[str, Any], command: str) -> str:
     """The fusion model card (Markdown); every number comes from ``report``."""
     from facelive.evaluation import comparison_table as metrics_table
 

@@ -8,7 +8,6 @@ research-only images and must never be committed; the cache is keyed by the meas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,11 +22,12 @@ VERSION = "1"
 
 
 def code_hash() -> str:
-    """Digest of the measure code and the NIQE/BIQI models: cached features depend on them."""
-    qdir = Path(__file__).resolve().parent
-    files = [f for f in sorted(qdir.glob("*.py")) if f.name != "training.py"]
-    files += sorted((qdir.parent / "models").glob("niqe*"))
-    files += sorted((qdir.parent / "models").glob("biqi*"))
+    """Digest of the measure code (``facelive/iqa/``, ``facelive/liveness/quality.py``) and the
+    NIQE/BIQI models: cached features depend on them."""
+    pkg = Path(__file__).resolve().parents[1]
+    files = sorted((pkg / "iqa").glob("*.py")) + [pkg / "liveness" / "quality.py"]
+    files += sorted((pkg / "models").glob("niqe*"))
+    files += sorted((pkg / "models").glob("biqi*"))
     return digest(f.read_bytes() for f in files)
 
 
@@ -85,6 +85,7 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
     from facelive.datasets.nuaa import nuaa_subject_split
     from facelive.evaluation import eer_threshold, evaluate_scores, threshold_for_apcer
     from facelive.liveness.quality import MODEL_FILE, QualityModel
+    from facelive.training.report import jsonable
 
     nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
     ra_train = open_dataset("replay-attack", replay_root, split="train").samples()
@@ -151,15 +152,10 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
     else:
         modelstore.write_json(out_model.name, model.to_dict(), out_model.parent)
     report["model"] = model.to_dict()
-    return report
+    return jsonable(report)
 
 
-def write_report(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, default=float))
-
-
-def render_card(report: dict[str, Any], command: str) -> str:
+def card_markdown(report: dict[str, Any], command: str) -> str:
     """The quality model card (Markdown), every number taken from ``report``."""
     from facelive.evaluation import comparison_table as metrics_table
     from facelive.liveness.quality import CANONICAL_SHORT_SIDE

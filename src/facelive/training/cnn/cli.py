@@ -1,17 +1,21 @@
-"""``facelive train cnn``: reproduce the shipped CNN model (needs the ``[train]`` extra).
+"""``facelive train cnn`` and ``facelive train cnn-threshold``.
 
-Steps: list NUAA (official train list, every 2nd frame of each capture) and Replay-Attack train +
-devel; detect and crop every image once into a crop cache (context 2.0, 224 px, JPEG q85, the same
-cache the shipped model was trained from); fine-tune on NUAA (minus the held-back subjects) +
-Replay-Attack train; export ONNX; score Replay-Attack devel end to end and set the threshold at its
-EER point. Writes ``cnn.onnx``, ``cnn.json``, ``SHA256SUMS`` and ``report.json`` to ``--out``.
-Torch is imported inside the command only.
+``cnn`` reproduces the shipped CNN model (needs the ``[train]`` extra). Steps: list NUAA (official
+train list, every 2nd frame of each capture) and Replay-Attack train + devel; detect and crop
+every image once into a crop cache (context 2.0, 224 px, JPEG q85, the same cache the shipped
+model was trained from); fine-tune on NUAA (minus the held-back subjects) + Replay-Attack train;
+export ONNX; score Replay-Attack devel end to end and set the threshold at its EER point
+(:mod:`.threshold`). Writes ``cnn.onnx``, ``cnn.json``, ``SHA256SUMS`` and ``report.json`` to
+``--out``. Torch is imported inside the command only.
+
+``cnn-threshold`` is the last step alone, for an existing model (the shipped one by default, or
+``--model PATH.onnx``): no torch needed. It rewrites the card in the model's folder, or writes
+model and card to ``--out DIR``. The shipped ``cnn.json`` threshold came from this step.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -32,8 +36,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--steps-per-epoch", type=int, default=None,
                    help="limit each epoch (quick checks only; default: one pass)")
+    p.add_argument("--report", type=Path, default=None,
+                   help="report JSON (default: OUT/report.json)")
+    p.add_argument("--card", type=Path, default=None,
+                   help="also write a model card section (Markdown) here")
     p.set_defaults(func=run)
+
+    t = subparsers.add_parser(
+        "cnn-threshold", help="the CNN test's threshold only (RA devel EER point, no torch)",
+        description="Score Replay-Attack devel end to end with a CNN model and write the EER "
+                    "threshold into its card (cnn.json).")
+    t.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    t.add_argument("--model", type=Path, default=None,
+                   help="ONNX file with its .json card beside it (default: the shipped model)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="write model + card here (default: rewrite the card in place)")
+    t.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    t.add_argument("--report", type=Path, default=Path("runs/cnn/threshold.json"))
+    t.add_argument("--card", type=Path, default=None,
+                   help="also write a model card section (Markdown) here")
+    t.set_defaults(func=run_threshold)
     return p
+
+
+def _summary(rep: dict) -> dict:
+    from facelive.training.report import metric_summary
+
+    return {"threshold": rep["threshold"], "previous_threshold": rep.get("previous_threshold"),
+            "ra_devel": metric_summary(rep["ra_devel"]["frame"]),
+            "no_face": rep["ra_devel"]["no_face"]}
+
+
+def run_threshold(args: argparse.Namespace) -> int:
+    from facelive.training.cnn.threshold import card_markdown, train_cnn_threshold
+    from facelive.training.report import finish
+
+    rep = train_cnn_threshold(args.replay_attack, model=args.model, out_dir=args.out,
+                              threads=args.threads)
+    print(f"written {rep['card']}")
+    return finish(rep, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary=_summary(rep))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
 
     from facelive.datasets import nuaa_subject_split
     from facelive.errors import FaceliveError
-    from facelive.face.detection import FaceDetector
-    from facelive.liveness.cnn import CNNTest
     from facelive.training.cnn.data import (
         build_crop_cache,
         dataset_of,
@@ -56,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
         load_crop_cache,
         subsample_nuaa,
     )
-    from facelive.training.cnn.evaluate import report, score_samples_e2e
     from facelive.training.cnn.export import write_model
+    from facelive.training.cnn.threshold import card_markdown, train_cnn_threshold
     from facelive.training.cnn.train import TrainConfig, recrop, train_model
+    from facelive.training.report import finish
 
     if args.context > 2.0 or args.context <= 0:
         raise FaceliveError("--context must be in (0, 2.0]", code="usage")
@@ -92,21 +133,9 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
                 folder=args.out, extra={"train_config": cfg.as_dict()})
-    test = CNNTest(args.out / "cnn.onnx")
     devel = [s for s in items if dataset_of(s) == "replay-attack" and s.split == "devel"]
-    with FaceDetector() as det, Progress() as prog:
-        task = prog.add_task("devel (end to end)", total=len(devel))
-        scores = score_samples_e2e(devel, test, det,
-                                   lambda i, n: prog.update(task, completed=i))
-    rep = report(devel, scores)
-    write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
-                folder=args.out, threshold=round(rep["threshold"], 6),
-                extra={"train_config": cfg.as_dict()})
-    (args.out / "report.json").write_text(json.dumps({"history": history, "ra_devel": rep},
-                                                     indent=1))
-    f = rep["frame"]
-    print(f"devel: threshold {rep['threshold']:.4f} APCER {f['APCER_max']:.4f} "
-          f"BPCER {f['BPCER']:.4f} ACER {f['ACER']:.4f} EER {f['EER']:.4f} "
-          f"no face {rep['no_face']}")
-    print(f"written {args.out / 'cnn.onnx'}, cnn.json, report.json")
-    return 0
+    rep = train_cnn_threshold(samples=devel, model=args.out / "cnn.onnx")
+    rep = {**rep, "history": history, "train_config": cfg.as_dict(), "device": device}
+    print(f"written {args.out / 'cnn.onnx'}, cnn.json")
+    return finish(rep, report_path=args.report or args.out / "report.json",
+                  template=card_markdown, card_path=args.card, summary=_summary(rep))

@@ -6,11 +6,11 @@ ECCV 2010) official train list and Replay-Attack (Chingovska et al., BIOSIG 2012
 NUAA images by capture (subject x session x label) instead of one group per image, so that
 :func:`subsample_nuaa` and capture-level metrics see the frames of one capture together.
 :func:`build_crop_cache` detects the face once per image and writes the centred square crop
-(:func:`facelive.face.detection.square_crop`) as JPEG plus a ``manifest.json``. The cache holds images
-derived from research-only data: keep it in a git-ignored folder, never commit it.
+(:func:`facelive.face.detection.square_crop`) as JPEG plus a ``manifest.json``. The cache holds
+images derived from research-only data: keep it in a git-ignored folder, never commit it.
 
 The dataset readers are imported lazily: ``load_crop_cache`` and ``nuaa_heldout_subjects`` are
-all that ``scripts/device_train_cnn.py`` needs on a machine that only has the crops.
+all that ``experiments/device_train_cnn.py`` needs on a machine that only has the crops.
 """
 
 from __future__ import annotations

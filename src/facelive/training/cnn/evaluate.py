@@ -5,7 +5,8 @@ an attack rejected is correct, a live face rejected is a BPCER error) and their 
 reported as ``no_face``. Metrics are those of :mod:`facelive.evaluation.metrics` (ISO/IEC
 30107-3); the threshold is the frame-level EER threshold of the set it is tuned on (Replay-Attack
 devel only). The video level averages the frames of a group: a Replay-Attack video, or a NUAA
-capture (subject x session) when the samples come from :func:`facelive.training.cnn.data.list_samples`.
+capture (subject x session) when the samples come from
+:func:`facelive.training.cnn.data.list_samples`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def score_samples_e2e(samples: Sequence[Sample], test: Any, detector: Any,
                       padded: list[bool] | None = None) -> np.ndarray:
     """P(live) per sample through the full pipeline (NaN where no face was found).
 
-    ``test`` is a :class:`facelive.liveness.cnn.CNNTest`, ``detector`` a :class:`facelive.face.detection.FaceDetector`.
+    ``test`` is a :class:`facelive.liveness.cnn.CNNTest`, ``detector`` a
+    :class:`facelive.face.detection.FaceDetector`.
     When ``padded`` is a list, it receives per sample whether the crop needed border padding.
     """
     from facelive.face.detection import crop_window

@@ -1,9 +1,11 @@
-"""Fine-tuning the CNN liveness network on a face-crop cache (see :mod:`facelive.training.cnn.data`).
+"""Fine-tuning the CNN liveness network on a face-crop cache
+(see :mod:`facelive.training.cnn.data`).
 
 Training (2019 thesis recipe, adapted): softmax cross-entropy, Adam, the whole network fine-tuned
 (backbone at a lower learning rate than the head, cosine decay), batches balanced over
 (dataset, label) cells so that neither class nor database dominates (the thesis's near-constant
-"spoof" classifier came from class imbalance), augmentation from :mod:`facelive.training.cnn.augment`.
+"spoof" classifier came from class imbalance), augmentation from
+:mod:`facelive.training.cnn.augment`.
 Runs on CUDA when available (bf16 autocast), else on CPU.
 """
 

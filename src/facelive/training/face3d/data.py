@@ -1,12 +1,12 @@
 """Face meshes of a database's frames, for training the 3D test (cached on disk, never committed).
 
-Every frame goes through the same steps as at run time (:class:`facelive.liveness.face3d.Face3DTest`):
-BlazeFace detection, the square crop, MediaPipe Face Mesh, and the grey level under each vertex.
-The meshes (468 x 3 vertices plus 468 grey levels per frame, about 7.5 kB) are cached in
-``$FACELIVE_CACHE`` (default ``~/.cache/facelive``) under a key that hashes the sample keys,
-:data:`MESH_RECIPE` and the detector's and mesher's settings (bump the recipe when the
-reconstruction code changes what it returns), so augmentation and voxelisation can be redone
-at training time without MediaPipe.
+Every frame goes through the same steps as at run time
+(:class:`facelive.liveness.face3d.Face3DTest`): BlazeFace detection, the square crop, MediaPipe Face
+Mesh, and the grey level under each vertex. The meshes (468 x 3 vertices plus 468 grey levels per
+frame, about 7.5 kB) are cached in ``$FACELIVE_CACHE`` (default ``~/.cache/facelive``) under a key
+that hashes the sample keys, :data:`MESH_RECIPE` and the detector's and mesher's settings (bump the
+recipe when the reconstruction code changes what it returns), so augmentation and voxelisation can
+be redone at training time without MediaPipe.
 Works without torch.
 """
 

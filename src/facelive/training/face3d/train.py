@@ -137,6 +137,7 @@ def train_face3d(nuaa_root: str | Path, replay_root: str | Path, *, epochs: int 
     from facelive.liveness.face3d import CARD_FILE, MODEL_FILE
     from facelive.training.cnn.data import nuaa_heldout_subjects
     from facelive.training.face3d.data import extract_meshes
+    from facelive.training.report import jsonable
 
     t_start = time.perf_counter()
     nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
@@ -236,10 +237,10 @@ def train_face3d(nuaa_root: str | Path, replay_root: str | Path, *, epochs: int 
             np.savez(scores_out, keys=np.array([s.key for s in ra_dv]), shipped=p_dev,
                      nuaa_only=p_nd, ra_only=p_rd)
     report["train_seconds"] = round(time.perf_counter() - t_start, 1)
-    return report
+    return jsonable(report)
 
 
-def render_card(report: dict[str, Any], command: str) -> str:
+def card_markdown(report: dict[str, Any], command: str) -> str:
     """The 3D test's model card (Markdown); every number comes from ``report``."""
     from facelive.evaluation import comparison_table as metrics_table
 
@@ -268,11 +269,11 @@ thesis's design, made fast): MediaPipe Face Mesh (Kartynnik et al., CVPR Worksho
 inside the `mediapipe` wheel) reconstructs 468 3D vertices from a {m["crop_size"]} px square crop of
 {m["context"]} x the detected face box; the mesh's triangles are sampled and binned into a
 {m["grid"]}^3 grid with two channels, occupancy and shading (grey level under the surface;
-`facelive.liveness.face3d.voxel`); a VoxNet (Maturana & Scherer, IROS 2015) with batch normalisation outputs
-`[P(attack), P(live)]` ({report["onnx_bytes"] / 1e6:.1f} MB ONNX, ONNX Runtime vs PyTorch
-max difference {m["onnx_max_abs_diff_vs_torch"]:.1e}). Decision `live` when P(live) >=
-**{m["threshold"]:.4f}** (EER point on Replay-Attack devel). A face box in which Face Mesh finds no
-face gives status `no_face`, never a guess.
+`facelive.liveness.face3d.voxel`); a VoxNet (Maturana & Scherer, IROS 2015) with batch
+normalisation outputs `[P(attack), P(live)]` ({report["onnx_bytes"] / 1e6:.1f} MB ONNX, ONNX
+Runtime vs PyTorch max difference {m["onnx_max_abs_diff_vs_torch"]:.1e}). Decision `live` when
+P(live) >= **{m["threshold"]:.4f}** (EER point on Replay-Attack devel). A face box in which Face
+Mesh finds no face gives status `no_face`, never a guess.
 
 **Training data.** {"; ".join(m["trained_on"])}; every batch balanced over its database x
 label cells; {m["epochs"]} epochs of 3,072 augmented meshes (rotation, scale, mirror, vertex jitter,
@@ -297,7 +298,7 @@ Cross-dataset rows fix the threshold on the training side (no peeking at the tar
 
 **Reading the numbers.** Face Mesh is a learned prior: it returns a face-shaped surface for a
 printed photo or a screen too. A linear probe on the same meshes
-(`python scripts/face3d_channels.py --nuaa ... --replay-attack ...`, table in the README) finds
+(`python experiments/face3d_channels.py --nuaa ... --replay-attack ...`, table in the README) finds
 little signal in the geometry and most of it in the shading channel, i.e. how the image's light
 falls on the reconstructed shape. The databases here hold only 2D attacks (prints, replays); the
 test was meant for 3D masks too (3DMAD, `facelive.datasets`), which could not be evaluated here.

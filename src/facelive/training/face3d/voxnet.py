@@ -3,8 +3,8 @@
 VoxNet (Maturana & Scherer, "VoxNet: A 3D Convolutional Neural Network for Real-Time Object
 Recognition", IROS 2015): conv 32 filters 5^3 stride 2, conv 32 filters 3^3, max-pool 2^3, dense
 128, dense 2, on a 32^3 grid. Changes: two input channels (occupancy, shading; see
-:mod:`facelive.liveness.face3d.voxel`) and batch normalisation after each convolution (trains in a few CPU
-minutes). About 0.9 M parameters, about 70 M multiply-adds per grid. Requires torch.
+:mod:`facelive.liveness.face3d.voxel`) and batch normalisation after each convolution (trains in
+a few CPU minutes). About 0.9 M parameters, about 70 M multiply-adds per grid. Requires torch.
 """
 
 from __future__ import annotations
