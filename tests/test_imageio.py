@@ -13,6 +13,7 @@ from PIL import Image
 
 from facelive.errors import (
     EmptyImageError,
+    ImageAspectRatioError,
     ImageError,
     ImageTooLargeError,
     ImageTooSmallError,
@@ -123,6 +124,29 @@ def test_decompression_bomb_rejected_before_decoding() -> None:
         decode_image(_png_header_only(50_000, 50_000))
     with pytest.raises(ImageTooLargeError):
         decode_image(_png_header_only(8000, 6000))  # 48 MP > 40 MP
+
+
+def test_thin_images_rejected_before_decoding(rgb: Image.Image) -> None:
+    """Issue 12: an 8000x32 PNG of 2 KB passed the pixel limit and became a 60000x240 working
+    frame in the quality test. The aspect ratio is checked from the header, before decoding."""
+    with pytest.raises(ImageAspectRatioError, match="8000x32") as info:
+        decode_image(_png_header_only(8000, 32))  # header only: never decoded
+    assert info.value.code == "image_aspect_ratio"
+    with pytest.raises(ImageAspectRatioError):
+        decode_image(_png_header_only(32, 8000))
+    thin = _encode(Image.new("RGB", (8000, 32)), "PNG")
+    assert len(thin) < 4096
+    with pytest.raises(ImageAspectRatioError):
+        decode_image(thin)
+    assert decode_image(_encode(Image.new("RGB", (128, 32)), "PNG")).shape == (32, 128, 3)
+    with pytest.raises(ImageAspectRatioError):
+        decode_image(_encode(Image.new("RGB", (129, 32)), "PNG"))
+    wide = _encode(Image.new("RGB", (320, 32)), "PNG")
+    assert decode_image(wide, max_aspect_ratio=10).shape == (32, 320, 3)
+    assert decode_image(wide, max_aspect_ratio=None).shape == (32, 320, 3)
+    with pytest.raises(ImageAspectRatioError):
+        load_image(np.zeros((32, 200, 3), np.uint8))
+    assert load_image(np.zeros((32, 200, 3), np.uint8), max_aspect_ratio=None).shape == (32, 200, 3)
 
 
 def test_iter_image_paths(tmp_path) -> None:

@@ -489,7 +489,13 @@ def test_serve_command_errors(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> N
         raise FaceliveError("cannot load the models: model file quality.json is missing",
                             code="model_error")
 
-    monkeypatch.setattr(app_module, "load_pipeline", missing)
+    # the models load in the pipeline processes (start_workers), or in the server process with
+    # --pipeline-workers 0 (load_pipeline): either failure stops the command
+    monkeypatch.setattr(app_module, "start_workers", missing)
     assert cli.main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert "quality.json is missing" in err and "--allow-missing-models" in err
+    monkeypatch.setattr(app_module, "load_pipeline", missing)
+    assert cli.main(["serve", "--pipeline-workers", "0"]) == 1
     err = capsys.readouterr().err
     assert "quality.json is missing" in err and "--allow-missing-models" in err

@@ -48,6 +48,12 @@ class ImageTooLargeError(ImageError):
     code = "image_too_large"
 
 
+class ImageAspectRatioError(ImageError):
+    """Width and height too unequal (a thin strip costs more than its pixel count says)."""
+
+    code = "image_aspect_ratio"
+
+
 class ModelError(FaceliveError):
     """A model file is missing, corrupt or fails its checksum."""
 

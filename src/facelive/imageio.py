@@ -6,7 +6,10 @@ array and always returns that form, with the EXIF orientation applied, grey/alph
 input converted, and clear errors for everything that is not a usable image.
 
 The header is read first (Pillow decodes lazily), so a decompression bomb is rejected from its
-declared size before any pixel is decoded.
+declared size before any pixel is decoded; so is a thin strip (an aspect ratio over
+:data:`MAX_ASPECT_RATIO`), whose short side the quality test would scale up (an 8000x32 PNG of
+2 KB became a 60000x240 working frame, 4 GB of memory). Together the two limits bound the work
+one accepted image can cause (docs/deployment.md gives the measured worst case).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from facelive.errors import (
     EmptyImageError,
+    ImageAspectRatioError,
     ImageError,
     ImageTooLargeError,
     ImageTooSmallError,
@@ -33,6 +37,8 @@ MIN_SIDE = 32
 """Smallest accepted width and height, in pixels."""
 MAX_PIXELS = 40_000_000
 """Largest accepted width x height (40 megapixels)."""
+MAX_ASPECT_RATIO = 4.0
+"""Largest accepted long side / short side (``None`` turns the check off)."""
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Largest accepted encoded file size."""
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "MPO")
@@ -43,7 +49,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-def _check_size(width: int, height: int, *, max_pixels: int, min_side: int) -> None:
+def _check_size(width: int, height: int, *, max_pixels: int, min_side: int,
+                max_aspect_ratio: float | None = MAX_ASPECT_RATIO) -> None:
     if width < min_side or height < min_side:
         raise ImageTooSmallError(
             f"image is {width}x{height}; at least {min_side}x{min_side} pixels are needed"
@@ -52,6 +59,12 @@ def _check_size(width: int, height: int, *, max_pixels: int, min_side: int) -> N
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
             f"the limit is {max_pixels / 1e6:.0f} megapixels"
+        )
+    if max_aspect_ratio is not None and max(width, height) > max_aspect_ratio * min(width, height):
+        raise ImageAspectRatioError(
+            f"image is {width}x{height}, an aspect ratio of "
+            f"{max(width, height) / min(width, height):.1f}:1; the limit is "
+            f"{max_aspect_ratio:g}:1"
         )
 
 
@@ -110,9 +123,14 @@ def decode_image(
     *,
     max_pixels: int = MAX_PIXELS,
     min_side: int = MIN_SIDE,
+    max_aspect_ratio: float | None = MAX_ASPECT_RATIO,
     name: str = "image",
 ) -> np.ndarray:
-    """Decode encoded image bytes to a BGR uint8 array (see the module docstring)."""
+    """Decode encoded image bytes to a BGR uint8 array (see the module docstring).
+
+    The size limits (``min_side``, ``max_pixels``, ``max_aspect_ratio``) are checked on the
+    header's declared size before any pixel is decoded, and again on the decoded array.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"{name}: expected bytes, got {type(data).__name__}")
     if len(data) == 0:
@@ -127,7 +145,8 @@ def decode_image(
                     f"{name}: format {fmt} is not supported (use JPEG, PNG, BMP, WebP or TIFF)"
                 )
             width, height = img.size
-            _check_size(width, height, max_pixels=max_pixels, min_side=min_side)
+            _check_size(width, height, max_pixels=max_pixels, min_side=min_side,
+                        max_aspect_ratio=max_aspect_ratio)
             img.load()
             if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
                 img = ImageOps.exif_transpose(img)
@@ -147,7 +166,7 @@ def decode_image(
     except MemoryError:
         raise ImageTooLargeError(f"{name}: not enough memory to decode the image") from None
     h, w = out.shape[:2]
-    _check_size(w, h, max_pixels=max_pixels, min_side=min_side)
+    _check_size(w, h, max_pixels=max_pixels, min_side=min_side, max_aspect_ratio=max_aspect_ratio)
     return out
 
 
@@ -156,21 +175,25 @@ def load_image(
     *,
     max_pixels: int = MAX_PIXELS,
     min_side: int = MIN_SIDE,
+    max_aspect_ratio: float | None = MAX_ASPECT_RATIO,
 ) -> np.ndarray:
     """Load an image as a ``(H, W, 3)`` BGR ``uint8`` array.
 
     ``source`` is a path, encoded bytes, or an array (grey, BGR or BGRA; returned as BGR uint8).
     Raises a subclass of :class:`facelive.errors.ImageError` with a specific message for
-    missing, empty, truncated, unsupported, too small (< 32x32) or too large (> 40 MP) input.
+    missing, empty, truncated, unsupported, too small (< 32x32), too large (> 40 MP) or too thin
+    (long side over 4 times the short side) input.
     """
     if isinstance(source, np.ndarray):
         if source.ndim not in (2, 3) or source.size == 0:
             raise ImageError(f"expected a 2-D or 3-D image array, got shape {source.shape}")
         h, w = source.shape[:2]
-        _check_size(w, h, max_pixels=max_pixels, min_side=min_side)
+        _check_size(w, h, max_pixels=max_pixels, min_side=min_side,
+                    max_aspect_ratio=max_aspect_ratio)
         return _to_uint8_3ch(source)  # arrays are already BGR (or grey / BGRA)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_image(bytes(source), max_pixels=max_pixels, min_side=min_side)
+        return decode_image(bytes(source), max_pixels=max_pixels, min_side=min_side,
+                            max_aspect_ratio=max_aspect_ratio)
     if not isinstance(source, (str, os.PathLike)):
         raise ImageError(f"expected a path, bytes or array, got {type(source).__name__}")
     path = Path(source)
@@ -183,7 +206,8 @@ def load_image(
         raise EmptyImageError(f"{path}: empty file")
     if size > MAX_FILE_BYTES:
         raise ImageTooLargeError(f"{path}: file is {size} bytes, over {MAX_FILE_BYTES}")
-    return decode_image(path.read_bytes(), max_pixels=max_pixels, min_side=min_side, name=str(path))
+    return decode_image(path.read_bytes(), max_pixels=max_pixels, min_side=min_side,
+                        max_aspect_ratio=max_aspect_ratio, name=str(path))
 
 
 def iter_image_paths(paths: list[str | os.PathLike[str]]) -> list[Path]:

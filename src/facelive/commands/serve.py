@@ -14,9 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Serve POST /v1/liveness, /healthz, /readyz, /metrics, /openapi.json and the browser "
             "client at /. Every flag also reads a FACELIVE_* environment variable (the flag "
-            "wins). The models load once at start-up; if they cannot be loaded the command "
-            "exits with status 1 and the reason, unless --allow-missing-models is given (then "
-            "/readyz answers 503 with the reason until the server is restarted with models)."
+            "wins). The models load once at start-up, in the pipeline processes; if they cannot "
+            "be loaded the command exits with status 1 and the reason, unless "
+            "--allow-missing-models is given (then /readyz answers 503 with the reason until "
+            "the server is restarted with models)."
         ),
     )
     from facelive.server.settings import add_arguments
@@ -43,13 +44,28 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from facelive.server.app import create_app, load_pipeline
+    from facelive.server import app as app_module
+    from facelive.server.auth import ApiKeys
+    from facelive.server.listener import uvicorn_options
+    from facelive.server.workers import pool_size
 
-    # Load the models here first, so that a missing or corrupt model stops the command with a
-    # clear message (rather than a worker's start-up traceback).
-    pipeline = None
+    try:  # a bad keys file stops the command before anything starts
+        ApiKeys.from_settings(settings.api_keys, settings.api_keys_file)
+    except FaceliveError as exc:
+        print(f"facelive serve: error: {exc.message}", file=sys.stderr)
+        return 2
+    in_process = pool_size(settings) == 0
+    # Load the models here first (in the pipeline processes, or in this process with
+    # --pipeline-workers 0), so that a missing or corrupt model stops the command with a clear
+    # message rather than a start-up traceback.
+    pool = pipeline = None
     try:
-        pipeline = load_pipeline(settings)
+        if in_process:
+            pipeline = app_module.load_pipeline(settings)
+        elif settings.workers == 1:
+            pool = app_module.start_workers(settings)
+        else:  # each uvicorn worker starts its own pool: check that the models load, once
+            app_module.start_workers(settings.with_(pipeline_workers=1)).close()
     except FaceliveError as exc:
         if not settings.allow_missing_models:
             print(f"facelive serve: error: {exc.message}\n(start with --allow-missing-models to "
@@ -57,21 +73,22 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"facelive serve: warning: {exc.message}; /readyz will answer 503",
               file=sys.stderr)
-    common = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
-                  root_path=settings.root_path, proxy_headers=True,
-                  timeout_graceful_shutdown=10)
+    options = uvicorn_options(settings)
     if settings.workers == 1:
         try:
-            uvicorn.run(create_app(settings, pipeline), **common)  # type: ignore[arg-type]
+            uvicorn.run(app_module.create_app(settings, pipeline, pool), **options)
         finally:
             if pipeline is not None:
                 pipeline.close()
+            if pool is not None:
+                pool.close()
         return 0
-    # Several workers: each process builds its own app (and models) from the environment.
+    # Several server processes: each builds its own app (and pipeline processes) from the
+    # environment.
     if pipeline is not None:
         pipeline.close()
         del pipeline
     os.environ.update(settings.to_env())
     uvicorn.run("facelive.server.app:create_app_from_env", factory=True,
-                workers=settings.workers, **common)  # type: ignore[arg-type]
+                workers=settings.workers, **options)
     return 0

@@ -4,17 +4,22 @@
 >>> app = create_app(Settings(), pipeline=pipe)  # or serve an existing pipeline (tests, embedding)
 
 The API is stateless: every request carries one image and gets the object that
-``facelive check --format json`` prints. Requests are admitted by a non-blocking semaphore of
-``max_concurrency`` slots; when every slot is taken the request is refused at once with 503 and
-``Retry-After`` (no unbounded queue). Images are held in memory only and never logged.
+``facelive check --format json`` prints. A request takes one of ``max_concurrency`` processing
+slots once its body has arrived (non-blocking semaphore: when every slot is taken it is refused
+at once with 503 and ``Retry-After``; no unbounded queue). Images are held in memory only and
+never logged. Without a ``pipeline`` object the app runs the pipeline in killable worker
+processes (:mod:`facelive.server.workers`); with one, in worker threads.
 
 Layers (each imports only those below it; none imports :mod:`facelive.commands` or
 :mod:`facelive.cli`): this factory; the routers of :mod:`facelive.server.routes` (``liveness``,
-``ops``, ``web``); :mod:`~facelive.server.deps` (``Depends`` providers);
-:mod:`~facelive.server.state` (per-app state, pipeline loading, admission);
-:mod:`~facelive.server.parsing` (request bodies); :mod:`~facelive.server.errors` and
-:mod:`~facelive.server.schemas` (error bodies, OpenAPI tables); :mod:`~facelive.server.settings`
-and :mod:`~facelive.server.metrics`.
+``ops``, ``web``); :mod:`~facelive.server.deps` (``Depends`` providers, access control);
+:mod:`~facelive.server.state` (per-app state, admission); then, independent of each other,
+:mod:`~facelive.server.workers` (pipeline processes and loading), :mod:`~facelive.server.auth`
+(API keys, rate limits), :mod:`~facelive.server.parsing` (request bodies),
+:mod:`~facelive.server.middleware` (client address, security headers, access log) and
+:mod:`~facelive.server.listener` (uvicorn options and protocol); :mod:`~facelive.server.errors`
+and :mod:`~facelive.server.schemas` (error bodies, OpenAPI tables);
+:mod:`~facelive.server.settings` and :mod:`~facelive.server.metrics`.
 """
 
 from __future__ import annotations
@@ -27,27 +32,39 @@ from fastapi.staticfiles import StaticFiles
 
 import facelive
 from facelive.server.errors import ApiError, register_exception_handlers
+from facelive.server.middleware import HardeningMiddleware
 from facelive.server.routes import liveness, ops, web
 from facelive.server.routes.web import STATIC_DIR
 from facelive.server.settings import Settings
-from facelive.server.state import LivenessPipeline, ServiceState, load_pipeline
+from facelive.server.state import LivenessPipeline, ServiceState, WorkerPool, load_pipeline
 
-__all__ = ["create_app", "create_app_from_env", "load_pipeline", "ApiError", "STATIC_DIR"]
+__all__ = ["create_app", "create_app_from_env", "load_pipeline", "start_workers", "ApiError",
+           "STATIC_DIR", "WorkerPool"]
+
+
+def start_workers(settings: Settings) -> WorkerPool:
+    """Start the pipeline processes for ``settings`` (blocks until they have loaded the models;
+    :class:`~facelive.errors.FaceliveError` ``model_error`` with the reason when they cannot).
+    ``facelive serve`` calls it before binding the port, so a broken deployment fails fast."""
+    return WorkerPool(settings).start()
 
 
 def create_app(settings: Settings | None = None,
-               pipeline: LivenessPipeline | None = None) -> FastAPI:
+               pipeline: LivenessPipeline | None = None,
+               workers: WorkerPool | None = None) -> FastAPI:
     """Build the service (``settings`` default: :class:`Settings`, read from ``FACELIVE_*``).
 
     ``pipeline``: an object with ``check(image) -> LivenessResult`` and ``info() -> dict`` (a
-    :class:`facelive.pipeline.Pipeline`, or a light stand-in in tests); the caller keeps
-    ownership. Without it, the app loads :func:`load_pipeline` at start-up and closes it at
-    shutdown; when that fails, start-up fails with the reason, unless
-    ``settings.allow_missing_models``, in which case ``/readyz`` and ``/v1/liveness`` answer
-    503 ``not_ready`` with the reason.
+    :class:`facelive.pipeline.Pipeline`, or a light stand-in in tests), run in worker threads
+    of this process; the caller keeps ownership. ``workers``: a started :class:`WorkerPool`
+    (:func:`start_workers`), also the caller's. Without either, the app starts a
+    :class:`WorkerPool` of pipeline processes at start-up (``pipeline_workers=0``: loads
+    :func:`load_pipeline` in this process instead) and closes it at shutdown; when that fails,
+    start-up fails with the reason, unless ``settings.allow_missing_models``, in which case
+    ``/readyz`` and ``/v1/liveness`` answer 503 ``not_ready`` with the reason.
     """
     settings = settings or Settings()
-    state = ServiceState(settings=settings, pipeline=pipeline)
+    state = ServiceState(settings=settings, pipeline=pipeline, pool=workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +80,9 @@ def create_app(settings: Settings | None = None,
         description="Face liveness (presentation-attack detection) for web cameras. "
                     "Every error answers `{\"error\": {\"code\", \"message\"}}`.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # Swagger UI / ReDoc load scripts from a CDN
+        openapi_url="/openapi.json" if settings.openapi else None,
+        redirect_slashes=False,  # a redirect would be built from the Host header
     )
     app.state.facelive = state
     if settings.cors_origins:
@@ -76,6 +96,7 @@ def create_app(settings: Settings | None = None,
     app.include_router(ops.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(HardeningMiddleware, settings=settings)  # outermost: sees every response
     return app
 
 

@@ -1,7 +1,12 @@
-"""FastAPI dependency providers: the app's :class:`ServiceState` and its settings.
+"""FastAPI dependency providers: the app's :class:`ServiceState`, its settings, access control.
 
 Routes declare ``state: State`` (``Annotated[ServiceState, Depends(get_state)]``) rather than
 closing over the app, so each route module is a plain :class:`fastapi.APIRouter`.
+
+Access control (:mod:`facelive.server.auth`): :func:`authorize` checks the API key when keys are
+configured (401 ``unauthorized`` otherwise) and :func:`limit_rate` takes a token from the key's
+and the client address's buckets (429 ``rate_limited`` with ``Retry-After``). Routes that count
+refusals in their metrics call them in their body; others declare ``key: ApiKey``.
 """
 
 from __future__ import annotations
@@ -10,10 +15,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from facelive.server.auth import RateLimiter, client_bucket, parse_bearer
+from facelive.server.errors import ApiError
 from facelive.server.settings import Settings
 from facelive.server.state import ServiceState
 
-__all__ = ["get_state", "get_settings", "State", "AppSettings"]
+__all__ = ["get_state", "get_settings", "State", "AppSettings", "authorize", "limit_rate",
+           "require_api_key", "ApiKey", "client_address"]
 
 
 def get_state(request: Request) -> ServiceState:
@@ -30,3 +38,55 @@ def get_settings(state: State) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer, or the one a trusted proxy forwarded (already validated
+    by :class:`facelive.server.middleware.HardeningMiddleware`)."""
+    client = request.scope.get("client")
+    return client[0] if client else None
+
+
+def authorize(request: Request, state: ServiceState) -> str | None:
+    """The API key's id (first 12 hex digits of its digest) when keys are configured and the
+    request's ``Authorization: Bearer`` key is one of them; None when no keys are configured;
+    otherwise :class:`ApiError` 401 ``unauthorized``."""
+    keys = state.api_keys
+    if not keys.enabled:
+        return None
+    key_id = keys.check(parse_bearer(request.headers.get("authorization")))
+    if key_id is None:
+        raise ApiError(401, "unauthorized", "a valid API key is required "
+                       "(header: Authorization: Bearer <key>)",
+                       {"WWW-Authenticate": 'Bearer realm="facelive"'})
+    return key_id
+
+
+def limit_rate(request: Request, state: ServiceState, key_id: str | None = None, *,
+               address: bool = True) -> None:
+    """Take one token from the client address's bucket (``address``) and from the key's bucket
+    (when ``key_id``); :class:`ApiError` 429 ``rate_limited`` with ``Retry-After`` when one is
+    empty. (The liveness route limits the address before checking the key, so guessing keys is
+    rate-limited too, and the key after.)"""
+    checks: list[tuple[RateLimiter | None, str, str]] = []
+    if address:
+        checks.append((state.address_limiter, client_bucket(client_address(request)),
+                       "address"))
+    if key_id is not None:
+        checks.append((state.key_limiter, key_id, "API key"))
+    for limiter, who, what in checks:
+        if limiter is None or not limiter.enabled:
+            continue
+        wait = limiter.take(who)
+        if wait > 0:
+            raise ApiError(429, "rate_limited",
+                           f"too many requests from this {what}; retry after {wait:.1f} s",
+                           {"Retry-After": RateLimiter.retry_after(wait)})
+
+
+def require_api_key(request: Request, state: State) -> str | None:
+    """Dependency: :func:`authorize` (the key's id, or None when no keys are configured)."""
+    return authorize(request, state)
+
+
+ApiKey = Annotated[str | None, Depends(require_api_key)]

@@ -25,6 +25,7 @@ IMAGE_ERROR_STATUS = {
     "unsupported_image": 422,
     "truncated_image": 422,
     "image_too_small": 422,
+    "image_aspect_ratio": 422,
     "invalid_image": 422,
 }
 

@@ -45,6 +45,13 @@ class Metrics:
         self.ready = Gauge("facelive_ready", "1 when the models are loaded", registry=r)
         self.model_load = Gauge("facelive_model_load_seconds", "Time taken to load the models",
                                 registry=r)
+        self.workers = Gauge("facelive_pipeline_processes",
+                             "Pipeline processes ready or working (0 in the in-process mode)",
+                             registry=r)
+        self.worker_restarts = Counter(
+            "facelive_pipeline_process_restarts",
+            "Pipeline processes killed and replaced, by reason (timeout, test_timeout, memory, "
+            "crashed)", ["reason"], registry=r)
 
     def observe_request(self, outcome: str, seconds: float) -> None:
         self.requests.labels(outcome).inc()

@@ -1,9 +1,15 @@
-"""Reading a liveness request: the body (size-limited) and the image in it, all in memory.
+"""Reading a liveness request: the body (size- and time-limited) and the image in it, in memory.
 
 The body is read here, never by Starlette's form parser, whose ``SpooledTemporaryFile`` spills
 uploads over 1 MB to a temporary file on disk. Accepted: ``multipart/form-data`` (field
 ``image``), ``application/json`` (``{"image": "<base64 or data: URL>"}``) and the raw encoded
 image (``image/*``, ``application/octet-stream``).
+
+The body is read on the event loop, with a total deadline and a minimum average rate (408
+``body_timeout``), before the request takes a processing slot; it is parsed (multipart, JSON,
+base64) in a worker thread when it is larger than :data:`THREAD_PARSE_BYTES`, so that large
+bodies do not hold up the event loop. JSON nested deeper than Python's parser allows is 400
+``invalid_json``, never a 500.
 """
 
 from __future__ import annotations
@@ -11,18 +17,67 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from typing import Any
 
+import anyio
 from fastapi import Request
 
 from facelive.server.errors import ApiError
 from facelive.server.schemas import IMAGE_FIELD
 
-__all__ = ["read_body", "parse_multipart", "parse_json", "read_image_payload"]
+__all__ = ["read_body", "parse_multipart", "parse_json", "read_image_payload", "payload_kind",
+           "parse_payload", "UploadBudget", "THREAD_PARSE_BYTES", "MIN_RATE_GRACE_S"]
+
+THREAD_PARSE_BYTES = 256 * 1024
+"""Bodies larger than this are parsed in a worker thread rather than on the event loop."""
+MIN_RATE_GRACE_S = 5.0
+"""The minimum upload rate is enforced from this many seconds after the headers."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body; 413 from Content-Length, or as soon as the stream passes ``limit``."""
+class UploadBudget:
+    """The bytes of request bodies being received at once, across requests (bodies are read
+    before a request takes a processing slot, so this bounds their memory instead).
+
+    :meth:`take` counts bytes as they arrive and raises 503 ``overloaded`` when the total would
+    pass ``limit``; :meth:`give` returns them when the body is complete (or abandoned). Only
+    bytes actually received count, so slow uploads hold next to nothing.
+    """
+
+    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+        self.limit, self.used, self.retry_after_s = limit, 0, retry_after_s
+
+    def take(self, n: int) -> None:
+        if self.used + n > self.limit:
+            raise ApiError(503, "overloaded", "too many uploads in progress; retry later",
+                           {"Retry-After": str(max(1, self.retry_after_s)),
+                            "Connection": "close"})
+        self.used += n
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+def _timeout(limit_s: float) -> ApiError:
+    return ApiError(408, "body_timeout", f"the request body did not arrive within {limit_s:g} s",
+                    {"Connection": "close"})
+
+
+def _too_slow(rate: int) -> ApiError:
+    return ApiError(408, "body_timeout",
+                    f"the request body arrived slower than {rate} bytes per second",
+                    {"Connection": "close"})
+
+
+async def read_body(request: Request, limit: int, timeout_s: float | None = None,
+                    min_rate: int = 0, budget: UploadBudget | None = None) -> bytes:
+    """Read the body; 413 from Content-Length, or as soon as the stream passes ``limit``.
+
+    ``timeout_s``: the whole body must arrive within that many seconds of the call; ``min_rate``
+    (bytes/s, 0 = off): after :data:`MIN_RATE_GRACE_S`, the average rate since the call may not
+    fall below it. Either failure is 408 ``body_timeout`` (the connection is then closed).
+    ``budget``: bytes received are counted there while the body is read (503 when full).
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -36,12 +91,43 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(413, "body_too_large",
                            f"request body is {n} bytes; the limit is {limit} bytes")
     buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > limit:
+    try:
+        await _read_into(buf, request, limit, timeout_s, min_rate, budget)
+    finally:
+        if budget is not None:
+            budget.give(len(buf))
+    return bytes(buf)
+
+
+async def _read_into(buf: bytearray, request: Request, limit: int, timeout_s: float | None,
+                     min_rate: int, budget: UploadBudget | None) -> None:
+    t0 = time.monotonic()
+    stream = request.stream().__aiter__()
+    while True:
+        elapsed = time.monotonic() - t0
+        wait = None if timeout_s is None else timeout_s - elapsed
+        if min_rate > 0:
+            # the latest time at which the bytes so far still meet the rate
+            due = max(MIN_RATE_GRACE_S, len(buf) / min_rate) - elapsed
+            wait = due if wait is None else min(wait, due)
+        if wait is not None and wait <= 0:
+            raise (_timeout(timeout_s) if timeout_s is not None and elapsed >= timeout_s
+                   else _too_slow(min_rate))
+        try:
+            with anyio.fail_after(wait):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            elapsed = time.monotonic() - t0
+            raise (_timeout(timeout_s) if timeout_s is not None and elapsed >= timeout_s
+                   else _too_slow(min_rate)) from None
+        if len(buf) + len(chunk) > limit:
             raise ApiError(413, "body_too_large",
                            f"request body is over the limit of {limit} bytes")
-    return bytes(buf)
+        if budget is not None:
+            budget.take(len(chunk))
+        buf += chunk
 
 
 def parse_multipart(body: bytes, content_type: str) -> bytes:
@@ -108,8 +194,10 @@ def parse_json(body: bytes) -> bytes:
     """The decoded bytes of ``{"image": "<base64 or data: URL>"}``."""
     try:
         obj = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "malformed JSON (nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"malformed JSON ({exc})") from None
+        raise ApiError(400, "invalid_json", f"malformed JSON ({str(exc)[:200]})") from None
     if not isinstance(obj, dict) or IMAGE_FIELD not in obj:
         raise ApiError(422, "missing_field",
                        f'expected a JSON object {{"{IMAGE_FIELD}": "<base64>"}}')
@@ -129,29 +217,24 @@ def parse_json(body: bytes) -> bytes:
     return data
 
 
-async def read_image_payload(request: Request, max_body_bytes: int) -> bytes:
-    """The encoded image bytes of a liveness request, whatever its accepted content type.
-
-    Raises :class:`ApiError` (400, 413, 415 or 422) for a request that carries no usable image.
-    """
-    ctype = request.headers.get("content-type", "")
-    media = ctype.split(";", 1)[0].strip().lower()
+def payload_kind(request: Request) -> str:
+    """``multipart``, ``json`` or ``raw`` from the Content-Type, else 415."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media == "multipart/form-data":
-        kind = "multipart"
-    elif media == "application/json" or media.endswith("+json"):
-        kind = "json"
-    elif media.startswith("image/") or media == "application/octet-stream":
-        kind = "raw"
-    else:
-        shown = media or "none"
-        raise ApiError(415, "unsupported_media_type",
-                       f"content type {shown[:60]!r} is not accepted; send multipart/form-data "
-                       f"(field '{IMAGE_FIELD}'), application/json or the image itself")
-    body = await read_body(request, max_body_bytes)
-    if not body:
-        raise ApiError(400, "empty_body", "the request body is empty")
+        return "multipart"
+    if media == "application/json" or media.endswith("+json"):
+        return "json"
+    if media.startswith("image/") or media == "application/octet-stream":
+        return "raw"
+    shown = media or "none"
+    raise ApiError(415, "unsupported_media_type",
+                   f"content type {shown[:60]!r} is not accepted; send multipart/form-data "
+                   f"(field '{IMAGE_FIELD}'), application/json or the image itself")
+
+
+def _parse(kind: str, body: bytes, content_type: str) -> bytes:
     if kind == "multipart":
-        data = parse_multipart(body, ctype)
+        data = parse_multipart(body, content_type)
     elif kind == "json":
         data = parse_json(body)
     else:
@@ -159,3 +242,27 @@ async def read_image_payload(request: Request, max_body_bytes: int) -> bytes:
     if not data:
         raise ApiError(400, "empty_image", "the image is empty")
     return data
+
+
+async def parse_payload(kind: str, body: bytes, content_type: str) -> bytes:
+    """The image bytes of a body already read (parsed in a thread when large)."""
+    if not body:
+        raise ApiError(400, "empty_body", "the request body is empty")
+    if kind == "raw":
+        return body
+    if len(body) > THREAD_PARSE_BYTES:
+        return await anyio.to_thread.run_sync(_parse, kind, body, content_type)
+    return _parse(kind, body, content_type)
+
+
+async def read_image_payload(request: Request, max_body_bytes: int,
+                             timeout_s: float | None = None, min_rate: int = 0) -> bytes:
+    """The encoded image bytes of a liveness request, whatever its accepted content type.
+
+    Raises :class:`ApiError` (400, 408, 413, 415 or 422) for a request that carries no usable
+    image. (The service reads the body and parses it in two steps, taking its processing slot
+    in between; this is both steps.)
+    """
+    kind = payload_kind(request)
+    body = await read_body(request, max_body_bytes, timeout_s, min_rate)
+    return await parse_payload(kind, body, request.headers.get("content-type", ""))

@@ -39,18 +39,29 @@ LIVENESS_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "reason when no face was found)."},
     **error_responses(
         (400, "Malformed request: empty body (`empty_body`), empty image (`empty_image`), "
-              "malformed JSON (`invalid_json`), bad base64 (`invalid_base64`), malformed "
-              "multipart (`invalid_multipart`), bad Content-Length (`invalid_content_length`)."),
+              "malformed or too deeply nested JSON (`invalid_json`), bad base64 "
+              "(`invalid_base64`), malformed multipart (`invalid_multipart`), bad "
+              "Content-Length (`invalid_content_length`), both Transfer-Encoding and "
+              "Content-Length (`invalid_request`)."),
+        (401, "API keys are configured and the request has no valid "
+              "`Authorization: Bearer <key>` (`unauthorized`)."),
+        (408, "The body did not arrive within the body timeout, or slower than the minimum "
+              "rate (`body_timeout`)."),
         (413, "Request body over the size limit (`body_too_large`) or image over the pixel "
               "limit (`image_too_large`)."),
         (415, "Content type other than multipart/form-data, application/json, image/* or "
               "application/octet-stream (`unsupported_media_type`)."),
         (422, "No `image` field (`missing_field`), `image` not a base64 string "
               "(`invalid_field`), or not a usable image: `unsupported_image`, "
-              "`truncated_image`, `image_too_small`, `invalid_image`."),
+              "`truncated_image`, `image_too_small`, `image_aspect_ratio` (long side over "
+              "`max_aspect_ratio` times the short side), `invalid_image`."),
+        (429, "Rate limit of the client address or API key reached (`rate_limited`, with "
+              "Retry-After)."),
         (500, "Unexpected server error (`internal_error`); the server keeps serving."),
-        (503, "All processing slots busy (`overloaded`, with Retry-After) or models not "
-              "loaded (`not_ready`)."),
+        (503, "All processing slots busy (`overloaded`, with Retry-After), models not loaded "
+              "(`not_ready`), or the image took longer than the job timeout (`timeout`) or "
+              "more memory than the process limit (`memory_limit`): its processing was "
+              "stopped."),
     ),
 }
 

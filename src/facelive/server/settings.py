@@ -69,11 +69,60 @@ class Settings(BaseSettings):
     workers: int = 1
     max_body_bytes: int = 10 * MB
     """Largest accepted request body (Content-Length and the streamed count), else 413."""
-    max_pixels: int = 16_000_000
-    """Largest accepted width x height of a decoded image, else 413."""
+    max_pixels: int = 4_000_000
+    """Largest accepted width x height of a decoded image, else 413. 4 MP covers every camera
+    frame a browser sends (2560x1440 is 3.7 MP) and bounds one image's cost to about +150 MiB and
+    0.2 s (``benchmarks/bench_hostile.py --worst-case``; 16 MP costs +286 MiB)."""
+    max_aspect_ratio: float = 4.0
+    """Largest accepted long side / short side of an image, else 422 ``image_aspect_ratio``."""
     max_concurrency: int = 8
-    """Requests processed at once per worker; one more gets 503 with Retry-After."""
+    """Requests processed at once per worker (after their body has arrived); one more gets 503
+    with Retry-After."""
     retry_after_s: int = 1
+    pipeline_workers: int | None = None
+    """Processes running the pipeline when the app loads its own models (default: the usable
+    cores divided by ``workers``, at least 1); 0 runs it in threads of the server process."""
+    job_timeout_s: float = 10.0
+    """Hard deadline of one image in a pipeline process; past it the process is killed
+    (SIGKILL), replaced, and the request answers 503 ``timeout``."""
+    worker_max_rss_mb: int = 1024
+    """A pipeline process whose resident memory passes this is killed (during a job: 503
+    ``memory_limit``) or recycled (between jobs)."""
+    upload_buffer_bytes: int = 128 * MB
+    """Bytes of request bodies being received at once (bodies are read before a request takes
+    a slot); past it a request is refused with 503 ``overloaded``."""
+    body_timeout_s: float = 20.0
+    """Time allowed to receive a request body, from the end of its headers (else 408)."""
+    body_min_rate: int = 1024
+    """Slowest accepted upload, bytes per second averaged from the end of the headers, enforced
+    after the first 5 s (else 408); 0 turns it off."""
+    header_timeout_s: float = 10.0
+    """Time allowed to send a complete request head, on a new or kept-alive connection."""
+    keep_alive_s: int = 5
+    """Idle time after which a kept-alive connection is closed."""
+    max_connections: int = 256
+    """Open connections per server process; one more is answered 503 and closed at once."""
+    max_header_bytes: int = 16384
+    """Largest request head (request line and headers), else 400."""
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed; others' are ignored."""
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    """SHA-256 hex digests of the accepted API keys (comma-separated)."""
+    api_keys_file: str | None = None
+    """File with one SHA-256 hex digest per line (``#`` comments), added to ``api_keys``."""
+    key_rate: float = 0.0
+    """Requests per second allowed per API key (token bucket; 0: no limit)."""
+    key_burst: int = 20
+    """Bucket size of the per-key limit (requests allowed at once after a pause)."""
+    address_rate: float = 0.0
+    """Requests per second allowed per client address (IPv6: per /64; 0: no limit)."""
+    address_burst: int = 20
+    """Bucket size of the per-address limit."""
+    max_tracked_clients: int = 10000
+    """Keys and addresses whose buckets are remembered (least recently seen are forgotten)."""
+    openapi: bool = True
+    """Serve the API schema at ``/openapi.json`` (``/docs`` and ``/redoc`` are never served)."""
     tests: Annotated[tuple[str, ...] | None, NoDecode] = None
     """Liveness tests to run (default: the built-in tests, fused)."""
     threshold: float | None = None
@@ -101,12 +150,13 @@ class Settings(BaseSettings):
         return init_settings, _Environment(settings_cls)  # no .env file, no secrets directory
 
     # -- parsing (environment strings) and validation ------------------------------------------
-    @field_validator("tests", "cors_origins", mode="before")
+    @field_validator("tests", "cors_origins", "trusted_proxies", "api_keys", mode="before")
     @classmethod
     def _comma_list(cls, v: Any) -> Any:
         return tuple(p.strip() for p in v.split(",") if p.strip()) if isinstance(v, str) else v
 
-    @field_validator("max_body_bytes", "max_pixels", mode="before")
+    @field_validator("max_body_bytes", "max_pixels", "max_header_bytes", "upload_buffer_bytes",
+                     mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
         return _parse_size(v) if isinstance(v, str) else v
@@ -118,12 +168,59 @@ class Settings(BaseSettings):
             raise ValueError(f"port must be in 1..65535, got {v}")
         return v
 
-    @field_validator("workers", "max_body_bytes", "max_pixels", "max_concurrency")
+    @field_validator("workers", "max_body_bytes", "max_pixels", "max_concurrency",
+                     "worker_max_rss_mb", "keep_alive_s", "max_connections", "max_header_bytes",
+                     "key_burst", "address_burst", "max_tracked_clients",
+                     "upload_buffer_bytes")
     @classmethod
     def _positive(cls, v: int, info: ValidationInfo) -> int:
         if v < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {v}")
         return v
+
+    @field_validator("job_timeout_s", "body_timeout_s", "header_timeout_s")
+    @classmethod
+    def _positive_seconds(cls, v: float, info: ValidationInfo) -> float:
+        if not v > 0:
+            raise ValueError(f"{info.field_name} must be positive, got {v}")
+        return v
+
+    @field_validator("pipeline_workers", "body_min_rate", "key_rate", "address_rate")
+    @classmethod
+    def _not_negative(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError(f"{info.field_name} must be >= 0, got {v}")
+        return v
+
+    @field_validator("max_aspect_ratio")
+    @classmethod
+    def _aspect(cls, v: float) -> float:
+        if not v >= 1.0:
+            raise ValueError(f"max_aspect_ratio must be at least 1, got {v}")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {item!r} is not an IP address or network") \
+                    from None
+        return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _digests(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(d.lower() for d in v)
+        for d in out:
+            if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
+                raise ValueError("api_keys must be SHA-256 hex digests (64 hex digits each; "
+                                 "hash a key with: printf %s KEY | sha256sum)")
+        return out
 
     @field_validator("retry_after_s")
     @classmethod
@@ -249,6 +346,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default {d('max_concurrency')}; FACELIVE_MAX_CONCURRENCY)")
     p.add_argument("--retry-after", dest="retry_after_s", type=int, default=None,
                    help="Retry-After seconds sent with 503 (default 1; FACELIVE_RETRY_AFTER_S)")
+    p.add_argument("--max-aspect-ratio", type=float, default=None,
+                   help=f"largest long side / short side of an image (default "
+                        f"{d('max_aspect_ratio'):g}; FACELIVE_MAX_ASPECT_RATIO)")
+    p.add_argument("--pipeline-workers", type=int, default=None,
+                   help="processes running the pipeline (default: usable cores / --workers; 0: "
+                        "threads of the server process; FACELIVE_PIPELINE_WORKERS)")
+    p.add_argument("--job-timeout", dest="job_timeout_s", type=float, default=None,
+                   help=f"seconds one image may take in a pipeline process before the process "
+                        f"is killed and the request answers 503 timeout (default "
+                        f"{d('job_timeout_s'):g}; FACELIVE_JOB_TIMEOUT_S)")
+    p.add_argument("--worker-max-rss-mb", type=int, default=None,
+                   help=f"kill/recycle a pipeline process above this resident memory (default "
+                        f"{d('worker_max_rss_mb')}; FACELIVE_WORKER_MAX_RSS_MB)")
+    p.add_argument("--upload-buffer-bytes", type=_size_arg, default=None,
+                   help="bytes of request bodies received at once, e.g. 128MB (default 128 MiB; "
+                        "FACELIVE_UPLOAD_BUFFER_BYTES)")
+    p.add_argument("--body-timeout", dest="body_timeout_s", type=float, default=None,
+                   help=f"seconds to receive a request body (default {d('body_timeout_s'):g}; "
+                        "FACELIVE_BODY_TIMEOUT_S)")
+    p.add_argument("--body-min-rate", type=int, default=None,
+                   help=f"slowest accepted upload in bytes/s after 5 s (default "
+                        f"{d('body_min_rate')}; 0: off; FACELIVE_BODY_MIN_RATE)")
+    p.add_argument("--header-timeout", dest="header_timeout_s", type=float, default=None,
+                   help=f"seconds to send a request head (default {d('header_timeout_s'):g}; "
+                        "FACELIVE_HEADER_TIMEOUT_S)")
+    p.add_argument("--keep-alive", dest="keep_alive_s", type=int, default=None,
+                   help=f"idle seconds before a kept-alive connection is closed (default "
+                        f"{d('keep_alive_s')}; FACELIVE_KEEP_ALIVE_S)")
+    p.add_argument("--max-connections", type=int, default=None,
+                   help=f"open connections per server process (default {d('max_connections')}; "
+                        "FACELIVE_MAX_CONNECTIONS)")
+    p.add_argument("--max-header-bytes", type=_size_arg, default=None,
+                   help=f"largest request head (default {d('max_header_bytes')}; "
+                        "FACELIVE_MAX_HEADER_BYTES)")
+    p.add_argument("--trusted-proxies", default=None,
+                   help="comma-separated addresses/networks of proxies whose X-Forwarded-For is "
+                        "believed (default none; FACELIVE_TRUSTED_PROXIES)")
+    p.add_argument("--api-keys-file", default=None,
+                   help="file of SHA-256 digests of accepted API keys, one per line "
+                        "(FACELIVE_API_KEYS_FILE; or the digests in FACELIVE_API_KEYS)")
+    p.add_argument("--key-rate", type=float, default=None,
+                   help="requests/s per API key (0: no limit; FACELIVE_KEY_RATE)")
+    p.add_argument("--key-burst", type=int, default=None,
+                   help=f"burst per API key (default {d('key_burst')}; FACELIVE_KEY_BURST)")
+    p.add_argument("--address-rate", type=float, default=None,
+                   help="requests/s per client address, IPv6 per /64 (0: no limit; "
+                        "FACELIVE_ADDRESS_RATE)")
+    p.add_argument("--address-burst", type=int, default=None,
+                   help=f"burst per address (default {d('address_burst')}; "
+                        "FACELIVE_ADDRESS_BURST)")
+    p.add_argument("--no-openapi", dest="openapi", action="store_false", default=None,
+                   help="do not serve /openapi.json (FACELIVE_OPENAPI=0)")
     p.add_argument("--tests", default=None,
                    help="comma-separated tests (default: all built-in, fused; FACELIVE_TESTS)")
     p.add_argument("--threshold", type=float, default=None,

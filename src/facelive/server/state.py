@@ -1,8 +1,10 @@
-"""The service's state (one per app): settings, the pipeline, admission, metrics.
+"""The service's state (one per app): settings, the pipeline, admission, access control, metrics.
 
-The API is stateless between requests; this is what one app (one worker process) holds for its
-lifetime: the pipeline it serves (loaded at start-up unless given), the admission count of the
-non-blocking semaphore, the worker-thread limiter and its Prometheus registry.
+The API is stateless between requests; this is what one app (one server process) holds for its
+lifetime: the pipeline it serves (a :class:`~facelive.server.workers.WorkerPool` of processes
+when it loads its own models, or the pipeline object it was given, run in threads), the admission
+count of the non-blocking semaphore, the worker-thread limiter, the API keys and rate limiters
+(:mod:`facelive.server.auth`) and its Prometheus registry.
 """
 
 from __future__ import annotations
@@ -12,78 +14,81 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
-from facelive.errors import FaceliveError
-from facelive.server.errors import ApiError
+from facelive.errors import FaceliveError, ImageError
+from facelive.server.auth import ApiKeys, RateLimiter
+from facelive.server.errors import ApiError, image_error
 from facelive.server.metrics import Metrics
+from facelive.server.parsing import UploadBudget
 from facelive.server.settings import Settings
+from facelive.server.workers import (
+    LivenessPipeline,
+    WorkerPool,
+    load_pipeline,
+    pool_size,
+    run_pipeline,
+)
 from facelive.types import LivenessResult
 
-__all__ = ["LivenessPipeline", "ServiceState", "load_pipeline"]
+__all__ = ["LivenessPipeline", "ServiceState", "load_pipeline", "WorkerPool"]
 
 log = logging.getLogger("facelive.server")
-
-
-class LivenessPipeline(Protocol):
-    """What the service needs of a pipeline (:class:`facelive.pipeline.Pipeline`, or a stand-in
-    in tests): ``check`` a decoded image, describe itself, release its resources."""
-
-    def check(self, source: Any, path: str | None = None) -> LivenessResult: ...
-
-    def info(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-def load_pipeline(settings: Settings) -> LivenessPipeline:
-    """Build the :class:`facelive.pipeline.Pipeline` the settings describe (loads the models).
-
-    Raises :class:`FaceliveError` (code ``model_error``) with a clear message when it cannot.
-    """
-    from facelive.pipeline import Pipeline
-
-    try:
-        return Pipeline(list(settings.tests) if settings.tests else None,
-                        fusion=None if settings.no_fusion else "default",
-                        threshold=settings.threshold, missing=settings.missing,
-                        budget_ms=settings.budget_ms)
-    except FaceliveError as exc:
-        raise FaceliveError(f"cannot load the models: {exc.message}", code="model_error") from None
-    except (KeyError, TypeError, ImportError, OSError, ValueError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise FaceliveError(f"cannot load the models: {msg}", code="model_error") from None
 
 
 @dataclass
 class ServiceState:
     settings: Settings
     pipeline: LivenessPipeline | None = None
+    pool: WorkerPool | None = None
     owns_pipeline: bool = False
     load_error: str | None = None
     load_ms: float | None = None
     in_flight: int = 0
     metrics: Metrics = field(default_factory=Metrics)
     limiter: anyio.CapacityLimiter | None = None
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    key_limiter: RateLimiter | None = None
+    address_limiter: RateLimiter | None = None
+    pool_loader: Any = None
+    uploads: UploadBudget | None = None
 
     def __post_init__(self) -> None:
+        s = self.settings
         if self.pipeline is not None and self.load_ms is None:
             self.load_ms = getattr(self.pipeline, "load_ms", None)
+        if self.pool is not None:
+            if self.load_ms is None:
+                self.load_ms = self.pool.load_ms
+            if self.pool.metrics is None:  # a pool started before the app reports here
+                self.pool.metrics = self.metrics
+        self.api_keys = ApiKeys.from_settings(s.api_keys, s.api_keys_file)
+        self.key_limiter = RateLimiter(s.key_rate, s.key_burst, s.max_tracked_clients)
+        self.address_limiter = RateLimiter(s.address_rate, s.address_burst,
+                                           s.max_tracked_clients)
+        self.uploads = UploadBudget(s.upload_buffer_bytes, s.retry_after_s)
 
     # -- lifetime ------------------------------------------------------------------------
     async def start(self, load: Any = load_pipeline) -> None:
-        """Create the thread limiter and, without a pipeline, ``load`` one (in a thread).
+        """Create the thread limiter and, without a pipeline or pool, load one (in a thread):
+        a :class:`WorkerPool` of ``pool_size(settings)`` processes, or with
+        ``pipeline_workers=0`` the pipeline ``load(settings)`` in this process.
 
         A load failure raises :class:`RuntimeError` with the reason (start-up fails), unless
         ``settings.allow_missing_models``: then it is kept as :attr:`load_error`.
         """
         self.limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
-        if self.pipeline is None:
+        if self.pipeline is None and self.pool is None:
             t0 = time.perf_counter()
             try:
-                self.pipeline = await anyio.to_thread.run_sync(load, self.settings)
+                if pool_size(self.settings) > 0:
+                    pool = WorkerPool(self.settings, loader=self.pool_loader or load_pipeline,
+                                      metrics=self.metrics)
+                    self.pool = await anyio.to_thread.run_sync(pool.start)
+                else:
+                    self.pipeline = await anyio.to_thread.run_sync(load, self.settings)
                 self.owns_pipeline = True
                 self.load_ms = (time.perf_counter() - t0) * 1e3
             except FaceliveError as exc:
@@ -93,26 +98,57 @@ class ServiceState:
                 self.load_error = exc.message
                 log.warning("%s; serving with /readyz = 503 (--allow-missing-models)",
                             exc.message)
-        self.metrics.ready.set(1 if self.pipeline is not None else 0)
+        if self.pool is not None:
+            self.metrics.workers.set(self.pool.alive)
+        self.metrics.ready.set(1 if self.pipeline is not None or self.pool is not None else 0)
         if self.load_ms is not None:
             self.metrics.model_load.set(self.load_ms / 1e3)
 
     def stop(self) -> None:
-        """Close the pipeline if this state loaded it (a given one stays the caller's)."""
-        if self.owns_pipeline and self.pipeline is not None:
-            self.pipeline.close()
-            self.pipeline = None
+        """Close the pipeline or pool if this state loaded it (a given one stays the caller's)."""
+        if self.owns_pipeline:
+            if self.pipeline is not None:
+                self.pipeline.close()
+                self.pipeline = None
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
 
     # -- requests ------------------------------------------------------------------------
     def ready_pipeline(self, default_reason: str = "the models are not loaded",
-                       retry_after: bool = False) -> LivenessPipeline:
-        """The pipeline, or :class:`ApiError` 503 ``not_ready`` with the reason (and a
-        ``Retry-After`` of at least one second when ``retry_after``)."""
+                       retry_after: bool = False) -> LivenessPipeline | WorkerPool:
+        """The pipeline (or pool: both have ``info()``), or :class:`ApiError` 503 ``not_ready``
+        with the reason (and a ``Retry-After`` of at least one second when ``retry_after``)."""
+        headers = ({"Retry-After": str(max(self.settings.retry_after_s, 1))}
+                   if retry_after else None)
+        if self.pool is not None:
+            if self.pool.alive == 0:
+                raise ApiError(503, "not_ready", "no pipeline process is running "
+                               f"({self.pool.starting} starting)", headers)
+            return self.pool
         if self.pipeline is None:
-            headers = ({"Retry-After": str(max(self.settings.retry_after_s, 1))}
-                       if retry_after else None)
             raise ApiError(503, "not_ready", self.load_error or default_reason, headers)
         return self.pipeline
+
+    async def check(self, data: bytes) -> LivenessResult:
+        """Decode and check one image: in a pipeline process (pool), or in a worker thread of
+        this process (a given pipeline). Image errors and failed results raise
+        :class:`ApiError`."""
+        if self.pool is not None:
+            result = await anyio.to_thread.run_sync(self.pool.check, data, limiter=self.limiter)
+        else:
+            pipeline = self.ready_pipeline(retry_after=True)
+            result = await anyio.to_thread.run_sync(self._check_here, pipeline, data,
+                                                    limiter=self.limiter)
+        if result.error:
+            raise image_error(result.error_code, result.error)
+        return result
+
+    def _check_here(self, pipeline: LivenessPipeline, data: bytes) -> LivenessResult:
+        try:
+            return run_pipeline(pipeline, data, self.settings)
+        except ImageError as exc:
+            raise image_error(exc.code, exc.message) from None
 
     @contextmanager
     def admit(self) -> Iterator[None]:

@@ -2,9 +2,16 @@
 
 The route declares ``response_model=LivenessResult`` (the dataclass), so the OpenAPI schema is
 generated from the one typed result; the body is its :meth:`~LivenessResult.to_dict`, the object
-``facelive check --format json`` prints, sent as is. Decoding and the pipeline run in a worker
-thread so that the event loop keeps answering health checks and refusals while frames are
-processed. Nothing about an image except its outcome and timings is logged.
+``facelive check --format json`` prints, sent as is. Nothing about an image except its outcome
+and timings is logged.
+
+Order of work, cheapest refusal first: readiness, the address's rate limit, the API key (when
+keys are configured), the key's rate limit, the content type; then the body is read (with its
+size, time and rate limits) *before* the request takes one of the ``max_concurrency``
+processing slots, so slow uploads hold a connection but never a slot; then it is parsed (in a
+thread when large) and the image is decoded and checked in a pipeline process (or, for a
+pipeline object given to the app, a worker thread), so the event loop keeps answering health
+checks and refusals while frames are processed.
 """
 
 from __future__ import annotations
@@ -12,37 +19,20 @@ from __future__ import annotations
 import logging
 import time
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from facelive.errors import ImageError
-from facelive.imageio import decode_image
-from facelive.server.deps import State
-from facelive.server.errors import ApiError, error_response, image_error
-from facelive.server.parsing import read_image_payload
+from facelive.server.deps import State, authorize, limit_rate
+from facelive.server.errors import ApiError, error_response
+from facelive.server.parsing import parse_payload, payload_kind, read_body
 from facelive.server.schemas import LIVENESS_REQUEST_BODY, LIVENESS_RESPONSES
-from facelive.server.state import LivenessPipeline
 from facelive.types import LivenessResult
 
-__all__ = ["router", "check_image"]
+__all__ = ["router"]
 
 log = logging.getLogger("facelive.server")
 router = APIRouter(tags=["liveness"])
-
-
-def check_image(pipeline: LivenessPipeline, data: bytes, max_pixels: int) -> LivenessResult:
-    """Decode (with the pixel limit) and run the pipeline; :class:`ApiError` for bad images."""
-    try:
-        image = decode_image(data, max_pixels=max_pixels)
-    except ImageError as exc:
-        raise image_error(exc.code, exc.message) from None
-    del data
-    result = pipeline.check(image)
-    if result.error:
-        raise image_error(result.error_code, result.error)
-    return result
 
 
 @router.post("/v1/liveness", response_model=LivenessResult, responses=LIVENESS_RESPONSES,
@@ -53,11 +43,17 @@ async def liveness(request: Request, state: State) -> Response:
     outcome = "internal_error"
     settings = state.settings
     try:
-        pipeline = state.ready_pipeline(retry_after=True)
+        state.ready_pipeline(retry_after=True)
+        limit_rate(request, state)
+        key_id = authorize(request, state)
+        limit_rate(request, state, key_id, address=False)
+        kind = payload_kind(request)
+        body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
+                               settings.body_min_rate, state.uploads)
         with state.admit():
-            data = await read_image_payload(request, settings.max_body_bytes)
-            result = await anyio.to_thread.run_sync(
-                check_image, pipeline, data, settings.max_pixels, limiter=state.limiter)
+            data = await parse_payload(kind, body, request.headers.get("content-type", ""))
+            del body
+            result = await state.check(data)
         state.metrics.observe_result(result)
         outcome = result.decision
         return JSONResponse(result.to_dict())

@@ -1,5 +1,10 @@
 """Operations: ``/healthz`` (liveness probe), ``/readyz`` (readiness probe), ``/v1/info`` and
-``/metrics``."""
+``/metrics``.
+
+When API keys are configured, ``/v1/info`` (thresholds, limits) and ``/metrics`` need one, like
+``/v1/liveness`` (Prometheus sends it with ``authorization: {credentials_file: ...}``); the two
+probes stay open (they tell nothing but up/ready and the test names).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 import facelive
-from facelive.server.deps import AppSettings, State
+from facelive.server.deps import ApiKey, AppSettings, State
 from facelive.server.errors import ApiError
 from facelive.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from facelive.server.schemas import error_responses
@@ -34,8 +39,10 @@ async def readyz(state: State) -> Response:
 
 
 @router.get("/v1/info", tags=["liveness"], summary="Tests, fusion, threshold and limits",
-            responses=error_responses((503, "Models not loaded (`not_ready`).")))
-async def info(state: State, settings: AppSettings) -> Response:
+            responses=error_responses((401, "API keys are configured and none was given "
+                                             "(`unauthorized`)."),
+                                      (503, "Models not loaded (`not_ready`).")))
+async def info(state: State, settings: AppSettings, key: ApiKey) -> Response:
     try:
         pipeline = state.ready_pipeline("not ready")
     except ApiError as exc:
@@ -45,11 +52,16 @@ async def info(state: State, settings: AppSettings) -> Response:
         "pipeline": pipeline.info(),
         "limits": {"max_body_bytes": settings.max_body_bytes,
                    "max_pixels": settings.max_pixels,
-                   "max_concurrency": settings.max_concurrency},
+                   "max_aspect_ratio": settings.max_aspect_ratio,
+                   "max_concurrency": settings.max_concurrency,
+                   "job_timeout_s": settings.job_timeout_s,
+                   "pipeline_processes": state.pool.size if state.pool is not None else 0},
     })
 
 
 @router.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-            response_class=Response)
-async def metrics(state: State) -> Response:
+            response_class=Response,
+            responses=error_responses((401, "API keys are configured and none was given "
+                                            "(`unauthorized`).")))
+async def metrics(state: State, key: ApiKey) -> Response:
     return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)

@@ -1,5 +1,6 @@
 """The browser client: ``GET /`` (the page, with its security headers); ``/static`` is mounted
-by the app factory from :data:`STATIC_DIR`."""
+by the app factory from :data:`STATIC_DIR` (its files get the same Content-Security-Policy from
+:class:`~facelive.server.middleware.HardeningMiddleware`)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,11 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from facelive.server.middleware import PAGE_HEADERS
+
 __all__ = ["router", "STATIC_DIR", "PAGE_HEADERS"]
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
-
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'"
-    ),
-    "Permissions-Policy": "camera=(self)",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,0 +1,207 @@
+"""Access control: API keys (hashed at rest) and per-key / per-address rate limits.
+
+Keys are never stored: the service keeps the SHA-256 hex digest of each accepted key
+(``FACELIVE_API_KEYS``, comma-separated, and/or ``FACELIVE_API_KEYS_FILE``, one per line) and
+compares the digest of a presented ``Authorization: Bearer <key>`` with every stored digest in
+constant time. Hash a key with ``printf %s "$KEY" | sha256sum`` or
+``python -m facelive.server.auth`` (which can also make a new random key).
+
+The rate limiter is a token bucket per client (an API key's id, or an address: IPv4 exactly,
+IPv6 per /64 since one host holds a whole /64), in memory, remembering at most ``max_clients``
+clients (the least recently seen are forgotten, which only ever makes a limit more lenient).
+
+Nothing here depends on a route: the liveness API and later APIs (the session API of issue 14)
+use the same :class:`ApiKeys` and :class:`RateLimiter` through :mod:`facelive.server.deps`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import secrets
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facelive.errors import FaceliveError
+
+__all__ = ["ApiKeys", "RateLimiter", "hash_key", "client_bucket", "parse_bearer"]
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 hex digest under which ``key`` is stored (UTF-8 bytes, no newline)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _valid_digest(d: str) -> bool:
+    return len(d) == 64 and set(d) <= _HEX
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (None when absent or another scheme)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 4096:
+        return None
+    return token
+
+
+class ApiKeys:
+    """The accepted keys, as SHA-256 digests; :meth:`check` gives a key's id or None.
+
+    ``ApiKeys([hash_key("s3cret")]).check("s3cret")`` is the first 12 hex digits of the digest
+    (an id safe to log and to rate-limit by); any other key gives None.
+    """
+
+    def __init__(self, digests: Iterable[str] = ()) -> None:
+        self.digests: tuple[bytes, ...] = tuple(dict.fromkeys(
+            d.strip().lower().encode("ascii") for d in digests))
+        for d in self.digests:
+            if not _valid_digest(d.decode()):
+                raise FaceliveError("an API key digest is not 64 hex digits (SHA-256)",
+                                    code="usage")
+
+    @classmethod
+    def from_settings(cls, digests: Iterable[str], file: str | None) -> ApiKeys:
+        """``digests`` plus those of ``file`` (one per line; blank lines and ``#`` comments
+        ignored). A missing or malformed file raises :class:`FaceliveError` (code ``usage``)."""
+        found = list(digests)
+        if file:
+            try:
+                text = Path(file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise FaceliveError(f"cannot read the API keys file {file}: {exc.strerror}",
+                                    code="usage") from None
+            for n, line in enumerate(text.splitlines(), 1):
+                line = line.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                digest = line.split()[0].lower()  # accepts `sha256sum` output ("<hex>  -")
+                if not _valid_digest(digest):
+                    raise FaceliveError(f"{file}:{n}: not a SHA-256 hex digest", code="usage")
+                found.append(digest)
+        return cls(found)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.digests)
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def check(self, key: str | None) -> str | None:
+        """The id of ``key`` (first 12 hex digits of its digest) when accepted, else None.
+
+        Every stored digest is compared (``hmac.compare_digest``), so the time taken does not
+        depend on which digest, or how much of one, matched.
+        """
+        if key is None or not self.digests:
+            return None
+        presented = hash_key(key).encode("ascii")
+        match = None
+        for d in self.digests:
+            if hmac.compare_digest(presented, d):
+                match = d
+        return match.decode()[:12] if match is not None else None
+
+
+def client_bucket(address: str | None) -> str:
+    """The rate-limit identity of a client address: the IPv4 address, the IPv6 /64 network,
+    or ``"unknown"``; never the raw string (it may be anything)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """Token buckets: ``rate`` requests per second, up to ``burst`` at once, per client id.
+
+    :meth:`take` returns 0.0 when the request may go ahead, else the seconds until a token is
+    available (for ``Retry-After``). ``rate`` 0 disables the limit. Thread-safe; at most
+    ``max_clients`` buckets are kept (least recently used forgotten).
+    """
+
+    def __init__(self, rate: float, burst: int, max_clients: int = 10000,
+                 clock: object = time.monotonic) -> None:
+        self.rate, self.burst, self.max_clients = float(rate), max(1, int(burst)), max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, client: str) -> float:
+        if self.rate <= 0:
+            return 0.0
+        now = self._clock()  # type: ignore[operator]
+        with self._lock:
+            b = self._buckets.get(client)
+            if b is None:
+                b = self._buckets[client] = _Bucket(float(self.burst), now)
+                while len(self._buckets) > self.max_clients:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(client)
+                b.tokens = min(float(self.burst), b.tokens + (now - b.stamp) * self.rate)
+                b.stamp = now
+            if b.tokens >= 1.0:
+                b.tokens -= 1.0
+                return 0.0
+            return (1.0 - b.tokens) / self.rate
+
+    @staticmethod
+    def retry_after(wait_s: float) -> str:
+        """A ``Retry-After`` value (whole seconds, at least 1) for a wait."""
+        return str(max(1, math.ceil(wait_s)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m facelive.server.auth``: print the digest of a key read from standard input,
+    or with ``--new`` make a random key and print it and its digest."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--new"]:
+        key = secrets.token_urlsafe(32)
+        print(f"key:    {key}\ndigest: {hash_key(key)}")
+        return 0
+    if args:
+        print("usage: python -m facelive.server.auth [--new] < key", file=sys.stderr)
+        return 2
+    key = sys.stdin.read().strip("\r\n")
+    if not key:
+        print("no key on standard input", file=sys.stderr)
+        return 2
+    print(hash_key(key))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
