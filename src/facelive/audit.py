@@ -1,0 +1,322 @@
+"""Signed liveness results: compact JWS (RFC 7515), EdDSA over Ed25519 (RFC 8037), JWKS (RFC 7517).
+
+A site that relies on facelive must be able to tell a verdict facelive issued from one a tampered
+browser made up. The server signs each session's outcome with an Ed25519 key and publishes the
+public key as a JWK Set (``GET /.well-known/jwks.json``); anyone can then check a token offline with
+any JOSE library, or with ``facelive audit verify TOKEN --jwks FILE|URL``.
+
+>>> signer = ResultSigner.load_or_create("facelive-signing.pem")   # created 0600
+>>> token = signer.sign_result(result_claims(session_id=..., nonce=..., ...))
+>>> verify_token(token, signer.jwks())                               # the claims, or raises
+
+The JOSE work is done by ``joserfc`` (a maintained implementation on top of ``cryptography``);
+nothing here is hand-rolled crypto. Tokens use ``"alg": "EdDSA"`` (RFC 8037), which every JOSE
+library understands; RFC 9864 (2025) deprecates that name in favour of the fully specified
+``"Ed25519"``, which :func:`verify_token` also accepts. Keys are restricted to OKP / Ed25519
+whatever the header says.
+
+The claims (``docs/challenge.md`` has the schema): ``iss``, ``sub`` (= ``sid``), ``sid`` (the
+session id), ``nonce``, ``iat``, ``exp``, ``jti``, ``challenge`` (the issued sequence),
+``frames`` (SHA-256 of every received frame, in order), ``scores`` (each test's and check's
+score), ``models`` (test and model versions), ``threshold``, ``decision``, ``reasons`` and
+``checks`` (each check's pass/fail). :func:`verify_token` checks the signature, the algorithm, the
+key id, ``exp`` and ``iat`` and the presence of ``sid``, ``nonce`` and ``decision``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+from facelive.errors import FaceliveError
+
+__all__ = [
+    "AuditError", "ResultSigner", "verify_token", "result_claims", "frame_sha256",
+    "load_jwks", "ALGORITHM", "DEFAULT_TTL_S", "REQUIRED_CLAIMS",
+]
+
+ALGORITHM = "EdDSA"
+ACCEPTED_ALGORITHMS = ("EdDSA", "Ed25519")
+DEFAULT_TTL_S = 3600
+REQUIRED_CLAIMS = ("sid", "nonce", "iat", "exp", "decision")
+TOKEN_TYPE = "JWT"
+MAX_TOKEN_BYTES = 1 << 20
+
+
+
+def _registry() -> Any:
+    """A joserfc JWS registry that knows only ``EdDSA`` and ``Ed25519``. joserfc warns on every
+    use of ``EdDSA`` since RFC 9864; the name is kept on purpose (module docstring), so this
+    registry's ``EdDSA`` is joserfc's own algorithm without the warning (process-wide warning
+    filters would be the alternative, and they are not thread-safe to toggle)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from joserfc.jws import JWSRegistry
+
+        eddsa = JWSRegistry.algorithms["EdDSA"]
+        quiet = type("EdDSAAlgorithm", (type(eddsa),), {"security_warning": None})()
+        algs = {"EdDSA": quiet}
+        if "Ed25519" in JWSRegistry.algorithms:
+            algs["Ed25519"] = JWSRegistry.algorithms["Ed25519"]
+        registry_cls = type("FaceliveJWSRegistry", (JWSRegistry,),
+                            {"algorithms": algs, "recommended": []})
+        _REGISTRY = registry_cls(algorithms=list(algs))
+    return _REGISTRY
+
+
+_REGISTRY: Any = None
+
+
+class AuditError(FaceliveError):
+    """A token that does not verify (bad signature, tampered, expired, unknown key...), or a
+    signing key that cannot be used."""
+
+    code = "invalid_token"
+
+
+def frame_sha256(data: bytes) -> str:
+    """Hex SHA-256 of one received frame's bytes (as uploaded, before decoding)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_private_file(path: Path) -> None:
+    """Refuse a private key file that others may read or write (POSIX permissions)."""
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP):
+        raise AuditError(f"{path}: private key file is readable or writable by others "
+                         f"(mode {mode:o}); chmod 600 it", code="key_error")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 (never exists before: O_EXCL) and write ``data``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+class ResultSigner:
+    """An Ed25519 signing key with its key id (RFC 7638 thumbprint unless given)."""
+
+    def __init__(self, key: Any, kid: str | None = None) -> None:
+        from joserfc.jwk import OKPKey
+
+        if not isinstance(key, OKPKey) or key.as_dict().get("crv") != "Ed25519":
+            raise AuditError("the signing key must be an Ed25519 OKP key", code="key_error")
+        if not key.is_private:
+            raise AuditError("the signing key has no private part", code="key_error")
+        self._key = key
+        self.kid = kid or key.kid or key.thumbprint()
+
+    # -- keys ---------------------------------------------------------------------------------
+    @classmethod
+    def generate(cls) -> ResultSigner:
+        from joserfc.jwk import OKPKey
+
+        return cls(OKPKey.generate_key("Ed25519", private=True))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ResultSigner:
+        """Load a PEM (PKCS#8) or JWK (JSON) private key file; refuses a file that others can
+        read or write."""
+        from joserfc.jwk import OKPKey
+
+        p = Path(path)
+        if not p.is_file():
+            raise AuditError(f"{p}: no such key file", code="key_error")
+        _check_private_file(p)
+        raw = p.read_bytes()
+        kid = None
+        try:
+            if raw.lstrip().startswith(b"{"):
+                data = json.loads(raw)
+                kid = data.get("kid")
+                key = OKPKey.import_key(data)
+            else:
+                key = OKPKey.import_key(raw)
+        except AuditError:
+            raise
+        except Exception as exc:
+            raise AuditError(f"{p}: not an Ed25519 private key ({type(exc).__name__})",
+                             code="key_error") from None
+        return cls(key, kid)
+
+    @classmethod
+    def load_or_create(cls, path: str | os.PathLike[str], fmt: str | None = None
+                       ) -> ResultSigner:
+        """Load the key at ``path``, or generate one and save it there (mode 0600)."""
+        p = Path(path)
+        if p.exists():
+            return cls.load(p)
+        signer = cls.generate()
+        signer.save(p, fmt)
+        return signer
+
+    def save(self, path: str | os.PathLike[str], fmt: str | None = None) -> None:
+        """Write the private key to a new file (mode 0600): PEM, or a JWK when ``fmt="jwk"`` or
+        the name ends in ``.json`` / ``.jwk``. Refuses to overwrite."""
+        p = Path(path)
+        fmt = fmt or ("jwk" if p.suffix.lower() in (".json", ".jwk") else "pem")
+        if fmt == "jwk":
+            d = dict(self._key.as_dict(private=True))
+            d["kid"] = self.kid
+            data = (json.dumps(d, indent=1) + "\n").encode()
+        elif fmt == "pem":
+            data = self._key.as_pem(private=True)
+        else:
+            raise AuditError(f"unknown key format {fmt!r} (pem, jwk)", code="key_error")
+        try:
+            _write_private(p, data)
+        except FileExistsError:
+            raise AuditError(f"{p} exists; not overwriting a key", code="key_error") from None
+
+    def public_jwk(self) -> dict[str, Any]:
+        d = dict(self._key.as_dict(private=False))
+        d.update(kid=self.kid, alg=ALGORITHM, use="sig")
+        return d
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWK Set (RFC 7517) to publish at ``/.well-known/jwks.json``: public part only."""
+        return {"keys": [self.public_jwk()]}
+
+    # -- signing ------------------------------------------------------------------------------
+    def sign_result(self, payload: dict[str, Any], *, ttl_s: float = DEFAULT_TTL_S,
+                    now: float | None = None) -> str:
+        """Sign ``payload`` as a compact JWS; ``iat`` and ``exp`` (= ``iat + ttl_s``) are added
+        unless present, and a random ``jti``. Returns the token."""
+        from joserfc import jwt
+
+        claims = dict(payload)
+        iat = int(time.time() if now is None else now)
+        claims.setdefault("iat", iat)
+        claims.setdefault("exp", int(claims["iat"] + ttl_s))
+        claims.setdefault("jti", secrets.token_urlsafe(12))
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": TOKEN_TYPE}
+        return jwt.encode(header, claims, self._key, registry=_registry())
+
+
+def load_jwks(source: str | os.PathLike[str] | dict[str, Any], timeout_s: float = 5.0
+              ) -> dict[str, Any]:
+    """A JWK Set from a dict, a JSON file, or an ``http(s)://`` URL (fetched with a timeout)."""
+    if isinstance(source, dict):
+        return source
+    s = os.fspath(source)
+    try:
+        if s.startswith(("http://", "https://")):
+            from urllib.request import urlopen
+
+            with urlopen(s, timeout=timeout_s) as resp:  # noqa: S310 - http(s) only
+                data = json.loads(resp.read(MAX_TOKEN_BYTES))
+        else:
+            data = json.loads(Path(s).read_text())
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"cannot read the JWK Set from {s}: {exc}", code="jwks_error") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise AuditError(f"{s} is not a JWK Set (no \"keys\" list)", code="jwks_error")
+    return data
+
+
+def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None = None,
+                 leeway_s: float = 0.0) -> dict[str, Any]:
+    """Check ``token`` against the JWK Set and return its claims.
+
+    Raises :class:`AuditError` when the token is malformed, uses another algorithm, names a key
+    not in the set (or not Ed25519), fails its signature (any changed byte), has expired, was
+    issued in the future, or lacks one of :data:`REQUIRED_CLAIMS`.
+    """
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet, OKPKey
+
+    if isinstance(token, bytes):
+        token = token.decode("ascii", "replace")
+    token = token.strip()
+    if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+        raise AuditError("not a compact JWS (three dot-separated parts)")
+    keys = []
+    for k in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+        if isinstance(k, dict) and k.get("kty") == "OKP" and k.get("crv") == "Ed25519":
+            pub = {f: k[f] for f in ("kty", "crv", "x", "kid") if f in k}
+            try:
+                keys.append(OKPKey.import_key(pub))
+            except Exception:
+                continue
+    if not keys:
+        raise AuditError("the JWK Set has no Ed25519 key")
+    try:
+        tok = jwt.decode(token, KeySet(keys), registry=_registry())
+    except JoseError as exc:
+        raise AuditError(f"token does not verify: {exc.error}: {exc.description or ''}".rstrip(
+            ": ")) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise AuditError(f"token does not verify: {type(exc).__name__}") from None
+    if tok.header.get("alg") not in ACCEPTED_ALGORITHMS:
+        raise AuditError(f"unexpected algorithm {tok.header.get('alg')!r}")
+    claims = dict(tok.claims)
+    missing = [c for c in REQUIRED_CLAIMS if c not in claims]
+    if missing:
+        raise AuditError(f"token lacks claims: {', '.join(missing)}")
+    t = time.time() if now is None else float(now)
+    try:
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+    except (TypeError, ValueError):
+        raise AuditError("exp and iat must be numbers") from None
+    if t >= exp + leeway_s:
+        raise AuditError(f"token expired at {int(exp)} (now {int(t)})")
+    if iat > t + leeway_s + 60:
+        raise AuditError(f"token issued in the future ({int(iat)} > {int(t)})")
+    return claims
+
+
+def result_claims(
+    *,
+    session_id: str,
+    nonce: str,
+    challenge: dict[str, Any],
+    frames_sha256: list[str],
+    scores: dict[str, float | None],
+    models: dict[str, Any],
+    threshold: float | None,
+    decision: str,
+    reasons: list[str] | None = None,
+    checks: dict[str, Any] | None = None,
+    issuer: str = "facelive",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The claims of a session's signed result (``iat``/``exp``/``jti`` are added when signing).
+
+    ``challenge`` is the issued sequence (:meth:`facelive.challenge.Challenge.to_dict`),
+    ``frames_sha256`` one hex digest per received frame in upload order, ``scores`` each test's
+    and check's score, ``models`` the tests' and models' versions (``Pipeline.info()``),
+    ``threshold`` the passive threshold, ``decision`` ``live``/``spoof``/``unknown``.
+    """
+    if decision not in ("live", "spoof", "unknown"):
+        raise ValueError(f"decision must be live, spoof or unknown, got {decision!r}")
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": session_id,
+        "sid": session_id,
+        "nonce": nonce,
+        "challenge": challenge,
+        "frames": list(frames_sha256),
+        "scores": dict(scores),
+        "models": models,
+        "threshold": threshold,
+        "decision": decision,
+        "reasons": list(reasons or []),
+        "checks": dict(checks or {}),
+    }
+    if extra:
+        for k, v in extra.items():
+            claims.setdefault(k, v)
+    return claims
