@@ -57,6 +57,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from bench_load import rss_mib, tree_pids  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACELIVE_DATA", REPO.parent / "shared" / "data"))
@@ -149,31 +150,6 @@ class Tally:
         self.statuses[status] += 1
         if dt is not None:
             self.latencies.append(dt)
-
-
-def tree_pids(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                pass
-    return out
-
-
-def rss_mib(pid: int) -> float:
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
 
 
 # -- attackers ----------------------------------------------------------------------------------
