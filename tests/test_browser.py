@@ -1,9 +1,10 @@
 """Real-browser test of the web client: Debian's Chromium (Playwright) + a live ``facelive serve``.
 
 Chromium's fake camera plays a Y4M file generated from a face image (a real live frame from the
-shared data when present, else a synthetic image, for which the verdict may be "no face"). When the
-shipped models are not in the repository yet, the server is the same app run with the real
-pipeline (real face detection) and a constant-score stand-in test, so the client is still tested.
+shared data when present, else ``examples/astronaut.jpg``). When the shipped models are not in the
+repository yet, the server is the same app run with the real pipeline (real face detection) and a
+constant-score stand-in test, so the client is still tested. The screen-flash challenge's client
+(``facelive.js``) is tested in ``tests/test_sessions_browser.py`` with the helpers here.
 """
 
 from __future__ import annotations
@@ -74,11 +75,13 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> bool
     return False
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(base URL, mode): ``facelive serve`` when the models load, else the stand-in pipeline."""
+def run_server(tmp_path_factory: pytest.TempPathFactory,
+               env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """(base URL, mode): ``facelive serve`` when the models load, else the stand-in pipeline;
+    ``env_extra``: ``FACELIVE_*`` settings for both."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO / "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env.update(env_extra or {})
     for mode in ("facelive serve", "stand-in pipeline"):
         port = free_port()
         cmd = ([sys.executable, "-m", "facelive", "serve", "--port", str(port)]
@@ -104,6 +107,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(base URL, mode): ``facelive serve`` when the models load, else the stand-in pipeline."""
+    yield from run_server(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
 def camera_file(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bool]:
     """(Y4M path, whether it shows a real face) in a temporary folder outside the repo."""
@@ -112,18 +121,14 @@ def camera_file(request: pytest.FixtureRequest,
     except pytest.skip.Exception:  # no shared data: a synthetic picture ("no face" is fine)
         data = None
     real = sorted((data / "nuaa" / "ClientRaw").rglob("*.jpg"))[:1] if data else []
-    if real:
-        image = cv2.imread(str(real[0]))
-    else:
-        yy, xx = np.mgrid[0:480, 0:640]
-        image = np.dstack([(xx % 256), (yy % 256), ((xx + yy) % 256)]).astype(np.uint8)
+    image = cv2.imread(str(real[0] if real else REPO / "examples" / "astronaut.jpg"))
     path = tmp_path_factory.mktemp("camera") / "camera.y4m"
     write_y4m(image, path)
-    return path, bool(real)
+    return path, True
 
 
-@pytest.fixture(scope="module")
-def browser(camera_file: tuple[Path, bool]) -> Iterator[object]:
+def launch_chromium(camera: Path) -> Iterator[object]:
+    """Chromium with the fake camera playing ``camera`` (skips when Chromium is absent)."""
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -131,13 +136,18 @@ def browser(camera_file: tuple[Path, bool]) -> Iterator[object]:
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera_file[0]}"]
+            f"--use-file-for-fake-video-capture={camera}"]
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
         try:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(camera_file: tuple[Path, bool]) -> Iterator[object]:
+    yield from launch_chromium(camera_file[0])
 
 
 def test_verdict_appears(browser: object, server: tuple[str, str],

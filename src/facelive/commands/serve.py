@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facelive.server.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,12 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="run the liveness web service and browser client",
         description=(
-            "Serve POST /v1/liveness, /healthz, /readyz, /metrics, /openapi.json and the browser "
-            "client at /. Every flag also reads a FACELIVE_* environment variable (the flag "
-            "wins). The models load once at start-up, in the pipeline processes; if they cannot "
-            "be loaded the command exits with status 1 and the reason, unless "
-            "--allow-missing-models is given (then /readyz answers 503 with the reason until "
-            "the server is restarted with models)."
+            "Serve POST /v1/liveness, the challenge sessions (/v1/sessions, "
+            "/.well-known/jwks.json; they need API keys, else they answer 503), /healthz, "
+            "/readyz, /metrics, /openapi.json and the browser client at /. Every flag also "
+            "reads a FACELIVE_* environment variable (the flag wins). The models load once at "
+            "start-up, in the pipeline processes; if they cannot be loaded the command exits "
+            "with status 1 and the reason, unless --allow-missing-models is given (then "
+            "/readyz answers 503 with the reason until the server is restarted with models). "
+            "Settings that cannot work together (e.g. sessions with --workers 2 and no "
+            "--redis-url) stop the command with status 2."
         ),
     )
     from facelive.server.settings import add_arguments
@@ -50,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from facelive.server.workers import pool_size
 
     try:  # a bad keys file stops the command before anything starts
-        ApiKeys.from_settings(settings.api_keys, settings.api_keys_file)
+        keys = ApiKeys.from_settings(settings.api_keys, settings.api_keys_file)
     except FaceliveError as exc:
         print(f"facelive serve: error: {exc.message}", file=sys.stderr)
+        return 2
+    if problem := _session_problem(settings, keys.enabled):
+        print(f"facelive serve: error: {problem}", file=sys.stderr)
         return 2
     in_process = pool_size(settings) == 0
     # Load the models here first (in the pipeline processes, or in this process with
@@ -92,3 +102,41 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run("facelive.server.app:create_app_from_env", factory=True,
                 workers=settings.workers, **options)
     return 0
+
+
+def _session_problem(settings: Settings, keys_enabled: bool) -> str | None:
+    """Why the session settings cannot work (None when they can). Creates the signing key file
+    here, once, before any server process starts (they would race to create it); says loudly
+    when the session API stays off for want of API keys, and when the demo is on."""
+    from facelive.audit import AuditError, ResultSigner
+    from facelive.server.sessions import config_problems, sessions_enabled
+
+    problems = config_problems(settings, keys_enabled)
+    if problems:
+        return "; ".join(problems)
+    if not settings.sessions:
+        return None
+    if not sessions_enabled(settings, keys_enabled):
+        print("facelive serve: warning: the challenge sessions are off: no API key is "
+              "configured (FACELIVE_API_KEYS or --api-keys-file); /v1/sessions answers 503 "
+              "sessions_disabled (--no-sessions silences this)", file=sys.stderr)
+        return None
+    if settings.signing_key:
+        try:
+            ResultSigner.load_or_create(settings.signing_key)
+        except AuditError as exc:
+            return f"--signing-key: {exc.message}"
+    if settings.redis_url:  # fail before the models load, not after
+        import time
+
+        from facelive.server.sessions import open_session_store
+
+        try:
+            open_session_store(settings, time.time).close()
+        except RuntimeError as exc:
+            return str(exc)
+    if settings.demo:
+        print("facelive serve: warning: --demo: the /demo endpoints create sessions without an "
+              "API key and show the browser its verdict; never use it in production",
+              file=sys.stderr)
+    return None

@@ -1,4 +1,5 @@
-"""The liveness web service's app factory: ``POST /v1/liveness``, health, readiness, metrics, web.
+"""The liveness web service's app factory: ``POST /v1/liveness``, the challenge sessions
+(``/v1/sessions``, ``/.well-known/jwks.json``), health, readiness, metrics, web.
 
 >>> app = create_app(Settings())                 # loads the default pipeline at start-up
 >>> app = create_app(Settings(), pipeline=pipe)  # or serve an existing pipeline (tests, embedding)
@@ -10,12 +11,19 @@ at once with 503 and ``Retry-After``; no unbounded queue). Images are held in me
 never logged. Without a ``pipeline`` object the app runs the pipeline in killable worker
 processes (:mod:`facelive.server.workers`); with one, in worker threads.
 
+The challenge sessions (issue 14) are stateful: the session store (memory, or Redis with
+``redis_url``) and the result signer are opened at start-up; a clip uploaded to a session is
+verified after its 202 answer, in the background (awaited, up to ``verify_timeout_s``, at
+shutdown).
+
 Layers (each imports only those below it; none imports :mod:`facelive.commands` or
 :mod:`facelive.cli`): this factory; the routers of :mod:`facelive.server.routes` (``liveness``,
-``ops``, ``web``); :mod:`~facelive.server.deps` (``Depends`` providers, access control);
-:mod:`~facelive.server.state` (per-app state, admission); then, independent of each other,
+``sessions``, ``demo``, ``ops``, ``web``); :mod:`~facelive.server.deps` (``Depends`` providers,
+access control); :mod:`~facelive.server.state` (per-app state, admission);
+:mod:`~facelive.server.sessions` (the session API's logic); then, independent of each other,
 :mod:`~facelive.server.workers` (pipeline processes and loading), :mod:`~facelive.server.auth`
-(API keys, rate limits), :mod:`~facelive.server.parsing` (request bodies),
+(API keys, rate limits), :mod:`~facelive.server.session_store` (sessions, nonces, counters),
+:mod:`~facelive.server.parsing` (request bodies),
 :mod:`~facelive.server.middleware` (client address, security headers, access log) and
 :mod:`~facelive.server.listener` (uvicorn options and protocol); :mod:`~facelive.server.errors`
 and :mod:`~facelive.server.schemas` (error bodies, OpenAPI tables);
@@ -24,7 +32,7 @@ and :mod:`~facelive.server.schemas` (error bodies, OpenAPI tables);
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -33,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 import facelive
 from facelive.server.errors import ApiError, register_exception_handlers
 from facelive.server.middleware import HardeningMiddleware
-from facelive.server.routes import liveness, ops, web
+from facelive.server.routes import demo, liveness, ops, sessions, web
 from facelive.server.routes.web import STATIC_DIR
 from facelive.server.settings import Settings
 from facelive.server.state import LivenessPipeline, ServiceState, WorkerPool, load_pipeline
@@ -51,7 +59,8 @@ def start_workers(settings: Settings) -> WorkerPool:
 
 def create_app(settings: Settings | None = None,
                pipeline: LivenessPipeline | None = None,
-               workers: WorkerPool | None = None) -> FastAPI:
+               workers: WorkerPool | None = None,
+               *, clock: Callable[[], float] | None = None) -> FastAPI:
     """Build the service (``settings`` default: :class:`Settings`, read from ``FACELIVE_*``).
 
     ``pipeline``: an object with ``check(image) -> LivenessResult`` and ``info() -> dict`` (a
@@ -62,9 +71,16 @@ def create_app(settings: Settings | None = None,
     :func:`load_pipeline` in this process instead) and closes it at shutdown; when that fails,
     start-up fails with the reason, unless ``settings.allow_missing_models``, in which case
     ``/readyz`` and ``/v1/liveness`` answer 503 ``not_ready`` with the reason.
+
+    The session API starts with the app when API keys are configured (or ``demo``): start-up
+    fails on settings that cannot work together or an unreachable Redis; without keys its
+    endpoints answer 503 ``sessions_disabled`` (logged at start-up). ``clock``: the sessions'
+    Unix-seconds clock (tests).
     """
     settings = settings or Settings()
     state = ServiceState(settings=settings, pipeline=pipeline, pool=workers)
+    if clock is not None:
+        state.clock = clock
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +88,7 @@ def create_app(settings: Settings | None = None,
         try:
             yield
         finally:
+            await state.drain(settings.verify_timeout_s)
             state.stop()
 
     app = FastAPI(
@@ -93,6 +110,9 @@ def create_app(settings: Settings | None = None,
                            expose_headers=["Retry-After"])
     register_exception_handlers(app)
     app.include_router(liveness.router)
+    app.include_router(sessions.router)
+    if settings.demo:
+        app.include_router(demo.router)
     app.include_router(ops.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -21,7 +21,8 @@ from facelive.server.settings import Settings
 from facelive.server.state import ServiceState
 
 __all__ = ["get_state", "get_settings", "State", "AppSettings", "authorize", "limit_rate",
-           "require_api_key", "ApiKey", "client_address"]
+           "require_api_key", "ApiKey", "client_address", "bearer_token", "session_key",
+           "address_bucket"]
 
 
 def get_state(request: Request) -> ServiceState:
@@ -90,3 +91,25 @@ def require_api_key(request: Request, state: State) -> str | None:
 
 
 ApiKey = Annotated[str | None, Depends(require_api_key)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The ``Authorization: Bearer`` credential (a session's client token), or None."""
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def address_bucket(request: Request) -> str:
+    """The client address's rate-limit identity (IPv4 address, IPv6 /64)."""
+    return client_bucket(client_address(request))
+
+
+def session_key(request: Request, state: ServiceState) -> str:
+    """The API key's id for the session API's backend endpoints: 503 ``sessions_disabled``
+    when the session API is off (no key configured), else :func:`authorize` (401)."""
+    state.require_sessions()
+    if not state.api_keys.enabled:
+        raise ApiError(503, "sessions_disabled", "the session API's backend endpoints need API "
+                       "keys: none is configured (FACELIVE_API_KEYS or --api-keys-file)")
+    key_id = authorize(request, state)
+    assert key_id is not None
+    return key_id

@@ -53,6 +53,11 @@ class Metrics:
             "Pipeline processes killed and replaced, by reason (timeout, test_timeout, memory, "
             "crashed)", ["reason"], registry=r)
 
+        self.sessions = Counter(
+            "facelive_session_events",
+            "Challenge session events: created, uploaded, results by decision (live, spoof, "
+            "unknown), refusals by error code (refused_<code>)", ["event"], registry=r)
+
     def observe_request(self, outcome: str, seconds: float) -> None:
         self.requests.labels(outcome).inc()
         self.latency.labels(outcome).observe(seconds)

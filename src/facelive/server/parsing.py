@@ -17,17 +17,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from fastapi import Request
 
 from facelive.server.errors import ApiError
-from facelive.server.schemas import IMAGE_FIELD
+from facelive.server.schemas import (
+    FRAMES_FIELD,
+    IMAGE_FIELD,
+    NONCE_FIELD,
+    TIMESTAMPS_FIELD,
+)
 
 __all__ = ["read_body", "parse_multipart", "parse_json", "read_image_payload", "payload_kind",
-           "parse_payload", "UploadBudget", "THREAD_PARSE_BYTES", "MIN_RATE_GRACE_S"]
+           "parse_payload", "UploadBudget", "THREAD_PARSE_BYTES", "MIN_RATE_GRACE_S",
+           "FramesUpload", "parse_frames_upload", "parse_small_json"]
 
 THREAD_PARSE_BYTES = 256 * 1024
 """Bodies larger than this are parsed in a worker thread rather than on the event loop."""
@@ -266,3 +274,163 @@ async def read_image_payload(request: Request, max_body_bytes: int,
     kind = payload_kind(request)
     body = await read_body(request, max_body_bytes, timeout_s, min_rate)
     return await parse_payload(kind, body, request.headers.get("content-type", ""))
+
+
+# -- challenge sessions: the frames upload (issue 14) ---------------------------------------------
+
+MAX_TEXT_FIELD_BYTES = 64 * 1024
+"""Largest ``timestamps`` or ``nonce`` part of a frames upload (else 413)."""
+MAX_OTHER_PARTS = 8
+"""Parts other than frames (``timestamps``, ``nonce``, and a few ignored) a frames upload may
+carry (else 413 ``too_many_parts``)."""
+
+
+@dataclass
+class FramesUpload:
+    """A parsed ``POST /v1/sessions/{id}/frames`` body: the encoded frames in upload order,
+    their timestamps (ms since the challenge started) and the nonce."""
+
+    frames: list[bytes]
+    timestamps_ms: list[float]
+    nonce: str
+
+
+def _multipart_fields(body: bytes, content_type: str, max_frames: int) -> dict[str, list[bytes]]:
+    """The parts of a multipart body by field name: every ``frames`` part (at most
+    ``max_frames``: one more is 413 ``too_many_frames`` while parsing, before anything is
+    decoded), the first ``timestamps`` and ``nonce`` parts (at most
+    :data:`MAX_TEXT_FIELD_BYTES` each); other parts are skipped but counted."""
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "invalid_multipart", "multipart/form-data without a boundary")
+    header_field, header_value = bytearray(), bytearray()
+    headers: dict[bytes, bytes] = {}
+    found: dict[str, list[bytes]] = {FRAMES_FIELD: [], TIMESTAMPS_FIELD: [], NONCE_FIELD: []}
+    state: dict[str, Any] = {"data": None, "name": None, "other": 0}
+
+    def on_part_begin() -> None:
+        headers.clear()
+        state["data"], state["name"] = None, None
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        headers[bytes(header_field).strip().lower()] = bytes(header_value).strip()
+        header_field.clear()
+        header_value.clear()
+
+    def on_headers_finished() -> None:
+        _, disp = parse_options_header(headers.get(b"content-disposition", b""))
+        name = (disp.get(b"name") or b"").decode("latin-1")
+        if name == FRAMES_FIELD:
+            if len(found[FRAMES_FIELD]) >= max_frames:
+                raise ApiError(413, "too_many_frames",
+                               f"more than {max_frames} frames in one upload")
+        elif name in found and not found[name]:
+            pass
+        else:
+            state["other"] += 1
+            if state["other"] > MAX_OTHER_PARTS:
+                raise ApiError(413, "too_many_parts", "too many parts in the upload")
+            return
+        state["data"], state["name"] = bytearray(), name
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        buf = state["data"]
+        if buf is None:
+            return
+        buf.extend(data[start:end])
+        if state["name"] != FRAMES_FIELD and len(buf) > MAX_TEXT_FIELD_BYTES:
+            raise ApiError(413, "field_too_large",
+                           f"'{state['name']}' is over {MAX_TEXT_FIELD_BYTES} bytes")
+
+    def on_part_end() -> None:
+        if state["data"] is not None:
+            found[state["name"]].append(bytes(state["data"]))
+            state["data"] = None
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+        "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    })
+    try:
+        parser.write(body)
+        parser.finalize()
+    except (MultipartParseError, ValueError) as exc:
+        raise ApiError(400, "invalid_multipart", f"malformed multipart body ({exc})") from None
+    return found
+
+
+def _frames_upload(body: bytes, content_type: str, max_frames: int) -> FramesUpload:
+    parts = _multipart_fields(body, content_type, max_frames)
+    frames = parts[FRAMES_FIELD]
+    for name in (FRAMES_FIELD, TIMESTAMPS_FIELD, NONCE_FIELD):
+        if not parts[name]:
+            raise ApiError(422, "missing_field", f"the upload has no '{name}' field")
+    if any(not f for f in frames):
+        raise ApiError(422, "invalid_field", f"an empty '{FRAMES_FIELD}' part")
+    try:
+        raw = json.loads(parts[TIMESTAMPS_FIELD][0])
+    except RecursionError:
+        raise ApiError(422, "invalid_field", f"'{TIMESTAMPS_FIELD}' is nested too deeply") \
+            from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_field",
+                       f"'{TIMESTAMPS_FIELD}' must be a JSON list of numbers") from None
+    if (not isinstance(raw, list) or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+            for t in raw)):
+        raise ApiError(422, "invalid_field",
+                       f"'{TIMESTAMPS_FIELD}' must be a JSON list of finite numbers (ms since "
+                       "the challenge started)")
+    if len(raw) != len(frames):
+        raise ApiError(422, "invalid_field", f"{len(frames)} frames but {len(raw)} timestamps")
+    try:
+        nonce = parts[NONCE_FIELD][0].decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ApiError(422, "invalid_field", f"'{NONCE_FIELD}' must be ASCII") from None
+    if not nonce or len(nonce) > 256:
+        raise ApiError(422, "invalid_field", f"'{NONCE_FIELD}' is empty or too long")
+    return FramesUpload(frames=frames, timestamps_ms=[float(t) for t in raw], nonce=nonce)
+
+
+async def parse_frames_upload(body: bytes, content_type: str, max_frames: int) -> FramesUpload:
+    """The frames, timestamps and nonce of a ``multipart/form-data`` frames upload (parsed in
+    a worker thread when large). 400 ``invalid_multipart``; 413 ``too_many_frames`` (counted
+    while parsing, before any frame is decoded), ``too_many_parts``, ``field_too_large``; 422
+    ``missing_field`` or ``invalid_field`` (timestamps not a list of numbers, one per frame)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type",
+                       f"send the frames as multipart/form-data (fields '{FRAMES_FIELD}', "
+                       f"'{TIMESTAMPS_FIELD}', '{NONCE_FIELD}')")
+    if not body:
+        raise ApiError(400, "empty_body", "the request body is empty")
+    if len(body) > THREAD_PARSE_BYTES:
+        return await anyio.to_thread.run_sync(_frames_upload, body, content_type, max_frames)
+    return _frames_upload(body, content_type, max_frames)
+
+
+def parse_small_json(body: bytes) -> dict[str, Any]:
+    """An optional small JSON object body (``{}`` when empty); 400 ``invalid_json`` else."""
+    if not body.strip():
+        return {}
+    try:
+        obj = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "malformed JSON (nested too deeply)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"malformed JSON ({str(exc)[:200]})") from None
+    if not isinstance(obj, dict):
+        raise ApiError(400, "invalid_json", "expected a JSON object")
+    return obj

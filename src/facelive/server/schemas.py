@@ -12,10 +12,19 @@ from typing import Any
 from pydantic import BaseModel
 
 __all__ = ["ErrorDetail", "ErrorResponse", "IMAGE_FIELD", "LIVENESS_REQUEST_BODY",
-           "LIVENESS_RESPONSES", "error_responses"]
+           "LIVENESS_RESPONSES", "error_responses", "FRAMES_FIELD", "TIMESTAMPS_FIELD",
+           "NONCE_FIELD", "SessionCreated", "SessionResult", "SessionPending", "FramesReceived",
+           "CREATE_SESSION_RESPONSES", "CHALLENGE_RESPONSES", "FRAMES_RESPONSES",
+           "RESULT_RESPONSES", "FRAMES_REQUEST_BODY", "CREATE_SESSION_REQUEST_BODY"]
 
 IMAGE_FIELD = "image"
 """The multipart field / JSON key that carries the image."""
+FRAMES_FIELD = "frames"
+"""Multipart field of a session's frames upload: one JPEG per part, in capture order."""
+TIMESTAMPS_FIELD = "timestamps"
+"""Multipart field: a JSON list, one number per frame, ms since the challenge started."""
+NONCE_FIELD = "nonce"
+"""Multipart field: the challenge's nonce."""
 
 
 class ErrorDetail(BaseModel):
@@ -82,3 +91,122 @@ LIVENESS_REQUEST_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+# -- challenge sessions (issue 14) -----------------------------------------------------------
+
+class SessionCreated(BaseModel):
+    """``POST /v1/sessions``: give ``session_id`` and ``client_token`` to the browser."""
+
+    session_id: str
+    client_token: str
+    expires_at: float
+    """Unix time (s) after which the session answers 410."""
+
+
+class FramesReceived(BaseModel):
+    """``POST /v1/sessions/{id}/frames``: the upload was accepted (never the verdict)."""
+
+    status: str = "received"
+
+
+class SessionPending(BaseModel):
+    """``GET /v1/sessions/{id}/result`` before the result exists (202, with Retry-After)."""
+
+    status: str
+    """``pending`` (no frames yet) or ``verifying``."""
+
+
+class SessionResult(BaseModel):
+    """``GET /v1/sessions/{id}/result``: the decision and its signed record."""
+
+    session_id: str
+    decision: str
+    """``live``, ``spoof`` or ``unknown``."""
+    token: str
+    """Compact JWS (EdDSA / Ed25519) of the result; verify it with ``/.well-known/jwks.json``."""
+
+
+_AUTH = (401, "Missing or wrong `Authorization: Bearer` credential (`unauthorized`).")
+_CLIENT_AUTH = (401, "Missing or wrong client token (`unauthorized`).")
+_DISABLED = (503, "No API key is configured (`sessions_disabled`), the session store is full "
+                  "or unreachable (`sessions_full`, `store_unavailable`), or every processing "
+                  "slot is busy (`overloaded`); with Retry-After where retrying helps.")
+
+CREATE_SESSION_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
+    (400, "Malformed JSON body (`invalid_json`)."),
+    _AUTH,
+    (413, "Body over 4 KiB (`body_too_large`)."),
+    (422, "Unknown `mode` (`invalid_field`)."),
+    (429, "Too many sessions for this API key or client address in the window "
+          "(`too_many_sessions`), or a request rate limit (`rate_limited`); with Retry-After."),
+    _DISABLED,
+)
+CHALLENGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The challenge: `nonce`, `mode`, `steps` (each `colour` sRGB, "
+                         "`start_ms`, `duration_ms`, `name`), `total_ms`, `capture_ms`, "
+                         "`tail_ms`, `lead_ms`, `created_at`, and `session_id`, `expires_at`, "
+                         "`upload` (`max_frames`, `max_bytes`)."},
+    **error_responses(
+        _CLIENT_AUTH,
+        (403, "A valid client token of another session (`forbidden`)."),
+        (404, "Unknown session (`session_not_found`)."),
+        (410, "The session has expired (`session_expired`)."),
+        _DISABLED,
+    ),
+}
+FRAMES_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
+    (400, "Malformed multipart (`invalid_multipart`), empty body (`empty_body`)."),
+    _CLIENT_AUTH,
+    (403, "A valid client token of another session (`forbidden`)."),
+    (404, "Unknown session (`session_not_found`)."),
+    (408, "The body did not arrive in time (`body_timeout`)."),
+    (409, "Frames already submitted (`frames_submitted`), nonce already used (`nonce_used`), "
+          "or the challenge was never fetched (`challenge_not_fetched`)."),
+    (410, "The session has expired (`session_expired`)."),
+    (413, "Body over the limit (`body_too_large`), more frames than allowed "
+          "(`too_many_frames`), too many parts (`too_many_parts`), a text field over 64 KiB "
+          "(`field_too_large`); refused before any frame is decoded."),
+    (415, "Not multipart/form-data (`unsupported_media_type`)."),
+    (422, "A field missing (`missing_field`) or malformed (`invalid_field`: timestamps not a "
+          "JSON list of numbers, one per frame), or a nonce that is not this session's "
+          "(`invalid_nonce`)."),
+    (429, "Request rate limit (`rate_limited`)."),
+    _DISABLED,
+)
+RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": SessionPending, "description": "No result yet: `pending` (the browser has "
+                                                   "not uploaded) or `verifying`; poll again "
+                                                   "after Retry-After."},
+    **error_responses(
+        _AUTH,
+        (403, "The session was created with another API key (`forbidden`)."),
+        (404, "Unknown session (`session_not_found`)."),
+        (410, "The session expired without a result (`session_expired`)."),
+        (500, "The verification was lost (`verification_lost`: the server process ended "
+              "while verifying)."),
+        _DISABLED,
+    ),
+}
+
+_FRAMES_SCHEMA = {
+    "type": "object", "required": [FRAMES_FIELD, TIMESTAMPS_FIELD, NONCE_FIELD],
+    "properties": {
+        FRAMES_FIELD: {"type": "array", "items": {"type": "string", "format": "binary"},
+                       "description": "JPEG frames in capture order (one part each)."},
+        TIMESTAMPS_FIELD: {"type": "string", "description": "JSON list of numbers: each "
+                                                            "frame's ms since the challenge "
+                                                            "started."},
+        NONCE_FIELD: {"type": "string", "description": "The challenge's nonce."},
+    },
+}
+FRAMES_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {"required": True,
+                    "content": {"multipart/form-data": {"schema": _FRAMES_SCHEMA}}}}
+CREATE_SESSION_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"mode": {
+            "type": "string", "enum": ["flash", "steady"], "default": "flash",
+            "description": "`steady`: the non-flash mode, one colour, no change; much weaker "
+                           "(a replayed video is not caught by the colour check). Opt in "
+                           "only for users who cannot see flashing colours."}}}}}}}

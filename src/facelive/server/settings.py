@@ -134,6 +134,41 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     root_path: str = ""
     log_level: str = "info"
+    # -- challenge sessions (issue 14; facelive.server.sessions) --------------------------------
+    sessions: bool = True
+    """Serve the challenge session API (``/v1/sessions``, ``/.well-known/jwks.json``). It needs
+    API keys (or ``demo``); without them its endpoints answer 503 ``sessions_disabled``."""
+    redis_url: str | None = None
+    """Session store shared by workers and replicas (``redis://``, ``rediss://``, ``unix://``);
+    default: in the memory of this server process."""
+    signing_key: str | None = None
+    """Ed25519 private key file (PEM or JWK) that signs session results; created (mode 0600)
+    when absent. Unset: a key generated in memory at start-up (tokens can no longer be verified
+    after a restart; a warning is logged)."""
+    demo: bool = False
+    """Serve the challenge demo at ``/`` with demo-only session endpoints (``/demo/...``) that
+    need no API key and show the browser its verdict. Never in production."""
+    session_ttl_s: float = 300.0
+    """Time from a session's creation within which the browser must fetch the challenge and
+    upload its frames (else 410 ``session_expired``)."""
+    result_ttl_s: int = 3600
+    """Lifetime of a signed result (its ``exp`` claim)."""
+    sessions_per_key: int = 600
+    """Sessions one API key may create per ``session_window_s`` (0: no limit), else 429."""
+    sessions_per_address: int = 120
+    """Sessions one client address (IPv6: /64) may create per ``session_window_s`` (0: no
+    limit), else 429."""
+    session_window_s: float = 60.0
+    """The fixed window of the two session counters."""
+    session_max_frames: int = 150
+    """Most frames in one upload (413 ``too_many_frames``, counted while parsing)."""
+    session_max_body_bytes: int = 16 * MB
+    """Largest frames upload (413 ``body_too_large``)."""
+    session_frame_max_pixels: int = 1_000_000
+    """Largest width x height of one uploaded frame (the clip is then judged ``unknown``)."""
+    verify_timeout_s: float = 60.0
+    """Hard deadline of one clip's verification in a pipeline process (killed past it; the
+    session's result is then ``unknown``, reason ``verification timed out``)."""
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -156,7 +191,7 @@ class Settings(BaseSettings):
         return tuple(p.strip() for p in v.split(",") if p.strip()) if isinstance(v, str) else v
 
     @field_validator("max_body_bytes", "max_pixels", "max_header_bytes", "upload_buffer_bytes",
-                     mode="before")
+                     "session_max_body_bytes", "session_frame_max_pixels", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
         return _parse_size(v) if isinstance(v, str) else v
@@ -171,21 +206,24 @@ class Settings(BaseSettings):
     @field_validator("workers", "max_body_bytes", "max_pixels", "max_concurrency",
                      "worker_max_rss_mb", "keep_alive_s", "max_connections", "max_header_bytes",
                      "key_burst", "address_burst", "max_tracked_clients",
-                     "upload_buffer_bytes")
+                     "upload_buffer_bytes", "result_ttl_s", "session_max_frames",
+                     "session_max_body_bytes", "session_frame_max_pixels")
     @classmethod
     def _positive(cls, v: int, info: ValidationInfo) -> int:
         if v < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {v}")
         return v
 
-    @field_validator("job_timeout_s", "body_timeout_s", "header_timeout_s")
+    @field_validator("job_timeout_s", "body_timeout_s", "header_timeout_s", "session_ttl_s",
+                     "session_window_s", "verify_timeout_s")
     @classmethod
     def _positive_seconds(cls, v: float, info: ValidationInfo) -> float:
         if not v > 0:
             raise ValueError(f"{info.field_name} must be positive, got {v}")
         return v
 
-    @field_validator("pipeline_workers", "body_min_rate", "key_rate", "address_rate")
+    @field_validator("pipeline_workers", "body_min_rate", "key_rate", "address_rate",
+                     "sessions_per_key", "sessions_per_address")
     @classmethod
     def _not_negative(cls, v: float | None, info: ValidationInfo) -> float | None:
         if v is not None and v < 0:
@@ -221,6 +259,13 @@ class Settings(BaseSettings):
                 raise ValueError("api_keys must be SHA-256 hex digests (64 hex digits each; "
                                  "hash a key with: printf %s KEY | sha256sum)")
         return out
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return v
 
     @field_validator("retry_after_s")
     @classmethod
@@ -418,6 +463,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="path prefix when served under a sub-path of a proxy (FACELIVE_ROOT_PATH)")
     p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
                    help="log level (default info; FACELIVE_LOG_LEVEL)")
+    g = p.add_argument_group("challenge sessions (issue 14; need API keys, or --demo)")
+    g.add_argument("--no-sessions", dest="sessions", action="store_false", default=None,
+                   help="do not serve the session API (FACELIVE_SESSIONS=0)")
+    g.add_argument("--redis-url", default=None,
+                   help="session store shared by workers and replicas, e.g. "
+                        "redis://127.0.0.1:6379/0 (default: in memory; FACELIVE_REDIS_URL, "
+                        "which keeps a password out of the process list)")
+    g.add_argument("--signing-key", default=None, metavar="FILE",
+                   help="Ed25519 key that signs the results, created (mode 0600) when absent "
+                        "(default: a key in memory, lost at restart; FACELIVE_SIGNING_KEY)")
+    g.add_argument("--demo", action="store_true", default=None,
+                   help="the challenge demo at / with demo-only session endpoints that show "
+                        "the verdict to the browser; never in production (FACELIVE_DEMO)")
+    g.add_argument("--session-ttl", dest="session_ttl_s", type=float, default=None,
+                   help=f"seconds a session stays open (default {d('session_ttl_s'):g}; "
+                        "FACELIVE_SESSION_TTL_S)")
+    g.add_argument("--result-ttl", dest="result_ttl_s", type=int, default=None,
+                   help=f"lifetime of a signed result in seconds (default {d('result_ttl_s')}; "
+                        "FACELIVE_RESULT_TTL_S)")
+    g.add_argument("--sessions-per-key", type=int, default=None,
+                   help=f"sessions an API key may create per window (default "
+                        f"{d('sessions_per_key')}; 0: no limit; FACELIVE_SESSIONS_PER_KEY)")
+    g.add_argument("--sessions-per-address", type=int, default=None,
+                   help=f"sessions a client address may create per window (default "
+                        f"{d('sessions_per_address')}; 0: no limit; "
+                        "FACELIVE_SESSIONS_PER_ADDRESS)")
+    g.add_argument("--session-window", dest="session_window_s", type=float, default=None,
+                   help=f"window of the session counters in seconds (default "
+                        f"{d('session_window_s'):g}; FACELIVE_SESSION_WINDOW_S)")
+    g.add_argument("--session-max-frames", type=int, default=None,
+                   help=f"most frames in one upload (default {d('session_max_frames')}; "
+                        "FACELIVE_SESSION_MAX_FRAMES)")
+    g.add_argument("--session-max-body-bytes", type=_size_arg, default=None,
+                   help="largest frames upload (default 16 MiB; FACELIVE_SESSION_MAX_BODY_BYTES)")
+    g.add_argument("--verify-timeout", dest="verify_timeout_s", type=float, default=None,
+                   help=f"deadline of one clip's verification in seconds (default "
+                        f"{d('verify_timeout_s'):g}; FACELIVE_VERIFY_TIMEOUT_S)")
 
 
 def _size_arg(raw: str) -> int:

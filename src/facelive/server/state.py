@@ -4,14 +4,17 @@ The API is stateless between requests; this is what one app (one server process)
 lifetime: the pipeline it serves (a :class:`~facelive.server.workers.WorkerPool` of processes
 when it loads its own models, or the pipeline object it was given, run in threads), the admission
 count of the non-blocking semaphore, the worker-thread limiter, the API keys and rate limiters
-(:mod:`facelive.server.auth`) and its Prometheus registry.
+(:mod:`facelive.server.auth`), its Prometheus registry and the challenge sessions
+(:mod:`facelive.server.sessions`: the store, the result signer, and the clip verifications
+running in the background after their upload was answered).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +26,21 @@ from facelive.server.auth import ApiKeys, RateLimiter
 from facelive.server.errors import ApiError, image_error
 from facelive.server.metrics import Metrics
 from facelive.server.parsing import UploadBudget
+from facelive.server.sessions import (
+    SessionService,
+    config_problems,
+    open_session_store,
+    open_signer,
+    sessions_enabled,
+)
 from facelive.server.settings import Settings
 from facelive.server.workers import (
+    ChallengeJob,
     LivenessPipeline,
     WorkerPool,
     load_pipeline,
     pool_size,
+    run_challenge,
     run_pipeline,
 )
 from facelive.types import LivenessResult
@@ -54,6 +66,11 @@ class ServiceState:
     address_limiter: RateLimiter | None = None
     pool_loader: Any = None
     uploads: UploadBudget | None = None
+    clock: Callable[[], float] = time.time
+    """Unix seconds for the sessions (injectable in tests)."""
+    sessions: SessionService | None = None
+    sessions_reason: str = "the session API is off (--no-sessions)"
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -80,6 +97,7 @@ class ServiceState:
         ``settings.allow_missing_models``: then it is kept as :attr:`load_error`.
         """
         self.limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
+        self._start_sessions()
         if self.pipeline is None and self.pool is None:
             t0 = time.perf_counter()
             try:
@@ -104,8 +122,77 @@ class ServiceState:
         if self.load_ms is not None:
             self.metrics.model_load.set(self.load_ms / 1e3)
 
+    def _start_sessions(self) -> None:
+        """Open the session store and the result signer, or say why the session API is off.
+        Settings that cannot work (:func:`~facelive.server.sessions.config_problems`) and an
+        unreachable Redis raise :class:`RuntimeError` (start-up fails, loudly)."""
+        s = self.settings
+        problems = config_problems(s, self.api_keys.enabled)
+        if problems:
+            for p in problems:
+                log.error("%s", p)
+            raise RuntimeError("; ".join(problems))
+        if not s.sessions:
+            return
+        if not sessions_enabled(s, self.api_keys.enabled):
+            self.sessions_reason = ("the session API needs API keys: none is configured "
+                                    "(FACELIVE_API_KEYS or --api-keys-file)")
+            log.warning("challenge sessions disabled: no API key is configured "
+                        "(FACELIVE_API_KEYS or --api-keys-file); /v1/sessions answers 503 "
+                        "sessions_disabled")
+            return
+        store = open_session_store(s, self.clock)
+        self.sessions = SessionService(s, store, open_signer(s), self.clock,
+                                       keys_enabled=self.api_keys.enabled)
+        log.info("challenge sessions on (store: %s; signing key id %s)%s",
+                 "redis" if s.redis_url else "memory", self.sessions.signer.kid,
+                 "; DEMO MODE: /demo endpoints show the verdict to the browser, never use it "
+                 "in production" if s.demo else "")
+
+    def require_sessions(self) -> SessionService:
+        """The session service, or 503 ``sessions_disabled`` with the reason."""
+        if self.sessions is None:
+            raise ApiError(503, "sessions_disabled", self.sessions_reason)
+        return self.sessions
+
+    async def verify_clip(self, job: ChallengeJob) -> dict[str, Any]:
+        """Verify one challenge clip off the event loop: in a pipeline process (killed past
+        ``verify_timeout_s``), or for a given pipeline object in a worker thread (the wait is
+        bounded by ``verify_timeout_s``; the thread itself cannot be stopped). A timeout raises
+        :class:`ApiError` 503 ``timeout``."""
+        if self.pool is not None:
+            return await anyio.to_thread.run_sync(self.pool.verify, job, limiter=self.limiter)
+        pipeline = self.ready_pipeline()
+        limit = self.settings.verify_timeout_s
+        try:
+            with anyio.fail_after(limit):
+                return await anyio.to_thread.run_sync(run_challenge, pipeline, job,
+                                                      self.settings, limiter=self.limiter,
+                                                      abandon_on_cancel=True)
+        except TimeoutError:
+            raise ApiError(503, "timeout", f"verifying the clip took longer than {limit:g} s") \
+                from None
+
+    def pipeline_info(self) -> dict[str, Any]:
+        return self.ready_pipeline().info()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` on the event loop after the response (kept until it ends)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) for the background verifications at shutdown."""
+        if self.background:
+            _, pending = await asyncio.wait(set(self.background), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+
     def stop(self) -> None:
         """Close the pipeline or pool if this state loaded it (a given one stays the caller's)."""
+        if self.sessions is not None:
+            self.sessions.close()
         if self.owns_pipeline:
             if self.pipeline is not None:
                 self.pipeline.close()
@@ -150,13 +237,11 @@ class ServiceState:
         except ImageError as exc:
             raise image_error(exc.code, exc.message) from None
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold one of ``max_concurrency`` slots, or refuse at once: 503 ``overloaded``.
-
-        Non-blocking semaphore: the check and the increment happen without an await in between,
-        so on the single event loop no two requests can take the last slot.
-        """
+    def take_slot(self) -> None:
+        """Take one of ``max_concurrency`` processing slots, or refuse at once: 503
+        ``overloaded``. Non-blocking semaphore: the check and the increment happen without an
+        await in between, so on the single event loop no two requests can take the last slot.
+        (A session's clip holds one from its upload until its verification ends.)"""
         limit = self.settings.max_concurrency
         if self.in_flight >= limit:
             raise ApiError(503, "overloaded",
@@ -164,8 +249,16 @@ class ServiceState:
                            {"Retry-After": str(self.settings.retry_after_s)})
         self.in_flight += 1
         self.metrics.in_flight.inc()
+
+    def release_slot(self) -> None:
+        self.in_flight -= 1
+        self.metrics.in_flight.dec()
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one of ``max_concurrency`` slots (:meth:`take_slot`) for the block."""
+        self.take_slot()
         try:
             yield
         finally:
-            self.in_flight -= 1
-            self.metrics.in_flight.dec()
+            self.release_slot()

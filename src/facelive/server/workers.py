@@ -15,6 +15,13 @@ pipeline in ``size`` processes started with the ``spawn`` context (MediaPipe, ON
   still running there) is replaced once it has answered, so the overrun stops using CPU;
 - a process that dies (crash, OOM killer) answers 500 ``internal_error`` and is replaced.
 
+The same processes verify challenge clips (:class:`ChallengeJob`, :meth:`WorkerPool.verify`,
+issue 14): the frames are decoded there with the session limits and checked by
+:func:`facelive.challenge.verify.verify_challenge` with the process's pipeline and a face
+detector and mesh kept for the process's life, under ``verify_timeout_s`` and the same memory
+limit. :func:`run_challenge` is that job, also run in a thread for a pipeline object given to
+the app.
+
 Replacements start in the background; until one is ready the pool has one process fewer, and a
 request waits at most ``job_timeout_s`` for a free process (else 503 ``overloaded``). Every
 process exits when the server process dies.
@@ -42,7 +49,7 @@ from facelive.server.settings import Settings
 from facelive.types import LivenessResult
 
 __all__ = ["LivenessPipeline", "WorkerPool", "load_pipeline", "run_pipeline", "usable_cores",
-           "pool_size"]
+           "pool_size", "ChallengeJob", "run_challenge", "jsonable"]
 
 log = logging.getLogger("facelive.server")
 
@@ -113,6 +120,84 @@ def run_pipeline(pipeline: LivenessPipeline, data: bytes, settings: Settings) ->
     return check(image)
 
 
+# -- challenge clips (issue 14) ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChallengeJob:
+    """One session's clip to verify: the encoded frames as uploaded, their timestamps (ms since
+    the challenge started), the issued challenge (``Challenge.to_dict()``) and the server's own
+    time between the first challenge fetch and the upload (``elapsed_ms``)."""
+
+    frames: list[bytes]
+    timestamps_ms: list[float]
+    challenge: dict[str, Any]
+    elapsed_ms: float
+
+
+_tools = threading.local()
+
+
+def _face_tools() -> tuple[Any, Any]:
+    """This thread's face detector and mesh (MediaPipe graphs are not shared between threads),
+    created on first use and kept for the thread's life."""
+    if getattr(_tools, "pair", None) is None:
+        from facelive.face.detection import FaceDetector
+        from facelive.face.mesh import FaceMesher
+
+        _tools.pair = (FaceDetector(), FaceMesher())
+    return _tools.pair
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars and tuples turned into plain JSON types (recursively)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return jsonable(item())
+    return str(value)
+
+
+def run_challenge(pipeline: LivenessPipeline, job: ChallengeJob, settings: Settings
+                  ) -> dict[str, Any]:
+    """Decode the frames (``session_frame_max_pixels``, ``max_aspect_ratio``) and verify the
+    clip; returns the outcome, JSON-able: ``decision``, ``reasons``, ``scores``, ``checks``,
+    ``threshold``, ``models`` (``pipeline.info()``), ``latency_ms`` and ``ms``. A frame that
+    does not decode gives ``unknown`` with the reason (nothing is raised for a client's data).
+    """
+    from facelive.challenge.verify import verify_challenge
+    from facelive.imageio import decode_image
+
+    t0 = time.perf_counter()
+    models = pipeline.info()
+    threshold = getattr(pipeline, "threshold", None)
+    try:
+        images = [decode_image(f, max_pixels=settings.session_frame_max_pixels,
+                               max_aspect_ratio=settings.max_aspect_ratio, name=f"frame {i}")
+                  for i, f in enumerate(job.frames)]
+    except ImageError as exc:
+        return jsonable({"decision": "unknown", "reasons": [f"unreadable frame: {exc.message}"],
+                         "scores": {}, "checks": {"frames": False}, "threshold": threshold,
+                         "models": models, "latency_ms": None,
+                         "ms": (time.perf_counter() - t0) * 1e3})
+    if not callable(getattr(pipeline, "check_frame", None)) or threshold is None:
+        raise TypeError("the pipeline cannot score frames for the challenge (it needs "
+                        "check_frame() and threshold, as facelive.pipeline.Pipeline has)")
+    detector, mesher = _face_tools()
+    report = verify_challenge(images, job.timestamps_ms, job.challenge, pipeline=pipeline,
+                              detector=detector, mesher=mesher, elapsed_ms=job.elapsed_ms)
+    del images
+    return jsonable({"decision": report.decision, "reasons": list(report.reasons),
+                     "scores": report.scores(), "checks": report.checks(),
+                     "threshold": report.passive.get("threshold", threshold), "models": models,
+                     "latency_ms": report.colour.get("latency_ms"),
+                     "ms": (time.perf_counter() - t0) * 1e3})
+
+
 # -- the worker process ------------------------------------------------------------------------
 
 def _die_with_parent(parent: int) -> None:
@@ -160,7 +245,10 @@ def _worker_main(conn: Connection, settings: Settings, loader: Callable[[Setting
             break
         job, data = msg
         try:
-            reply: tuple[Any, ...] = (job, "ok", run_pipeline(pipeline, data, settings))
+            if isinstance(data, ChallengeJob):
+                reply: tuple[Any, ...] = (job, "ok", run_challenge(pipeline, data, settings))
+            else:
+                reply = (job, "ok", run_pipeline(pipeline, data, settings))
         except ImageError as exc:
             reply = (job, "image_error", exc.code, exc.message)
         except MemoryError:
@@ -401,7 +489,7 @@ class WorkerPool:
                 return w
             self._retire(w, "crashed")
 
-    def _exchange(self, w: _Worker, job: int, data: bytes, timeout: float) -> tuple[Any, ...]:
+    def _exchange(self, w: _Worker, job: int, data: Any, timeout: float) -> tuple[Any, ...]:
         """Send one job and wait for its reply, watching the deadline and the memory."""
         deadline = time.monotonic() + timeout
         limit = self.settings.worker_max_rss_mb
@@ -469,3 +557,40 @@ class WorkerPool:
         log.error("pipeline process %d died after %.1f s on a job", w.pid, time.monotonic() - t0)
         self._retire(w, "crashed")
         raise ApiError(500, "internal_error", "the image processing worker died; it was restarted")
+
+    def verify(self, job: ChallengeJob) -> dict[str, Any]:
+        """Verify one challenge clip in a pipeline process (blocking: call it in a thread) under
+        ``verify_timeout_s``; returns :func:`run_challenge`'s outcome. Raises
+        :class:`ApiError` as :meth:`check` does (503 ``timeout`` / ``memory_limit`` with the
+        process killed and replaced, 500 ``internal_error``, 503 ``overloaded``)."""
+        s = self.settings
+        w = self._acquire(s.job_timeout_s)
+        job_id = next(self._ids)
+        t0 = time.monotonic()
+        reply = self._exchange(w, job_id, job, s.verify_timeout_s)
+        del job
+        kind = reply[1]
+        retry = {"Retry-After": str(max(1, s.retry_after_s))}
+        if kind == "ok":
+            w.jobs += 1
+            if _rss_mb(w.pid) > s.worker_max_rss_mb:
+                self._retire(w, "memory")
+            else:
+                self._idle.put(w)
+            return reply[2]
+        if kind == "timeout":
+            self._retire(w, "timeout")
+            raise ApiError(503, "timeout", f"verifying the clip took longer than the "
+                           f"{s.verify_timeout_s:g} s limit; the work was stopped", retry)
+        if kind == "memory":
+            self._retire(w, "memory")
+            raise ApiError(503, "memory_limit", "verifying the clip needed more memory than "
+                           f"the {s.worker_max_rss_mb} MiB limit; the work was stopped", retry)
+        if kind in ("error", "image_error"):
+            log.error("challenge verification error in process %d: %s", w.pid, reply[2:])
+            self._idle.put(w)
+            raise ApiError(500, "internal_error", "unexpected server error")
+        log.error("pipeline process %d died after %.1f s verifying a clip", w.pid,
+                  time.monotonic() - t0)
+        self._retire(w, "crashed")
+        raise ApiError(500, "internal_error", "the verification worker died; it was restarted")

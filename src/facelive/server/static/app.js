@@ -186,5 +186,13 @@
   }
 
   toggle.addEventListener("click", () => (running ? stop() : start()));
+  // The challenge demo (demo.js, --demo) pauses this loop while it plays, then resumes it.
+  let pausedByDemo = false;
+  document.addEventListener("facelive:pause", () => {
+    if (running) { pausedByDemo = true; stop(); }
+  });
+  document.addEventListener("facelive:resume", () => {
+    if (pausedByDemo) { pausedByDemo = false; start(); }
+  });
   start();
 })();

@@ -1,0 +1,183 @@
+"""Two app instances on one real Redis (issue 14): replicas behind a load balancer.
+
+A ``redis-server`` is started on a free port for this module (skipped, with the reason, where it
+is not installed: ``apt-get install -y redis-server``; ``.ci/run`` installs it). Both apps use
+the same Redis URL and the same signing key file, as replicas must. A session created on one is
+completed on the other; a nonce replayed to the second is refused; two simultaneous uploads of
+one session to the two instances are accepted exactly once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facelive.server.app import create_app
+from facelive.server.settings import Settings
+from test_sessions import (
+    DIGESTS,
+    KEY,
+    FakeClock,
+    clip,
+    create,
+    err,
+    fetch,
+    joserfc_verify,
+    load_astronaut,
+    payload,
+    upload,
+    wait_result,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
+    redis = pytest.importorskip("redis")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path_factory.mktemp("redis")), "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.time() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    client.close()
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[Any]:
+    from facelive.pipeline import Pipeline
+    from test_sessions import Constant
+
+    p = Pipeline([Constant()])
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Any:
+    return load_astronaut()
+
+
+@pytest.fixture
+def redis_fresh(redis_url: str) -> str:
+    """The module's Redis, emptied (the session counters would carry over between tests)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture
+def two(redis_fresh: str, pipeline: Any, tmp_path: Path) -> Iterator[tuple[TestClient, ...]]:
+    redis_url = redis_fresh
+    clock = FakeClock()
+    settings = Settings(api_keys=DIGESTS, redis_url=redis_url,
+                        signing_key=str(tmp_path / "signing.pem"))
+    a = TestClient(create_app(settings, pipeline, clock=clock))
+    b = TestClient(create_app(settings, pipeline, clock=clock))
+    with a, b:
+        yield a, b, clock  # type: ignore[misc]
+
+
+def test_a_session_created_on_one_instance_completes_on_the_other(two, astronaut) -> None:
+    a, b, clock = two
+    s = create(a)
+    ch = fetch(b, s)  # the browser lands on the other replica
+    frames, ts = clip(astronaut, ch)
+    clock.t += ch.capture_ms / 1000.0 + 0.5
+    r = upload(b, s, frames, ts, ch.nonce)
+    assert r.status_code == 202 and r.json() == {"status": "received"}
+    res = wait_result(a, s["session_id"])  # the backend asks the first one
+    assert res.status_code == 200 and res.json()["decision"] == "live", res.text
+    jwks_a = a.get("/.well-known/jwks.json").json()
+    assert b.get("/.well-known/jwks.json").json() == jwks_a  # one key for every replica
+    assert joserfc_verify(res.json()["token"], jwks_a)["sid"] == s["session_id"]
+    # the nonce (and the frames) replayed to the second instance: refused
+    err(upload(b, s, frames, ts, ch.nonce), 409, "frames_submitted")
+    err(upload(a, s, frames, ts, ch.nonce), 409, "frames_submitted")
+    # a valid client token of this session is refused on another one, across instances
+    other = create(b)
+    err(a.get(f"/v1/sessions/{other['session_id']}/challenge", headers={
+        "authorization": f"Bearer {s['client_token']}"}), 403, "forbidden")
+
+
+def test_a_nonce_is_accepted_once_across_instances(two, astronaut) -> None:
+    a, b, clock = two
+    s = create(a)
+    ch = fetch(a, s)
+    frames, ts = clip(astronaut, ch, seed=1)
+    clock.t += ch.capture_ms / 1000.0 + 0.5
+    statuses: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def send(client: TestClient) -> None:
+        barrier.wait()
+        statuses.append(upload(client, s, frames, ts, ch.nonce).status_code)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [202, 409], statuses
+    res = wait_result(b, s["session_id"])
+    assert res.status_code == 200
+    assert payload(res.json()["token"])["nonce"] == ch.nonce
+
+
+def test_session_counters_are_shared(redis_fresh: str, pipeline: Any, tmp_path: Path) -> None:
+    settings = Settings(api_keys=DIGESTS, redis_url=redis_fresh, sessions_per_key=3,
+                        signing_key=str(tmp_path / "signing.pem"))
+    a = TestClient(create_app(settings, pipeline))
+    b = TestClient(create_app(settings, pipeline))
+    with a, b:
+        for c in (a, b, a):
+            assert c.post("/v1/sessions", headers={"authorization": f"Bearer {KEY}"}
+                          ).status_code == 201
+        r = b.post("/v1/sessions", headers={"authorization": f"Bearer {KEY}"})
+        err(r, 429, "too_many_sessions")
+        assert int(r.headers["retry-after"]) >= 1
+
+
+def test_an_unreachable_redis_stops_the_start(pipeline: Any, tmp_path: Path) -> None:
+    settings = Settings(api_keys=DIGESTS, redis_url=f"redis://127.0.0.1:{_free_port()}/0",
+                        signing_key=str(tmp_path / "signing.pem"))
+    with pytest.raises(RuntimeError, match="cannot reach the session store"):
+        with TestClient(create_app(settings, pipeline)):
+            pass
