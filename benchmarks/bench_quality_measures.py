@@ -6,7 +6,9 @@ FFT / gradient work, which ``measures()`` shares. Total: ``measures(BGR uint8 fr
 builds I, I', C, C'. Median of repeated runs after a warm-up. ``facelive.runtime.tune_allocator()``
 is applied first (as the ``facelive`` entry points do); ``FACELIVE_MALLOC_TUNING=0`` measures
 without it. Input: a
-Replay-Attack devel frame when ../shared/data is there (resized), else a generated textured image.
+Replay-Attack devel frame when ../shared/data is there (resized), else a generated textured image;
+the ``measures()`` totals also run over the benchmark frame set (``benchmarks/_frames.py``,
+``--frames`` per source) and print median and p10-p90 over frames and repeats.
 
 Usage: PYTHONPATH=src python benchmarks/bench_quality_measures.py [--repeats N] [--sizes WxH ...]
 """
@@ -70,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--sizes", nargs="+", default=["320x240", "640x480", "1280x720"])
+    ap.add_argument("--frames", type=int, default=3, help="frames per source for the totals")
     args = ap.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _frames import describe, frame_set, machine_line, stats
     cv2.setNumThreads(1)
     tuned = tune_allocator()  # as the facelive CLI and server do at start-up
     src, what = source_image()
@@ -94,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
                 call = partial(fn, grey)
             results[name].append(median_ms(call, args.repeats)[1])
         totals.append(median_ms(partial(q.measures, img), args.repeats))
+    spread = []  # measures() over the frame set: thread CPU ms, all frames x repeats
+    for w, h in sizes:
+        fs = frame_set(args.frames, w, h)
+        cpu = []
+        for f in fs:
+            q.measures(f.image)
+            for _ in range(max(1, args.repeats // 3)):
+                c = time.thread_time()
+                q.measures(f.image)
+                cpu.append((time.thread_time() - c) * 1e3)
+        spread.append(stats(cpu))
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(title=f"quality measures, median ms, 1 thread ({what}); load {load:.1f}",
@@ -108,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                                        for i in range(len(sizes))), style="dim")
     table.add_row("measures() CPU", *(f"{t[1]:.1f}" for t in totals), style="bold")
     table.add_row("measures() wall", *(f"{t[0]:.1f}" for t in totals))
+    table.add_row("measures() CPU, frame set: median", *(f"{s['median']:.1f}" for s in spread),
+                  style="bold")
+    table.add_row("  p10-p90", *(f"{s['p10']:.1f}-{s['p90']:.1f}" for s in spread))
     Console().print(table)
+    print(f"frame set:\n{describe(frame_set(args.frames))}\n{machine_line()}")
     return 0
 
 

@@ -177,3 +177,54 @@ def test_mutated_files_never_crash(rgb: Image.Image, fmt: str) -> None:
         except ImageError:
             continue
         assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+
+
+def _pillow_reference(data: bytes) -> np.ndarray:
+    """What decode_image gave before the simplejpeg path: Pillow, EXIF applied, BGR."""
+    from PIL import ImageOps
+
+    img = Image.open(io.BytesIO(data))
+    img = ImageOps.exif_transpose(img)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"))[..., ::-1])
+
+
+@pytest.mark.parametrize("kw", [
+    {"quality": 90},  # 4:2:0
+    {"quality": 95, "subsampling": 0},  # 4:4:4
+    {"quality": 80, "subsampling": 1},  # 4:2:2
+    {"quality": 85, "progressive": True},
+    {"quality": 75, "optimize": True},
+])
+def test_jpeg_fast_path_gives_pillows_pixels(kw) -> None:
+    """The simplejpeg path (baseline or progressive colour JPEGs) gives exactly Pillow's pixels."""
+    import facelive.imageio as imageio
+
+    r = np.random.default_rng(3)
+    base = cv2.resize(r.integers(0, 256, (24, 32, 3), dtype=np.uint8), (333, 251),
+                      interpolation=cv2.INTER_CUBIC)  # odd sizes: partial MCUs
+    data = _encode(Image.fromarray(base), "JPEG", **kw)
+    fast = decode_image(data)
+    np.testing.assert_array_equal(fast, _pillow_reference(data))
+    assert fast.flags.c_contiguous and fast.dtype == np.uint8
+    if imageio._simplejpeg is not None:
+        assert imageio._decode_jpeg_fast(data, Image.open(io.BytesIO(data))) is not None
+
+
+def test_jpeg_fast_path_leaves_the_rest_to_pillow(rgb: Image.Image) -> None:
+    import facelive.imageio as imageio
+
+    def fast(data: bytes):
+        return imageio._decode_jpeg_fast(data, Image.open(io.BytesIO(data)))
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = _encode(rgb, "JPEG", exif=exif, quality=95)
+    grey = _encode(rgb.convert("L"), "JPEG", quality=95)
+    cmyk = _encode(rgb.convert("CMYK"), "JPEG", quality=95)
+    for data in (rotated, grey, cmyk, _encode(rgb, "PNG")):
+        assert fast(data) is None
+        np.testing.assert_array_equal(decode_image(data), _pillow_reference(data))
+    jpg = _encode(rgb.resize((640, 480)), "JPEG")
+    assert fast(jpg[: len(jpg) // 2]) is None  # libjpeg-turbo warns: Pillow decides
+    with pytest.raises(ImageError):
+        decode_image(jpg[: len(jpg) // 2])

@@ -10,6 +10,13 @@ declared size before any pixel is decoded; so is a thin strip (an aspect ratio o
 :data:`MAX_ASPECT_RATIO`), whose short side the quality test would scale up (an 8000x32 PNG of
 2 KB became a 60000x240 working frame, 4 GB of memory). Together the two limits bound the work
 one accepted image can cause (docs/deployment.md gives the measured worst case).
+
+Baseline JPEGs in colour without an EXIF rotation (what cameras and browsers upload) are decoded
+by simplejpeg (libjpeg-turbo, straight to BGR) when it is installed, after the same header checks:
+the pixels are identical to Pillow's (both libjpeg-turbo with its default IDCT and upsampling;
+``tests/test_imageio.py``) and it is 1.5-1.9x faster (``benchmarks/bench_jpeg.py``). Anything
+else (other formats, grey/CMYK JPEGs, EXIF rotations, files libjpeg-turbo warns about) takes
+the Pillow path, so errors and results stay what Pillow gives.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+try:  # optional speed-up for JPEG (see the module docstring)
+    import simplejpeg as _simplejpeg
+except ImportError:  # pragma: no cover - simplejpeg is a dependency; Pillow remains the fallback
+    _simplejpeg = None
 
 from facelive.errors import (
     EmptyImageError,
@@ -118,6 +130,23 @@ def _decode_pil(img: Image.Image) -> np.ndarray:
     return _to_bgr_uint8(np.asarray(img if mode == "RGB" else img.convert("RGB")))
 
 
+def _decode_jpeg_fast(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """``data`` decoded by simplejpeg to BGR when ``img`` (Pillow, header read) is a colour JPEG
+    without EXIF rotation and libjpeg-turbo decodes it without a warning; else ``None`` (the
+    caller then decodes with Pillow)."""
+    if _simplejpeg is None or img.format != "JPEG" or img.mode != "RGB":
+        return None
+    if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+        return None
+    try:
+        out = _simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+    except Exception:  # any complaint: Pillow decides, as it would without simplejpeg
+        return None
+    if out.shape != (img.size[1], img.size[0], 3) or out.dtype != np.uint8:
+        return None
+    return np.ascontiguousarray(out)
+
+
 def decode_image(
     data: bytes,
     *,
@@ -135,10 +164,11 @@ def decode_image(
         raise ImageError(f"{name}: expected bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise EmptyImageError(f"{name}: empty file")
+    raw = bytes(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)))
+            img = Image.open(io.BytesIO(raw))
             fmt = img.format or "unknown"
             if fmt not in SUPPORTED_FORMATS:
                 raise UnsupportedImageError(
@@ -147,10 +177,12 @@ def decode_image(
             width, height = img.size
             _check_size(width, height, max_pixels=max_pixels, min_side=min_side,
                         max_aspect_ratio=max_aspect_ratio)
-            img.load()
-            if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
-                img = ImageOps.exif_transpose(img)
-            out = _decode_pil(img)
+            out = _decode_jpeg_fast(raw, img)
+            if out is None:
+                img.load()
+                if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+                    img = ImageOps.exif_transpose(img)
+                out = _decode_pil(img)
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError,

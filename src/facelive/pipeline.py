@@ -129,6 +129,7 @@ class Pipeline:
                 if model is not None and model.covers(self.test_names):
                     self.fusion = model
         self._threshold_override = threshold
+        self._expected_ms: dict[str, float] = {}  # running mean of each test's time
         self._needs_face = any(t.needs_face for t in self.tests)
         self._detector = detector  # must be thread-safe (FaceDetector is)
         if self._needs_face and self._detector is None:
@@ -249,9 +250,25 @@ class Pipeline:
             for job in early:
                 job.future.cancel()
             raise
-        late = self._submit([t for t in self.tests if t.needs_face], frame)
+        late = self._submit(self._longest_first([t for t in self.tests if t.needs_face]), frame)
         results = self._collect(early + late)
+        self._learn(results)
         return {t.name: results[t.name] for t in self.tests}, face_ms
+
+    def _longest_first(self, tests: list[LivenessTest]) -> list[LivenessTest]:
+        """``tests`` in decreasing order of their recent run time (declared order until known).
+
+        With more tests than workers, the test still queued runs on whichever worker frees
+        first; starting the longest test first finishes soonest (the 3D test first, on the
+        worker the quality test is not using, then the CNN wherever a worker is free).
+        """
+        return sorted(tests, key=lambda t: -self._expected_ms.get(t.name, 0.0))
+
+    def _learn(self, results: dict[str, TestResult]) -> None:
+        for name, r in results.items():
+            if r.status == "ok":
+                prev = self._expected_ms.get(name)
+                self._expected_ms[name] = r.ms if prev is None else 0.8 * prev + 0.2 * r.ms
 
     def decide(self, results: dict[str, TestResult]) -> tuple[str, float | None, float | None]:
         """Combine test results into (decision, score, threshold) by the documented rules."""

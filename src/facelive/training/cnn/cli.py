@@ -8,6 +8,9 @@ export ONNX; score Replay-Attack devel end to end and set the threshold at its E
 (:mod:`.threshold`). Writes ``cnn.onnx``, ``cnn.json``, ``SHA256SUMS`` and ``report.json`` to
 ``--out``. Torch is imported inside the command only.
 
+``cnn-int8`` quantises the float model to INT8 with ONNX Runtime (:mod:`.quantize`; no torch)
+and makes it the folder's ``cnn.onnx``, keeping the float one as ``cnn_fp32.onnx``.
+
 ``cnn-threshold`` is the last step alone, for an existing model (the shipped one by default, or
 ``--model PATH.onnx``): no torch needed. It rewrites the card in the model's folder, or writes
 model and card to ``--out DIR``. The shipped ``cnn.json`` threshold came from this step.
@@ -56,7 +59,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     t.add_argument("--card", type=Path, default=None,
                    help="also write a model card section (Markdown) here")
     t.set_defaults(func=run_threshold)
+
+    q = subparsers.add_parser(
+        "cnn-int8", help="INT8 quantisation of the CNN (ONNX Runtime; needs onnx, not torch)",
+        description="Quantise the float CNN statically (calibration: Replay-Attack devel face "
+                    "crops computed at run time), set its threshold on RA devel, compare it with "
+                    "the float model; writes cnn.onnx/cnn.json (int8) and keeps the float files "
+                    "as cnn_fp32.onnx/cnn_fp32.json.")
+    q.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    q.add_argument("--nuaa", type=Path, default=None,
+                   help="NUAA root: also compare on the held-back subjects 0003/0006/0009")
+    q.add_argument("--model", type=Path, default=None,
+                   help="float ONNX file with its .json card beside it (default: the float "
+                        "model the runtime would load)")
+    q.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: the float model's folder)")
+    q.add_argument("--step", type=int, default=9,
+                   help="calibrate on every STEP-th RA devel frame (default 9: 200 crops)")
+    q.add_argument("--report", type=Path, default=Path("runs/cnn/int8.json"))
+    q.add_argument("--card", type=Path, default=None,
+                   help="also write a model card section (Markdown) here")
+    q.set_defaults(func=run_int8)
     return p
+
+
+def run_int8(args: argparse.Namespace) -> int:
+    try:
+        import onnx  # noqa: F401  (onnxruntime.quantization needs it)
+    except ImportError:
+        print("facelive train cnn-int8 needs onnx (in the training extra): "
+              "pip install '.[train]'")
+        return 2
+    from facelive.training.cnn.quantize import card_markdown, train_cnn_int8
+    from facelive.training.report import finish, metric_summary
+
+    rep = train_cnn_int8(args.replay_attack, model=args.model, out_dir=args.out,
+                         step=args.step, nuaa_root=args.nuaa)
+    summary = {"threshold": rep["threshold"], "float_threshold": rep["float_threshold"],
+               "ms_per_crop": {k: round(v["median"], 2) for k, v in rep["ms_per_crop"].items()},
+               "decisions_changed_ra_devel": rep["decisions_changed_ra_devel"]}
+    for name in ("ra_devel", "nuaa_heldout"):
+        if name in rep:
+            summary[name] = {k: metric_summary(v["frame"]) for k, v in rep[name].items()}
+    print(f"written {rep['onnx']} (int8), {rep['float_onnx']} (fp32)")
+    return finish(rep, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary=summary)
 
 
 def _summary(rep: dict) -> dict:
