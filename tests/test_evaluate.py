@@ -177,3 +177,44 @@ def test_comparison_table_rows_and_columns() -> None:
     assert row == ("| run | 0.5000 | 0.0% | 100.0% | 100.0% | 0.0% | 50.0% | 0.0% | 1.000 "
                    "| 1/2 | 0 |")
     assert comparison_table([("run", r)], "video").count("\n") == 1  # no video level: header only
+
+
+def test_conditions_transform_samples() -> None:
+    from facelive.evaluation.conditions import CONDITIONS, parse_conditions, transformed, web_client
+
+    img = (np.random.default_rng(0).random((480, 1280, 3)) * 255).astype(np.uint8)
+    s = Sample("k", "live", None, "s", "k", "devel", loader=lambda: img)
+    assert transformed([s], "original")[0] is s
+    assert transformed([s], "scale0.5")[0].load().shape == (240, 640, 3)
+    assert transformed([s], "scale2")[0].load().shape == (960, 2560, 3)
+    assert web_client(img).shape == (240, 640, 3)  # at most 640 px on the long side
+    j = transformed([s], "jpeg70")[0].load()
+    assert j.shape == img.shape and not np.array_equal(j, img)
+    assert parse_conditions(None) == list(CONDITIONS) == parse_conditions("all")
+    assert parse_conditions("web, jpeg85") == ["web", "jpeg85"]
+    with pytest.raises(ValueError):
+        parse_conditions("jpeg50")
+
+
+def test_cli_evaluate_conditions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(facelive.pipeline, "Pipeline", FakePipeline)
+    _replay_tree(tmp_path / "ra")
+    out = tmp_path / "out"
+    rc = main(["evaluate", "--dataset", "replay-attack", "--root", str(tmp_path / "ra"),
+               "--split", "test", "--tests", "fake", "--conditions", "original,jpeg70,scale2",
+               "--out", str(out), "--quiet"])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert list(printed) == ["original", "jpeg70", "scale2"]
+    res = json.loads((out / "conditions.json").read_text())
+    assert res["threshold"] == 0.5 and res["command"].startswith("facelive evaluate")
+    frame = res["conditions"]["original"]["decision"]["frame"]
+    assert frame["n_live"] == 4 and frame["n_no_decision"] == 1  # one attack frame too dark
+    table = (out / "conditions.md").read_text()
+    assert "| jpeg70 | decision (fused) | 0.5000 |" in table
+    assert (out / "conditions.png").stat().st_size > 0
+    assert main(["evaluate", "--dataset", "replay-attack", "--root", str(tmp_path / "ra"),
+                 "--conditions", "jpeg50", "--out", str(out)]) == 2
+    assert main(["evaluate", "--dataset", "replay-attack", "--root", str(tmp_path / "ra"),
+                 "--split", "test", "--conditions", "--threshold-from", "devel",
+                 "--out", str(out)]) == 2

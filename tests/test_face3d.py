@@ -184,3 +184,19 @@ def test_real_frames_rank_live_above_attacks(face3d, shared_data):
                     scores[kind].append(res.score)
     assert len(scores["live"]) >= 8 and len(scores["attack"]) >= 8
     assert np.mean(scores["live"]) > np.mean(scores["attack"]) + 0.2
+
+
+def test_batched_scores_from_cached_meshes_match_the_test(face3d, astronaut):
+    """The fusion and the protocols score face3d from cached meshes in batches
+    (facelive.training.face3d.data.shipped_face3d_scores); that must equal the run-time test."""
+    from facelive.training.face3d.data import shipped_face3d_scores
+
+    img, box = astronaut
+    with FaceMesher() as m:
+        v, g = m.shaded_mesh(img, box)
+    verts = np.stack([v, v, np.full_like(v, np.nan)])
+    inten = np.stack([g, g, np.full_like(g, np.nan)])
+    got = shipped_face3d_scores(verts, inten, np.array([True, True, False]))
+    want = face3d.score_frame(Frame(img, face=box))
+    assert got[0] == pytest.approx(want, abs=1e-6) and got[1] == got[0]
+    assert np.isnan(got[2])

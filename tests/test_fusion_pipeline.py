@@ -274,3 +274,65 @@ def test_multiple_faces_get_no_decision_unless_largest_is_asked_for():
     assert r.decision == "live" and r.face == TwoFaces.boxes[0]
     with pytest.raises(FaceliveError):
         Pipeline(tests, fusion=None, detector=TwoFaces(), faces="any")
+
+
+# --- monotone fusion (issue 11) -----------------------------------------------------------------
+def _two_domains(rng, n: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test a separates in both domains; test b helps in domain A but is reversed in domain B
+    (a domain quirk); domain A has four times the samples."""
+    dom = np.array(["A"] * (4 * n // 5) + ["B"] * (n // 5))
+    y = rng.random(n) < 0.5
+    a = np.where(y, rng.normal(1.0, 1.0, n), rng.normal(-1.0, 1.0, n))
+    b = np.where(y, 1.0, -1.0) * np.where(dom == "A", -0.3, 1.0) + rng.normal(0, 1.0, n)
+    b = b - 2.5 * a * (dom == "A") * 0.2  # anti-correlated with a in A: LDA flips its sign
+    p = 1 / (1 + np.exp(-np.column_stack([a, b])))
+    return p, y, dom
+
+
+def test_fit_nonneg_keeps_every_weight_non_negative(rng) -> None:
+    from facelive.fusion.model import fit_nonneg
+
+    p, y, dom = _two_domains(rng)
+    lda = fit_linear(p, y, ("a", "b"))
+    mono = fit_nonneg(p, y, ("a", "b"))
+    assert lda.model.coef[1] < 0  # the unconstrained fit follows domain A's quirk
+    assert np.all(mono.model.coef >= 0) and mono.model.coef[0] > 0
+    # stored like any fusion: the JSON format is unchanged
+    back = LinearFusion.from_dict(mono.to_dict())
+    np.testing.assert_allclose(back.predict_proba(p), mono.predict_proba(p))
+    # monotone: raising a test's P(live) never lowers the fused P(live)
+    lo, hi = p.copy(), p.copy()
+    hi[:, 1] = np.minimum(hi[:, 1] + 0.2, 0.99)
+    assert np.all(mono.predict_proba(hi) >= mono.predict_proba(lo) - 1e-12)
+
+
+def test_balanced_weights_and_domain_max_eer_threshold() -> None:
+    from facelive.fusion.model import balanced_weights
+    from facelive.training.fusion import domain_max_eer_threshold
+
+    w = balanced_weights(["A/1", "A/1", "A/1", "B/0"])
+    assert w[:3].sum() == pytest.approx(w[3]) and w.sum() == pytest.approx(4)
+    scores = np.array([0.9, 0.8, 0.3, 0.2, 0.6, 0.5, 0.45, 0.1])
+    live = np.array([1, 1, 0, 0, 1, 1, 0, 0], bool)
+    dom = np.array(["A"] * 4 + ["B"] * 4)
+    # A separates between 0.3 and 0.8 (EER threshold 0.55), B between 0.45 and 0.5 (0.475)
+    assert domain_max_eer_threshold(scores, live, dom) == pytest.approx(0.55)
+    assert domain_max_eer_threshold(scores[4:], live[4:], dom[4:]) == pytest.approx(0.475)
+
+
+def test_fit_subsets_nonneg_reports_per_domain(rng) -> None:
+    from facelive.datasets import Sample
+    from facelive.training.fusion import fit_subsets
+
+    p, y, dom = _two_domains(rng, 200)
+    samples = [Sample(f"k{i}", "live" if v else "spoof", None if v else "print", f"s{i % 10}",
+                      f"k{i}", "devel") for i, v in enumerate(y)]
+    models, rep = fit_subsets({"a": p[:, 0], "b": p[:, 1]}, samples, ["a", "b"], folds=5,
+                              method="nonneg", threshold_rule="domain-max-eer", domains=dom)
+    assert set(models) == {("a",), ("b",), ("a", "b")}
+    assert all(np.all(m.model.coef >= 0) for m in models.values())
+    assert set(rep["a+b"]["per_domain"]) == {"A", "B"}
+    assert "out_of_fold_per_domain" in models[("a", "b")].metrics
+    fm = FusionModel(("a", "b"), models, "available")
+    assert FusionModel.from_dict(fm.to_dict()).subsets[("a", "b")].threshold == pytest.approx(
+        models[("a", "b")].threshold)

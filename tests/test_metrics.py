@@ -143,3 +143,19 @@ def test_evaluate_scores_reexported() -> None:
 
     smp = [Sample(key="a", label="live", attack_type=None, subject="s", group="a", split="devel")]
     assert evaluate_scores([0.7], smp, threshold=0.5)["frame"]["BPCER"] == 0.0
+
+
+def test_threshold_for_bpcer() -> None:
+    from facelive.evaluation import bpcer, threshold_for_bpcer
+
+    live = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 0.35]
+    # 10 live frames, 10% may be rejected: the lowest one, threshold midway to the next
+    t = threshold_for_bpcer(live, 0.1)
+    assert t == pytest.approx(0.15) and bpcer(live, t) == 0.1
+    assert threshold_for_bpcer(live, 0.0) == 0.1 and bpcer(live, 0.1) == 0.0
+    t = threshold_for_bpcer(live, 0.25)  # floor(2.5) = 2 may be rejected
+    assert bpcer(live, t) == 0.2 and t == pytest.approx(0.25)
+    assert bpcer([0.5, 0.5, 0.5, 0.9], threshold_for_bpcer([0.5, 0.5, 0.5, 0.9], 0.3)) == 0.0
+    assert math.isnan(threshold_for_bpcer([], 0.1))
+    with pytest.raises(ValueError):
+        threshold_for_bpcer(live, 1.0)

@@ -131,3 +131,67 @@ def test_sensible_scores_on_real_devel_frames(shared_data) -> None:
              for p in _frames(root / "attack", "*/*/frame_*.jpg", 30)]
     assert np.mean(live) > np.mean(spoof)
     assert 0 < np.mean(np.array(spoof) >= t.threshold) < 1 or np.mean(live) > 0.5
+
+
+# --- per-domain standardisation and sign constraints (issue 11) ----------------------------------
+def _domains_data(rng, n: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two capture domains whose measures are shifted and scaled differently; measure 0 points
+    the same way in both, measure 1 the opposite way (a domain quirk)."""
+    k = len(MEASURE_NAMES)
+    dom = np.array(["A"] * n + ["B"] * n)
+    y = np.tile(np.arange(n) % 2 == 0, 2)
+    x = rng.normal(0, 1, (2 * n, k))
+    x[:, 0] += np.where(y, 1.5, -1.5)
+    x[:, 1] += np.where(y, 1.0, -1.0) * np.where(dom == "A", 1, -1)
+    x[dom == "B"] = x[dom == "B"] * 3 + 10  # another camera: offset and scale
+    return x, y, dom
+
+
+def test_domain_stats_and_calibrated_copy(rng) -> None:
+    from facelive.liveness.quality import DomainStats
+
+    x, y, dom = _domains_data(rng)
+    st = DomainStats.of(x[(dom == "B") & y])
+    z = st.apply(x[(dom == "B") & y])
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-9)
+    with pytest.raises(ValueError):
+        DomainStats.of(x[:1])
+    m = QualityModel.fit(x, y, dom)
+    assert m.domain is not None and "average of A, B" in m.domain.source
+    cal = m.with_domain(x[(dom == "B") & y])  # calibrated on domain B's live frames only
+    b = dom == "B"
+    from facelive.evaluation import auc
+
+    assert auc(cal.predict_proba(x[b & y]), cal.predict_proba(x[b & ~y])) > 0.8
+    assert np.median(cal.predict_proba(x[b & y])) > 0.5 > np.median(cal.predict_proba(x[b & ~y]))
+    with pytest.raises(ModelError):
+        QualityModel.fit(x, y).with_domain(x[y])
+
+
+def test_domain_model_roundtrip_and_old_files(rng) -> None:
+    x, y, dom = _domains_data(rng)
+    m = QualityModel.fit(x, y, dom, method="sign-constrained")
+    d = json.loads(json.dumps(m.to_dict()))
+    assert "domain" in d
+    back = QualityModel.from_dict(d)
+    np.testing.assert_allclose(back.predict_proba(x), m.predict_proba(x))
+    old = QualityModel.fit(x, y).to_dict()
+    assert "domain" not in old and QualityModel.from_dict(old).domain is None
+    d["domain"]["scale"][0] = 0.0
+    with pytest.raises(ModelError):
+        QualityModel.from_dict(d)
+
+
+def test_sign_constraints_drop_measures_that_flip_between_domains(rng) -> None:
+    from facelive.liveness.quality import consistent_signs
+
+    x, y, dom = _domains_data(rng)
+    signs = consistent_signs(x, y, dom)
+    assert signs[0] == 1 and signs[1] == 0
+    m = QualityModel.fit(x, y, dom, method="sign-constrained", l2=0.1)
+    assert m.linear.coef[0] > 0 and m.linear.coef[1] == 0
+    assert np.all(m.linear.coef * np.where(signs == 0, 1, signs) >= 0)
+    assert np.all(m.linear.coef[signs == 0] == 0)
+    with pytest.raises(ValueError):
+        QualityModel.fit(x, y, method="qda")

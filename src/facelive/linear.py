@@ -65,3 +65,45 @@ class StandardizedLinear:
         est.fit((x - mean) / scale, np.asarray(y, dtype=int))
         return cls(mean, scale, np.ravel(est.coef_).astype(np.float64),
                    float(np.ravel(est.intercept_)[0]))
+
+
+def fit_sign_constrained(x: np.ndarray, y: np.ndarray, signs: np.ndarray | None = None, *,
+                         sample_weight: np.ndarray | None = None, l2: float = 1e-2
+                         ) -> StandardizedLinear:
+    """Standardise ``x`` and fit an L2-penalised logistic regression whose weights keep given
+    signs: ``coef[j] * signs[j] >= 0`` (``signs[j] == 0`` drops input ``j``; default all +1).
+
+    Minimises ``mean_i(w_i * logloss_i) + l2 / 2 * |coef|^2`` (weights ``w`` normalised to mean
+    1; the intercept is not penalised) with L-BFGS-B under bounds. Used where a weight whose sign
+    flips between capture domains is a domain's quirk rather than evidence: the fusion (every
+    test's logit counts towards "live", never against) and the quality test (each measure
+    counts in the direction it points in every training domain).
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(x, dtype=np.float64)
+    yy = np.asarray(y, dtype=bool).astype(np.float64)
+    n, k = x.shape
+    if n == 0 or yy.min() == yy.max():
+        raise ValueError("need samples of both classes")
+    s = np.ones(k) if signs is None else np.sign(np.asarray(signs, dtype=np.float64))
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = w / w.mean()
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-12] = 1.0
+    z = (x - mean) / scale * np.where(s == 0, 0.0, s)  # oriented: every weight >= 0
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        c, b = theta[:k], theta[k]
+        t = z @ c + b
+        ll = yy * np.logaddexp(0.0, -t) + (1 - yy) * np.logaddexp(0.0, t)
+        g = w * (1.0 / (1.0 + np.exp(-np.clip(t, -500, 500))) - yy)
+        value = float(np.mean(w * ll) + 0.5 * l2 * c @ c)
+        return value, np.concatenate([z.T @ g / n + l2 * c, [g.mean()]])
+
+    bounds = [(0.0, 0.0) if sj == 0 else (0.0, None) for sj in s] + [(None, None)]
+    res = minimize(loss, np.zeros(k + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 5000})
+    coef = res.x[:k] * np.where(s == 0, 0.0, s)
+    return StandardizedLinear(mean, scale, coef, float(res.x[k]))

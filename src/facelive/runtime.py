@@ -78,17 +78,18 @@ def limit_library_threads() -> None:
 def quiet_native_logs() -> None:
     """Turn down the C++ start-up chatter of MediaPipe/TFLite/absl (errors still show).
 
-    Sets ``GLOG_minloglevel`` and ``TF_CPP_MIN_LOG_LEVEL`` (unless already set) and absl's Python
-    verbosity; must run before MediaPipe is imported to take full effect.
+    Sets ``GLOG_minloglevel`` and ``TF_CPP_MIN_LOG_LEVEL`` (unless already set) and, when
+    ``absl.logging`` is imported, absl's Python verbosity; must run before MediaPipe is imported
+    to take full effect.
     """
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        from absl import logging as absl_logging
-
+    # absl's Python logging only where it is loaded already: facelive's MediaPipe modules do not
+    # use it (facelive.face.detection defers the package parts that do), and importing it
+    # costs ~30 ms of start-up (benchmarks/bench_pipeline.py, load rows)
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None:
         absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # pragma: no cover - absl comes with mediapipe
-        pass
 
 
 NATIVE_NOISE = re.compile(

@@ -31,8 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--target-apcer", type=float, default=0.1)
     q.set_defaults(func=_train_quality)
 
-    f = tsub.add_parser("fusion", help="the score fusion (LDA over the tests' devel scores)")
+    f = tsub.add_parser("fusion", help="the score fusion (monotone, over both databases' "
+                                       "held-out scores)")
     f.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    f.add_argument("--nuaa", type=Path, default=None,
+                   help="NUAA root: pool its held-back subjects with Replay-Attack devel "
+                        "(the shipped fusion); without it, Replay-Attack devel only")
+    f.add_argument("--method", choices=("nonneg", "lda"), default=None,
+                   help="nonneg (default): weights >= 0; lda: the pre-issue-11 fusion")
+    f.add_argument("--threshold-rule", choices=("domain-max-eer", "operating-point"),
+                   default=None, help="domain-max-eer (default): highest per-database EER "
+                                      "threshold; operating-point: stricter of EER and "
+                                      "worst-type APCER <= --target-apcer")
     f.add_argument("--tests", default="quality,cnn,face3d")
     f.add_argument("--target-apcer", type=float, default=0.05,
                    help="operating point: highest allowed devel APCER (worst type)")
@@ -51,7 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--train-on", choices=("ra", "nuaa+ra"), default="ra",
                    help="the shipped model's training data")
-    d.add_argument("--no-cross", action="store_true", help="skip the cross-dataset models")
+    d.add_argument("--no-cross", action="store_true", help="skip the generalisation protocols")
+    d.add_argument("--evaluate-only", action="store_true",
+                   help="train no shipped model: re-evaluate the one in the models folder and "
+                        "regenerate its report/card (protocol models are trained if not cached)")
     d.add_argument("--out", type=Path, default=None,
                    help="folder for face3d.onnx/json (default: the package's models/)")
     d.add_argument("--report", type=Path, default=Path("runs/face3d/report.json"))
@@ -96,8 +109,10 @@ def _train_fusion(args: argparse.Namespace) -> int:
     from facelive.training.report import finish
 
     tests = parse_test_names(args.tests) or []
+    extra = {k: v for k, v in (("nuaa_root", args.nuaa), ("method", args.method),
+                               ("threshold_rule", args.threshold_rule)) if v is not None}
     report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
-                          missing=args.missing, folds=args.folds, out_model=args.out)
+                          missing=args.missing, folds=args.folds, out_model=args.out, **extra)
     return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
                   summary=report["summary"])
 
@@ -112,7 +127,8 @@ def _train_face3d(args: argparse.Namespace) -> int:
 
     report = train_face3d(args.nuaa, args.replay_attack, epochs=args.epochs, seed=args.seed,
                           out_dir=args.out, cross=not args.no_cross,
-                          scores_out=args.scores, train_on=args.train_on)
+                          scores_out=args.scores, train_on=args.train_on,
+                          **({"evaluate_only": True} if args.evaluate_only else {}))
     return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
                   summary={"threshold": report["model"]["threshold"],
                            "devel": metric_summary(report["devel"]["frame"])})

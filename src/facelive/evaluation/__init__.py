@@ -14,7 +14,9 @@ from facelive.evaluation.metrics import (
     eer,
     eer_threshold,
     threshold_for_apcer,
+    threshold_for_bpcer,
 )
 
 __all__ = ["apcer", "auc", "bpcer", "comparison_table", "compute_metrics", "eer", "eer_threshold",
-           "evaluate_scores", "run_evaluation", "score_samples", "threshold_for_apcer"]
+           "evaluate_scores", "run_evaluation", "score_samples", "threshold_for_apcer",
+           "threshold_for_bpcer"]

@@ -92,6 +92,7 @@ class ScoreRun:
     errors: list[str | None] = field(default_factory=list)  # error code / reason, if any
     check_ms: list[float] = field(default_factory=list)  # pipeline time per decoded image
     load_ms: list[float] = field(default_factory=list)  # reading + decoding the sample
+    test_scores: dict[str, list[float | None]] = field(default_factory=dict)  # per test
 
     def error_counts(self) -> dict[str, int]:
         return dict(Counter(e for e in self.errors if e))
@@ -138,6 +139,8 @@ def score_samples(pipe: _Pipeline, samples: Sequence[Sample], *, progress: bool 
                 run.scores.append(None)
                 run.decisions.append("unknown")
                 run.errors.append(exc.code)
+                for lst in run.test_scores.values():
+                    lst.append(None)
                 bar.advance(task)
                 continue
             run.load_ms.append((time.perf_counter() - t0) * 1e3)
@@ -151,6 +154,12 @@ def score_samples(pipe: _Pipeline, samples: Sequence[Sample], *, progress: bool 
             if score is None and not err:
                 err = "no_decision"
             run.errors.append(err)
+            n = len(run.scores) - 1
+            for t in getattr(res, "tests", None) or {}:
+                run.test_scores.setdefault(t, [None] * n)
+            for t, lst in run.test_scores.items():
+                tr = (getattr(res, "tests", None) or {}).get(t)
+                lst.append(None if tr is None or tr.score is None else float(tr.score))
             bar.advance(task)
     return run
 

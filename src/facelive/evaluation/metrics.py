@@ -128,6 +128,25 @@ def threshold_for_apcer(live_scores: ArrayLike, attack_scores: ArrayLike,
     higher = every[every > a]
     return float((a + higher[0]) / 2) if higher.size else float(np.nextafter(a, np.inf))
 
+def threshold_for_bpcer(live_scores: ArrayLike, target_bpcer: float) -> float:
+    """Highest threshold whose BPCER on ``live_scores`` is <= ``target_bpcer`` (calibration on
+    bona fide frames only).
+
+    With the live scores sorted increasingly l_1 <= l_2 <= ..., at most k = floor(target * n) may
+    be rejected, so the threshold is the midpoint between l_k and l_(k+1) (l_1 itself when k = 0;
+    ties can only lower the BPCER). NaN without live scores.
+    """
+    if not 0.0 <= target_bpcer < 1.0:
+        raise ValueError(f"target_bpcer must be in [0, 1), got {target_bpcer}")
+    live = np.sort(_arr(live_scores))
+    if not live.size:
+        return math.nan
+    k = int(np.floor(target_bpcer * live.size + 1e-9))
+    if k == 0:
+        return float(live[0])
+    return float((live[k - 1] + live[k]) / 2)
+
+
 def auc(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
     """Area under the ROC: P(live > attack) + 0.5 P(tie); NaN when a class is empty."""
     live, att = _arr(live_scores), _arr(attack_scores)

@@ -106,3 +106,36 @@ def plot_histograms(path: Path, scores, labels, types, threshold: float,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_grouped_bars(path: Path, groups: Sequence[str], series: dict[str, Sequence[float | None]],
+                      *, ylabel: str = "EER (%)", title: str = "", chance: float | None = 50.0
+                      ) -> Path | None:
+    """Grouped bar chart: one group per ``groups`` entry, one bar per series (values in the
+    unit of ``ylabel``; ``None`` leaves a gap); a dotted line at ``chance``. Used for the
+    generalisation protocols and the capture conditions."""
+    if not groups or not series:
+        return None
+    plt = _plt()
+    n = len(series)
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, n / 3)), 4))
+    x = np.arange(len(groups))
+    for i, (name, vals) in enumerate(series.items()):
+        v = np.array([np.nan if a is None else float(a) for a in vals])
+        bars = ax.bar(x - 0.4 + width * (i + 0.5), v, width, label=name)
+        for b, val in zip(bars, v, strict=True):
+            if np.isfinite(val):
+                ax.annotate(f"{val:.1f}", (b.get_x() + b.get_width() / 2, val), ha="center",
+                            va="bottom", fontsize=6)
+    if chance is not None:
+        ax.axhline(chance, color="k", ls=":", lw=0.8)
+    top = max([float(a) for v in series.values() for a in v if a is not None] + [chance or 0, 1])
+    ax.set_ylim(0, top * 1.35)  # room for the legend above the bars
+    ax.set_xticks(x, groups, fontsize=8)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

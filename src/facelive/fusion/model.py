@@ -9,7 +9,9 @@ A model is fitted for every non-empty subset of the tests, so that a frame where
 score (no face, error, timeout) can still be fused from the others when the missing-score policy
 allows it (:data:`MISSING_POLICIES`).
 
-The linear model itself is :class:`facelive.linear.StandardizedLinear`.
+The linear model itself is :class:`facelive.linear.StandardizedLinear`. Since issue 11 the shipped
+fusion is a *monotone* one (:func:`fit_nonneg`: non-negative weights on the logits, fitted on
+scores pooled from both databases); the file format is the same for both kinds.
 """
 
 from __future__ import annotations
@@ -70,6 +72,29 @@ def fit_linear(scores: np.ndarray, is_live: np.ndarray, tests: Sequence[str],
     ``fit`` (LDA by default; e.g. ``LogisticRegression`` also works).
     """
     return LinearFusion(tuple(tests), StandardizedLinear.fit(logit(scores), is_live, estimator))
+
+
+def fit_nonneg(scores: np.ndarray, is_live: np.ndarray, tests: Sequence[str], *,
+               sample_weight: np.ndarray | None = None, l2: float = 1e-2) -> LinearFusion:
+    """Fit a monotone fusion: logistic regression on the standardised logits with every weight
+    >= 0 (:func:`facelive.linear.fit_sign_constrained`), so that a higher P(live) from any test
+    never lowers the fused P(live). An unconstrained fit may give a test a negative weight where,
+    in the fitting data, it is anti-correlated with the label given the others: a quirk of that
+    data which flips elsewhere. ``sample_weight`` balances domains (e.g. database x label)."""
+    from facelive.linear import fit_sign_constrained
+
+    return LinearFusion(tuple(tests), fit_sign_constrained(logit(scores), is_live,
+                                                           sample_weight=sample_weight, l2=l2))
+
+
+def balanced_weights(cells: Sequence[str]) -> np.ndarray:
+    """Sample weights that give every cell (e.g. ``"database/label"``) the same total weight."""
+    c = np.asarray(cells, dtype=object)
+    w = np.empty(len(c))
+    for v in set(c.tolist()):
+        m = c == v
+        w[m] = 1.0 / m.sum()
+    return w * len(c) / w.sum()
 
 
 @dataclass

@@ -52,22 +52,93 @@ def quality_features(image: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class DomainStats:
+    """Per-feature location and scale of a capture domain's **bona fide** frames.
+
+    Quality measures shift with the capture chain (camera, optics, lighting, compression) far more
+    than with the attack, so a model may first express every frame relative to the live frames of
+    its own domain: ``z = (x - mean) / scale``. At training each domain (database, session) gets
+    its own stats; at run time the model holds one (:attr:`QualityModel.domain`), the average
+    training domain by default, or the deployment's own live frames after ``facelive calibrate``.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    n: int = 0
+    source: str = ""
+
+    @classmethod
+    def of(cls, live_features: np.ndarray, source: str = "") -> DomainStats:
+        """Mean and standard deviation (floored) of live frames' features (rows)."""
+        x = _clean(live_features)
+        if x.ndim != 2 or len(x) < 2:
+            raise ValueError("domain statistics need at least two live frames")
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        floor = 1e-6 * np.maximum(np.abs(mean), 1.0)
+        return cls(mean, np.maximum(scale, floor), len(x), source)
+
+    @classmethod
+    def average(cls, stats: list[DomainStats], source: str = "") -> DomainStats:
+        """The average domain: mean of the means, geometric mean of the scales."""
+        return cls(np.mean([s.mean for s in stats], axis=0),
+                   np.exp(np.mean([np.log(s.scale) for s in stats], axis=0)),
+                   sum(s.n for s in stats), source)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "n": int(self.n),
+                "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DomainStats:
+        mean = np.asarray(d["mean"], dtype=np.float64)
+        scale = np.asarray(d["scale"], dtype=np.float64)
+        if mean.shape != scale.shape or not np.all(scale > 0):
+            raise ModelError("quality model: bad domain statistics")
+        return cls(mean, scale, int(d.get("n", 0)), str(d.get("source", "")))
+
+
+def _clean(features: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(features, dtype=np.float64), nan=0.0, posinf=1e12,
+                         neginf=-1e12)
+
+
+@dataclass
 class QualityModel:
-    """Standardisation + two-class LDA over the 25 measures, stored as numbers (JSON)."""
+    """Standardisation + two-class LDA over the 25 measures, stored as numbers (JSON).
+
+    With :attr:`domain` set, features are first expressed relative to that capture domain's live
+    frames (:class:`DomainStats`); the stored file then carries ``"domain"`` (absent in models
+    fitted without it, which behave as before).
+    """
 
     feature_names: tuple[str, ...]
     linear: StandardizedLinear
     threshold: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
+    domain: DomainStats | None = None
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """P(live) for an (n, 25) feature array (or one 25-vector)."""
-        x = np.nan_to_num(np.asarray(features, dtype=np.float64), nan=0.0, posinf=1e12,
-                          neginf=-1e12)
+        x = _clean(features)
+        if self.domain is not None:
+            x = self.domain.apply(x)
         return self.linear.predict_proba(x)
 
+    def with_domain(self, live_features: np.ndarray, source: str = "calibration"
+                    ) -> QualityModel:
+        """A copy whose domain statistics come from ``live_features`` (bona fide frames of the
+        deployment); only for models fitted with domains (:meth:`fit` with ``domains``)."""
+        if self.domain is None:
+            raise ModelError("this quality model was fitted without domain statistics")
+        return QualityModel(self.feature_names, self.linear, self.threshold, dict(self.info),
+                            DomainStats.of(live_features, source))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "format": MODEL_FORMAT,
             "canonical_short_side": CANONICAL_SHORT_SIDE,
             "feature_names": list(self.feature_names),
@@ -75,6 +146,9 @@ class QualityModel:
             "threshold": float(self.threshold),
             "info": self.info,
         }
+        if self.domain is not None:
+            d["domain"] = self.domain.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QualityModel:
@@ -87,17 +161,50 @@ class QualityModel:
             raise ModelError("quality model's feature order does not match this facelive version")
         if int(d.get("canonical_short_side", CANONICAL_SHORT_SIDE)) != CANONICAL_SHORT_SIDE:
             raise ModelError("quality model was trained at another working resolution")
+        domain = DomainStats.from_dict(d["domain"]) if d.get("domain") else None
+        if domain is not None and domain.mean.shape != (len(names),):
+            raise ModelError("quality model: domain statistics of the wrong length")
         return cls(names, StandardizedLinear.from_dict(d), float(d["threshold"]),
-                   dict(d.get("info", {})))
+                   dict(d.get("info", {})), domain)
 
     @classmethod
-    def fit(cls, features: np.ndarray, is_live: np.ndarray) -> QualityModel:
-        """Fit the standardiser and LDA (solver ``eigen``, ``shrinkage="auto"``)."""
-        from facelive.iqa import MEASURE_NAMES
+    def fit(cls, features: np.ndarray, is_live: np.ndarray, domains: np.ndarray | None = None,
+            *, method: str = "lda", l2: float = 1.0) -> QualityModel:
+        """Fit the standardiser and the linear classifier.
 
-        x = np.nan_to_num(np.asarray(features, dtype=np.float64), nan=0.0, posinf=1e12,
-                          neginf=-1e12)
-        return cls(tuple(MEASURE_NAMES), StandardizedLinear.fit(x, is_live))
+        ``method``: ``"lda"`` (solver ``eigen``, ``shrinkage="auto"``; the thesis's model) or
+        ``"sign-constrained"``: L2-penalised logistic regression (``l2``) in which each measure
+        may only count in the direction it points (live minus attack mean) in *every* training
+        domain, and measures whose direction differs between domains are dropped
+        (:func:`facelive.linear.fit_sign_constrained`, :func:`consistent_signs`).
+        ``domains`` (one label per row): express each row relative to its domain's live rows
+        first (:class:`DomainStats`); the model keeps the average domain for run time.
+        """
+        from facelive.iqa import MEASURE_NAMES
+        from facelive.linear import fit_sign_constrained
+
+        x = _clean(features)
+        y = np.asarray(is_live, dtype=bool)
+        domain = None
+        labels = np.zeros(len(x), dtype=object) if domains is None else np.asarray(
+            domains, dtype=object)
+        if domains is not None:
+            stats = []
+            x = x.copy()
+            for d in sorted(set(labels)):
+                rows = labels == d
+                st = DomainStats.of(x[rows & y], str(d))
+                x[rows] = st.apply(x[rows])
+                stats.append(st)
+            domain = DomainStats.average(stats, "average of " + ", ".join(s.source
+                                                                          for s in stats))
+        if method == "lda":
+            linear = StandardizedLinear.fit(x, y)
+        elif method == "sign-constrained":
+            linear = fit_sign_constrained(x, y, consistent_signs(x, y, labels), l2=l2)
+        else:
+            raise ValueError(f"unknown method {method!r}")
+        return cls(tuple(MEASURE_NAMES), linear, domain=domain)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> QualityModel:
@@ -105,6 +212,21 @@ class QualityModel:
             return cls.from_dict(modelstore.read_json(MODEL_FILE))
         p = Path(path)
         return cls.from_dict(modelstore.read_json(p.name, p.parent))
+
+
+def consistent_signs(x: np.ndarray, is_live: np.ndarray, domains: np.ndarray) -> np.ndarray:
+    """Per column: +1 / -1 when its live-minus-attack mean difference has that sign in every
+    domain (with both classes), 0 when the domains disagree."""
+    y = np.asarray(is_live, dtype=bool)
+    rows = []
+    for d in sorted(set(domains)):
+        m = np.asarray(domains) == d
+        if (m & y).any() and (m & ~y).any():
+            rows.append(np.sign(x[m & y].mean(axis=0) - x[m & ~y].mean(axis=0)))
+    if not rows:
+        raise ValueError("no domain has both classes")
+    signs = np.array(rows)
+    return np.where(np.all(signs == signs[0], axis=0), signs[0], 0.0)
 
 
 class QualityTest(LivenessTest):

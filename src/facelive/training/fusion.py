@@ -1,11 +1,25 @@
-"""Training the score fusion on Replay-Attack devel, with cross-validation inside devel.
+"""Training the score fusion: monotone (non-negative weights), pooled over both databases.
 
-The tests were trained on the *train* splits, so their devel scores are unseen data for them;
-the fusion is fitted on those devel scores. To report honest numbers for a model fitted on devel,
-devel is split into subject-disjoint folds (GroupKFold by client): every devel frame is scored by a
-fusion fitted on the other clients (out-of-fold scores). The operating point is chosen on the
-out-of-fold scores by :func:`operating_point` (worst-type APCER at most a target, security first),
-and the shipped model is then fitted on all of devel.
+Issue 11: a fusion fitted on Replay-Attack devel alone followed whatever that database rewarded,
+including a test that is inverted on another capture domain. The shipped fusion is now fitted on
+the frames that **no test saw in training**, pooled from both databases:
+
+- Replay-Attack ``devel`` (every test was trained on the *train* splits);
+- NUAA subjects 0003, 0006, 0009 (held back from the CNN's training; the 3D test never saw NUAA;
+  the quality test is re-fitted with its shipped recipe without those subjects for this purpose).
+
+Every subset of the tests gets a logistic regression on the standardised logits with **every
+weight >= 0** (:func:`facelive.fusion.model.fit_nonneg`; a test's vote always points the same way)
+and database x label cells weighted equally. Honest numbers are **out of fold**: the pooled frames
+are split into subject-disjoint folds (GroupKFold) and every frame is scored by a fusion fitted on
+the other subjects. The operating point on the out-of-fold scores is the threshold with the
+**lowest worst-database ACER** (:func:`domain_minimax_threshold`: it holds on both at once; the
+highest of the per-database EER thresholds, also available, let Replay-Attack's BPCER rise to
+2.3% where NUAA's gap lies higher). The shipped model is then fitted on all pooled frames.
+
+Without ``nuaa_root`` the fusion is fitted on Replay-Attack devel alone; ``method="lda"`` with
+``threshold_rule="operating-point"`` reproduces the pre-issue-11 fusion (LDA, the stricter of the
+EER point and worst-type APCER <= target).
 """
 
 from __future__ import annotations
@@ -18,7 +32,17 @@ import numpy as np
 
 from facelive.datasets import Sample
 from facelive.diskcache import cached_arrays, digest
-from facelive.fusion.model import FusionModel, LinearFusion, all_subsets, fit_linear
+from facelive.fusion.model import (
+    FusionModel,
+    LinearFusion,
+    all_subsets,
+    balanced_weights,
+    fit_linear,
+    fit_nonneg,
+)
+
+METHODS = ("nonneg", "lda")
+THRESHOLD_RULES = ("domain-minimax", "domain-max-eer", "operating-point")
 
 
 def operating_point(live_scores: np.ndarray, attack_scores: np.ndarray,
@@ -36,6 +60,49 @@ def operating_point(live_scores: np.ndarray, attack_scores: np.ndarray,
     t_eer = eer_threshold(live_scores, attack_scores)
     finite = [t for t in (t_apcer, t_eer) if np.isfinite(t)]
     return float(max(finite)) if finite else 0.5
+
+
+def domain_max_eer_threshold(scores: np.ndarray, is_live: np.ndarray,
+                             domains: Sequence[str]) -> float:
+    """The highest of the per-domain EER thresholds (domains with both classes): at it, no
+    domain's attacks are accepted more often than at that domain's own EER point."""
+    from facelive.evaluation import eer_threshold
+
+    d = np.asarray(domains, dtype=object)
+    thr = [eer_threshold(scores[(d == v) & is_live], scores[(d == v) & ~is_live])
+           for v in sorted(set(d.tolist())) if ((d == v) & is_live).any()
+           and ((d == v) & ~is_live).any()]
+    thr = [t for t in thr if np.isfinite(t)]
+    return float(max(thr)) if thr else 0.5
+
+
+def domain_minimax_threshold(scores: np.ndarray, is_live: np.ndarray, domains: Sequence[str],
+                             attack_types: Sequence[str | None]) -> float:
+    """The threshold that minimises the worst domain's ACER (worst-type APCER + BPCER, halved):
+    an operating point that holds on every domain at once. Candidates are the midpoints between
+    consecutive distinct scores (and the ends); among the optimal ones the median is returned
+    (away from the edges of the optimal range)."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(is_live, dtype=bool)
+    d = np.asarray(domains, dtype=object)
+    typ = np.array([t or "unknown" for t in attack_types], dtype=object)
+    u = np.unique(s)
+    if u.size < 2:
+        return float(u[0]) if u.size else 0.5
+    cand = np.concatenate([[u[0]], (u[:-1] + u[1:]) / 2, [np.nextafter(u[-1], np.inf)]])
+    worst = np.zeros(cand.size)
+    for v in sorted(set(d.tolist())):
+        live = np.sort(s[(d == v) & y])
+        if not live.size or not ((d == v) & ~y).any():
+            continue
+        bp = np.searchsorted(live, cand, side="left") / live.size
+        ap = np.zeros(cand.size)
+        for t in sorted(set(typ[(d == v) & ~y].tolist())):
+            att = np.sort(s[(d == v) & ~y & (typ == t)])
+            ap = np.maximum(ap, 1 - np.searchsorted(att, cand, side="left") / att.size)
+        worst = np.maximum(worst, (ap + bp) / 2)
+    best = cand[worst <= worst.min() + 1e-12]
+    return float(best[(best.size - 1) // 2])
 
 
 def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
@@ -79,103 +146,183 @@ def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
     return cached_arrays(key, compute, use_cache=use_cache)
 
 
+def _fit(x: np.ndarray, y: np.ndarray, tests: Sequence[str], method: str,
+         weights: np.ndarray | None) -> LinearFusion:
+    if method == "lda":
+        return fit_linear(x, y, tests)
+    if method == "nonneg":
+        return fit_nonneg(x, y, tests, sample_weight=weights)
+    raise ValueError(f"unknown fusion method {method!r} (use {', '.join(METHODS)})")
+
+
 def _oof_scores(x: np.ndarray, y: np.ndarray, groups: np.ndarray, tests: Sequence[str],
-                folds: int) -> np.ndarray:
+                folds: int, method: str = "lda", weights: np.ndarray | None = None
+                ) -> np.ndarray:
     from sklearn.model_selection import GroupKFold
 
     oof = np.full(len(y), np.nan)
     for tr, te in GroupKFold(n_splits=folds).split(x, y, groups):
-        m = fit_linear(x[tr], y[tr], tests)
+        m = _fit(x[tr], y[tr], tests, method, None if weights is None else weights[tr])
         oof[te] = m.predict_proba(x[te])
     return oof
 
 
 def fit_subsets(scores: dict[str, np.ndarray], samples: Sequence[Sample], tests: Sequence[str],
-                *, target_apcer: float = 0.05, folds: int = 5
+                *, target_apcer: float = 0.05, folds: int = 5, method: str = "lda",
+                threshold_rule: str = "operating-point",
+                domains: Sequence[str] | None = None, groups: Sequence[str] | None = None
                 ) -> tuple[dict[tuple[str, ...], LinearFusion], dict[str, Any]]:
     """Fit a fusion for every subset of ``tests`` on ``scores`` (P(live) per sample, NaN =
-    missing) and measure it out-of-fold (client-disjoint folds).
+    missing) and measure it out-of-fold (subject-disjoint folds).
 
-    Returns the models (fitted on all samples; threshold from :func:`operating_point` on the
-    out-of-fold scores) and a report ``{"A+B": {"out_of_fold", "in_sample", "threshold"}}``.
-    Single-test subsets get the same treatment, so they compare fairly with the fused ones.
+    ``method``: ``lda`` or ``nonneg`` (non-negative weights; cells ``domain x label`` weighted
+    equally). ``threshold_rule``: ``operating-point`` (:func:`operating_point`),
+    ``domain-minimax`` (:func:`domain_minimax_threshold` over ``domains``) or
+    ``domain-max-eer`` (:func:`domain_max_eer_threshold` over ``domains``), on the out-of-fold
+    scores. ``domains``: one capture domain per sample (default: one domain); ``groups``: the fold
+    groups (default: the samples' subjects).
+    Returns the models (fitted on all samples) and a report ``{"A+B": {"out_of_fold",
+    "in_sample", "threshold", "weights", "per_domain"}}``. Single-test subsets get the same
+    treatment, so they compare fairly with the fused ones.
     """
     from facelive.evaluation.metrics import compute_metrics, eer_threshold
 
+    if threshold_rule not in THRESHOLD_RULES:
+        raise ValueError(f"unknown threshold rule {threshold_rule!r}")
     y = np.array([s.is_live for s in samples])
-    subjects = np.array([s.subject for s in samples])
+    subjects = np.array(list(groups) if groups is not None else [s.subject for s in samples])
+    dom = np.array(list(domains) if domains is not None else [""] * len(samples), dtype=object)
     labels = [s.label for s in samples]
     types = [s.attack_type for s in samples]
+    cells = np.array([f"{d}/{int(v)}" for d, v in zip(dom, y, strict=True)], dtype=object)
 
-    def metrics(sc: np.ndarray, thr: float) -> dict[str, Any]:
-        return compute_metrics([None if not np.isfinite(v) else float(v) for v in sc],
-                               labels, types, thr)
+    def metrics(sc: np.ndarray, thr: float, mask: np.ndarray | None = None) -> dict[str, Any]:
+        idx = range(len(sc)) if mask is None else np.flatnonzero(mask)
+        return compute_metrics([None if not np.isfinite(sc[i]) else float(sc[i]) for i in idx],
+                               [labels[i] for i in idx], [types[i] for i in idx], thr)
 
     models: dict[tuple[str, ...], LinearFusion] = {}
     report: dict[str, Any] = {}
     for sub in all_subsets(tests):
         x = np.column_stack([scores[t] for t in sub])
         ok = np.all(np.isfinite(x), axis=1)
+        w = balanced_weights(cells[ok]) if method == "nonneg" else None
         oof = np.full(len(y), np.nan)
-        oof[ok] = _oof_scores(x[ok], y[ok], subjects[ok], sub, folds)
-        thr = operating_point(oof[ok & y], oof[ok & ~y],
-                              [types[i] for i in np.flatnonzero(ok & ~y)], target_apcer)
-        model = fit_linear(x[ok], y[ok], sub)
+        oof[ok] = _oof_scores(x[ok], y[ok], subjects[ok], sub, folds, method, w)
+        if threshold_rule == "operating-point":
+            thr = operating_point(oof[ok & y], oof[ok & ~y],
+                                  [types[i] for i in np.flatnonzero(ok & ~y)], target_apcer)
+        elif threshold_rule == "domain-minimax":
+            thr = domain_minimax_threshold(oof[ok], y[ok], dom[ok],
+                                           [types[i] for i in np.flatnonzero(ok)])
+        else:
+            thr = domain_max_eer_threshold(oof[ok], y[ok], dom[ok])
+        model = _fit(x[ok], y[ok], sub, method, w)
         model.threshold = thr
         m_oof = metrics(oof, thr)
         m_in = metrics(np.where(ok, model.predict_proba(np.nan_to_num(x, nan=0.5)), np.nan), thr)
+        per_domain = {d: metrics(oof, thr, dom == d) for d in sorted(set(dom.tolist()))} \
+            if len(set(dom.tolist())) > 1 else {}
         model.metrics = {
-            "devel_out_of_fold": {k: m_oof[k] for k in ("APCER", "APCER_max", "BPCER", "ACER",
-                                                        "EER", "AUC")},
+            "out_of_fold": {k: m_oof[k] for k in ("APCER", "APCER_max", "BPCER", "ACER",
+                                                  "EER", "AUC")},
             "eer_threshold_oof": eer_threshold(oof[ok & y], oof[ok & ~y]),
+            **({"out_of_fold_per_domain": {
+                d: {k: m[k] for k in ("APCER_max", "BPCER", "ACER", "EER", "AUC")}
+                for d, m in per_domain.items()}} if per_domain else {}),
         }
         models[sub] = model
         report["+".join(sub)] = {"out_of_fold": m_oof, "in_sample": m_in, "threshold": thr,
                                  "weights": dict(zip(sub, model.model.coef.tolist(),
-                                                     strict=True))}
+                                                     strict=True)),
+                                 "per_domain": per_domain}
     return models, report
 
 
+def shipped_test_scores(samples: Sequence[Sample], tests: Sequence[str], *, name: str
+                        ) -> dict[str, np.ndarray]:
+    """Each shipped test's P(live) on ``samples`` (NaN = no score), reusing the training caches:
+    quality from the cached features and ``quality.json``, face3d from the cached face meshes
+    and ``face3d.onnx`` (the largest face), any other test through the pipeline
+    (:func:`score_tests`)."""
+    out: dict[str, np.ndarray] = {}
+    rest = [t for t in tests if t not in ("quality", "face3d")]
+    if "quality" in tests:
+        from facelive.liveness.quality import QualityModel
+        from facelive.training.quality import extract_features, quality_predict
+
+        out["quality"] = quality_predict(QualityModel.load(),
+                                         extract_features(samples, name=name))
+    if "face3d" in tests:
+        from facelive.training.face3d.data import extract_meshes, shipped_face3d_scores
+
+        m = extract_meshes(samples, name=name)
+        out["face3d"] = shipped_face3d_scores(m["vertices"], m["intensity"], m["status"] == 0)
+    if rest:
+        out.update(score_tests(samples, rest, name=name))
+    return out
+
+
 def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer: float = 0.05,
-                 missing: str = "abstain", folds: int = 5, out_model: Path | None = None
-                 ) -> dict[str, Any]:
-    """Fit the fusion on Replay-Attack devel scores; write ``models/fusion.json``; report."""
+                 missing: str = "abstain", folds: int = 5, out_model: Path | None = None,
+                 nuaa_root: str | Path | None = None, method: str = "nonneg",
+                 threshold_rule: str = "domain-minimax") -> dict[str, Any]:
+    """Fit the fusion (see the module docstring); write ``models/fusion.json``; report."""
     from facelive import modelstore
     from facelive.datasets import open_dataset
     from facelive.evaluation.metrics import compute_metrics
+    from facelive.fusion import FUSION_MODEL
     from facelive.liveness.registry import load_test
-    from facelive.pipeline import FUSION_MODEL
     from facelive.training.report import jsonable
 
     samples = open_dataset("replay-attack", replay_root, split="devel").samples()
-    scores = score_tests(samples, tests, name="ra-devel")
+    scores = shipped_test_scores(samples, tests, name="ra-devel")
+    domains = ["replay-attack"] * len(samples)
+    trained_on = "Replay-Attack devel (scores of tests trained on the train splits)"
+    if nuaa_root is not None:
+        held, held_scores = _nuaa_heldout_scores(nuaa_root, replay_root, tests)
+        samples = [*samples, *held]
+        scores = {t: np.concatenate([scores[t], held_scores[t]]) for t in tests}
+        domains += ["nuaa"] * len(held)
+        trained_on = ("Replay-Attack devel + NUAA subjects 0003, 0006, 0009 (frames no test "
+                      "was trained on; quality re-fitted without those subjects)")
+    groups = [f"{d}/{s.subject}" for d, s in zip(domains, samples, strict=True)]
     y = np.array([s.is_live for s in samples])
+    dom = np.array(domains, dtype=object)
     labels = [s.label for s in samples]
     types = [s.attack_type for s in samples]
     report: dict[str, Any] = {"tests": list(tests), "target_apcer": target_apcer,
-                              "missing": missing, "folds": folds, "subsets": {}, "single": {}}
+                              "missing": missing, "folds": folds, "method": method,
+                              "threshold_rule": threshold_rule, "trained_on": trained_on,
+                              "counts": {d: {"live": int(np.sum((dom == d) & y)),
+                                             "attack": int(np.sum((dom == d) & ~y))}
+                                         for d in sorted(set(domains))},
+                              "subsets": {}, "single": {}}
 
-    def metrics(sc: np.ndarray, thr: float) -> dict[str, Any]:
-        vals = [None if not np.isfinite(v) else float(v) for v in sc]
-        return compute_metrics(vals, labels, types, thr)
+    def metrics(sc: np.ndarray, thr: float, mask: np.ndarray | None = None) -> dict[str, Any]:
+        idx = range(len(sc)) if mask is None else np.flatnonzero(mask)
+        return compute_metrics([None if not np.isfinite(sc[i]) else float(sc[i]) for i in idx],
+                               [labels[i] for i in idx], [types[i] for i in idx], thr)
 
-    # single tests at their own shipped thresholds and at the same APCER target, for comparison
+    # single tests at their own shipped thresholds, per domain, for comparison
     for t in tests:
-        sc = scores[t]
-        ok = np.isfinite(sc)
-        thr_apcer = operating_point(sc[ok & y], sc[ok & ~y],
-                                    [types[i] for i in np.flatnonzero(ok & ~y)], target_apcer)
-        report["single"][t] = {
-            "shipped_threshold": metrics(sc, load_test(t).threshold),
-            "at_target_apcer": metrics(sc, thr_apcer),
-        }
-    subsets, report["subsets"] = fit_subsets(scores, samples, tests, target_apcer=target_apcer,
-                                             folds=folds)
+        thr_t = load_test(t).threshold
+        report["single"][t] = {"shipped_threshold": metrics(scores[t], thr_t),
+                               "per_domain": {d: metrics(scores[t], thr_t, dom == d)
+                                              for d in sorted(set(domains))}}
+    subsets, report["subsets"] = fit_subsets(
+        scores, samples, tests, target_apcer=target_apcer, folds=folds, method=method,
+        threshold_rule=threshold_rule, domains=domains, groups=groups)
+    estimator = ("logistic regression on standardised logits, every weight >= 0 (L-BFGS-B), "
+                 "database x label cells weighted equally" if method == "nonneg"
+                 else "LDA(solver=eigen, shrinkage=auto) on standardised logits")
+    rule = {"domain-minimax": "lowest worst-database ACER on out-of-fold scores",
+            "domain-max-eer": "highest per-database EER threshold on out-of-fold scores",
+            "operating-point": f"worst-type APCER <= {target_apcer} on out-of-fold scores",
+            }[threshold_rule]
     fusion = FusionModel(tuple(sorted(tests)), subsets, missing, info={
-        "trained_on": "Replay-Attack devel (scores of tests trained on the train splits)",
-        "estimator": "LDA(solver=eigen, shrinkage=auto) on standardised logits",
-        "operating_point": f"worst-type APCER <= {target_apcer} on out-of-fold devel scores",
-        "licence": "derived from research-only data (Replay-Attack): research use only",
+        "trained_on": trained_on, "estimator": estimator, "operating_point": rule,
+        "licence": "derived from research-only data (NUAA, Replay-Attack): research use only",
     })
     if out_model is None:
         modelstore.write_json(FUSION_MODEL, fusion.to_dict())
@@ -185,11 +332,31 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
     keys = ("APCER_max", "BPCER", "ACER", "EER", "AUC")
     report["summary"] = {
         "fused_out_of_fold": {k: report["subsets"][full]["out_of_fold"][k] for k in keys},
-        **{f"{t}_at_target_apcer": {k: report["single"][t]["at_target_apcer"][k] for k in keys}
-           for t in tests},
+        **{f"fused_out_of_fold_{d}": {k: m[k] for k in keys}
+           for d, m in report["subsets"][full]["per_domain"].items()},
         "threshold": subsets[tuple(sorted(tests))].threshold,
+        "weights": report["subsets"][full]["weights"],
     }
     return jsonable(report)
+
+
+def _nuaa_heldout_scores(nuaa_root: str | Path, replay_root: str | Path, tests: Sequence[str]
+                         ) -> tuple[list[Sample], dict[str, np.ndarray]]:
+    """NUAA's held-back subjects and each test's scores on them from a model that never saw
+    them: the shipped CNN (trained without them) and 3D test (Replay-Attack only); quality
+    re-fitted with the shipped model's recipe on the other NUAA subjects + Replay-Attack train."""
+    from facelive.datasets import open_dataset
+    from facelive.datasets.nuaa import nuaa_subject_split
+    from facelive.training.quality import refit_without
+
+    nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
+    scores = shipped_test_scores(nuaa, [t for t in tests if t != "quality"], name="nuaa-train")
+    _, held_ids = nuaa_subject_split(sorted({s.subject for s in nuaa}))
+    held = np.array([s.subject in set(held_ids) for s in nuaa])
+    if "quality" in tests:
+        scores["quality"] = refit_without(nuaa_root, replay_root, held)
+    return ([s for s, h in zip(nuaa, held, strict=True) if h],
+            {t: v[held] for t, v in scores.items()})
 
 
 def _reading(report: dict[str, Any]) -> str:
@@ -207,7 +374,7 @@ def _reading(report: dict[str, Any]) -> str:
         verdict = f"is worse than the best single test, {best} ({100 * b:.1f}%)"
     text = f"Out of fold, the fusion of all tests (EER {100 * f:.1f}%) {verdict}."
     if b == 0:
-        text += (f" {best} alone already makes no error on devel, so no fusion can do better"
+        text += (f" {best} alone already makes no error on these frames, so no fusion can do better"
                  " there; the fusion's value is a second opinion where one test is unsure.")
     return text
 
@@ -218,41 +385,60 @@ def card_markdown(report: dict[str, Any], command: str) -> str:
 
     tests = report["tests"]
     full = "+".join(sorted(tests))
-    rows = [(f"fused {full}: out-of-fold (honest)", {"frame": report["subsets"][full]["out_of_fold"]}),
-            (f"fused {full}: in-sample (fitted on these scores)",
-             {"frame": report["subsets"][full]["in_sample"]})]
+    sub = report["subsets"][full]
+    rows = [(f"fused {full}: out-of-fold, all", {"frame": sub["out_of_fold"]})]
+    rows += [(f"fused {full}: out-of-fold, {d}", {"frame": m})
+             for d, m in sub["per_domain"].items()]
+    rows.append((f"fused {full}: in-sample (fitted on these scores)", {"frame": sub["in_sample"]}))
     for t in tests:
-        rows.append((f"{t} alone, same APCER target", {"frame": report["single"][t]["at_target_apcer"]}))
-        rows.append((f"{t} alone, its shipped threshold", {"frame": report["single"][t]["shipped_threshold"]}))
-    subset_rows = [(f"subset {k} (out-of-fold)", {"frame": v["out_of_fold"]})
-                   for k, v in report["subsets"].items()]
+        for d, m in report["single"][t]["per_domain"].items():
+            rows.append((f"{t} alone, its shipped threshold, {d}", {"frame": m}))
+    subset_rows = []
+    for k, v in report["subsets"].items():
+        subset_rows.append((f"subset {k} (out-of-fold, all)", {"frame": v["out_of_fold"]}))
+        subset_rows += [(f"subset {k} (out-of-fold, {d})", {"frame": m})
+                        for d, m in v["per_domain"].items()]
+    counts = "; ".join(f"{d}: {c['live']} live / {c['attack']} attack frames"
+                       for d, c in report["counts"].items())
+    nonneg = report.get("method", "lda") == "nonneg"
+    estimator = ("logistic regression on the standardised logits with **every weight >= 0** "
+                 "(L-BFGS-B under bounds, L2 0.01; `facelive.fusion.model.fit_nonneg`), each "
+                 "database x label cell weighted equally" if nonneg else
+                 "two-class LDA (solver `eigen`, shrinkage `auto`) on the standardised logits")
+    rule = {
+        "domain-minimax": "the threshold with the **lowest worst-database ACER** (the median of "
+                          "the optimal ones), so that it holds on both databases at once",
+        "domain-max-eer": "the highest of the per-database EER thresholds",
+    }.get(report.get("threshold_rule", ""),
+          f"the stricter of the EER point and the lowest threshold whose worst-type APCER is "
+          f"<= {100 * report['target_apcer']:.0f}%")
+    weights = ", ".join(f"{t} {w:+.2f}" for t, w in sub["weights"].items())
     return f"""# Model card: score fusion, `models/fusion.json`
 
 **What it is.** One liveness decision from the tests' scores ({", ".join(tests)}): each P(live) is
-mapped to its logit, standardised, and combined by two-class LDA (solver `eigen`, shrinkage `auto`;
-the 2019 thesis's choice; any scikit-learn linear classifier can be swapped in with
-`facelive.fusion.model.fit_linear(..., estimator=...)`). A model is stored for every subset of the tests, so
-the missing-score policy can fall back to the tests that scored: shipped policy
+mapped to its logit, standardised, and combined by {estimator}. A monotone fusion cannot
+give a test a negative vote: raising any test's P(live) never lowers the fused P(live). (Before
+issue 11 the fusion was LDA fitted on Replay-Attack devel alone; a test that is anti-correlated
+with the label *given the others* in one database then gets a negative weight, a quirk of that
+database that reverses on another.) A model is stored for every subset of the tests, so the
+missing-score policy can fall back to the tests that scored: shipped policy
 **`{report.get("missing", "abstain")}`** (`abstain`: a frame where any test has no score, such as
 no face, gets no decision; `available`: fuse the tests that scored). Change it with
 `facelive check --missing available` or `FACELIVE_MISSING=available` for the server.
 
-**Training data.** Replay-Attack `devel` (300 live / 1,500 attack frames, 15 clients): the
-tests were trained on the *train* splits, so these scores are unseen data for them. Devel is then
-used twice (fit and operating point), so the honest numbers are **out-of-fold**: devel is split
-into {report["folds"]} client-disjoint folds and every frame is scored by a fusion fitted on the
-other clients. The operating point on the out-of-fold scores is the stricter of the EER point
-and the lowest threshold whose worst-type APCER is <= {100 * report["target_apcer"]:.0f}% (security
-first: an accepted attack is worse than a live user asked to retry); threshold **{report["summary"]["threshold"]:.4f}**.
-LDA weights of the full fusion, per standardised test logit (larger = more say):
-{", ".join(f"{t} {w:+.2f}" for t, w in report["subsets"][full]["weights"].items())}.
-**Licence: derived from research-only data (Replay-Attack): research use only.**
+**Training data.** {report.get("trained_on", "")}: {counts}. None of these frames was used to
+train the tests (the CNN's NUAA frames are other subjects of the same sessions). The honest
+numbers are **out-of-fold**: the frames are split into {report["folds"]} subject-disjoint folds
+and every frame is scored by a fusion fitted on the other subjects. Operating point on the
+out-of-fold scores: {rule}; threshold **{report["summary"]["threshold"]:.4f}**. Weights of the
+full fusion per standardised test logit: {weights}.
+**Licence: derived from research-only data (NUAA, Replay-Attack): research use only.**
 
 **Reproduce** (scores are cached in `~/.cache/facelive`):
 
     {command}
 
-## Replay-Attack devel, frame level
+## Frame level, per database
 
 {metrics_table(rows)}
 
@@ -260,9 +446,8 @@ Every subset (the fallbacks used by the `available` policy):
 
 {metrics_table(subset_rows)}
 
-**Reading the numbers.** {_reading(report)} The tests' devel scores come from
-models trained on other data (the train splits), but every model here, the fusion included, has
-seen Replay-Attack's cameras and sessions; how a fusion fitted on a target's own devel data helps
-models that never saw that target is measured in the README ("Does the fusion help?").
-Independent test data (other subjects, sessions and cameras) decides the real error rates.
+**Reading the numbers.** {_reading(report)} These frames come from the two databases the tests
+were trained on (other subjects and, for the CNN, the same sessions), so they are in-domain
+numbers; the generalisation protocols (`facelive evaluate --protocol all`, README
+"Generalisation") measure the same recipe on sessions and databases the models never saw.
 """

@@ -73,3 +73,26 @@ def extract_meshes(samples: Sequence[Sample], *, name: str, use_cache: bool = Tr
     keys = "\n".join(s.key for s in samples)
     key = f"meshes-{name}-{digest([keys, _recipe()])}"
     return cached_arrays(key, compute, use_cache=use_cache)
+
+
+def shipped_face3d_scores(vertices: np.ndarray, intensity: np.ndarray, ok: np.ndarray
+                          ) -> np.ndarray:
+    """The shipped (or ``--models``) face3d model's P(live) on cached meshes (NaN where
+    ``ok`` is false): the run-time voxelisation and ONNX graph, batched."""
+    from facelive.face.mesh import mesh_triangles
+    from facelive.liveness.face3d import Face3DTest
+    from facelive.liveness.face3d.voxel import face_voxels
+
+    test = Face3DTest()
+    tri = mesh_triangles()
+    out = np.full(len(ok), np.nan)
+    idx = np.flatnonzero(ok)
+    try:
+        for i in range(0, len(idx), 64):
+            j = idx[i:i + 64]
+            grids = np.stack([face_voxels(vertices[k], intensity[k], tri, test.grid, test.steps)
+                              for k in j])
+            out[j] = test.predict_voxels(grids)
+    finally:
+        test.close()
+    return out

@@ -1,13 +1,14 @@
-"""Training the 3D test (VoxNet on voxelised face meshes) and its cross-dataset checks.
+"""Training the 3D test (VoxNet on voxelised face meshes) and its generalisation protocols.
 
 Protocol: the shipped model trains on Replay-Attack train (``train_on="ra"``; ``"nuaa+ra"`` adds
 NUAA train minus the held-back subjects 0003, 0006, 0009, as the CNN does, but measured worse on
-Replay-Attack devel, see the README); its threshold is the EER point on Replay-Attack devel. It is
-also scored on the held-back NUAA subjects, and a NUAA-only model on Replay-Attack devel, each
-with the threshold of its own training domain (cross-dataset). Every batch is balanced over the
-(database x label) cells. Meshes come from
-:func:`facelive.training.face3d.data.extract_meshes` (cached); augmentation acts on the mesh
-(rotation, scale, mirror, vertex jitter, grey-level gain/gamma) before voxelisation.
+Replay-Attack devel, see the README); its threshold is the EER point on Replay-Attack devel.
+With ``cross`` a VoxNet of the same recipe is trained on each source of
+:mod:`facelive.evaluation.protocols` (cached by :func:`protocol_scores`) and scored on the
+target at the source's threshold. Every batch is balanced over the (database x label) cells.
+Meshes come from :func:`facelive.training.face3d.data.extract_meshes` (cached); augmentation
+acts on the mesh (rotation, scale, mirror, vertex jitter, grey-level gain/gamma) before
+voxelisation.
 """
 
 from __future__ import annotations
@@ -115,20 +116,63 @@ def predict(net: VoxNet, vertices: np.ndarray, intensity: np.ndarray, ok: np.nda
     return out
 
 
+def _code() -> str:
+    """Digest of everything a trained VoxNet's scores depend on (network, voxelisation,
+    augmentation, training and prediction code, grid)."""
+    import inspect
+
+    from facelive.diskcache import digest
+    from facelive.liveness.face3d import voxel
+    from facelive.training.face3d import voxnet
+
+    parts = [inspect.getsource(voxnet), inspect.getsource(voxel)]
+    parts += [inspect.getsource(f) for f in (augment_mesh, make_grids, fit_voxnet, predict)]
+    return digest(parts + [f"{GRID}/{STEPS}"])
+
+
+def protocol_scores(universe: Any, vertices: np.ndarray, intensity: np.ndarray,
+                    mesh_ok: np.ndarray, train_mask: np.ndarray, *, epochs: int = 12,
+                    seed: int = 0, desc: str = "voxnet") -> np.ndarray:
+    """P(live) of every sample of a :class:`facelive.evaluation.protocols.Universe` from a
+    VoxNet trained on ``train_mask`` (this module's recipe: batches balanced over database x
+    label), cached on disk by the training samples, epochs, seed and code."""
+    from facelive.diskcache import cached_arrays, digest
+
+    keys = "\n".join(s.key for s in universe.select(train_mask))
+
+    def compute() -> dict[str, np.ndarray]:
+        m = train_mask & mesh_ok
+        db = np.array(["nuaa" if p == "nuaa" else "ra" for p in universe.part[m]])
+        y = universe.is_live[m].astype(int)
+        net = fit_voxnet(vertices[m], intensity[m], y,
+                         np.array([f"{d}/{t}" for d, t in zip(db, y, strict=True)]),
+                         epochs=epochs, seed=seed, desc=desc)
+        return {"p": predict(net, vertices, intensity, mesh_ok)}
+
+    key = f"face3d-protocol-{digest([keys, str(epochs), str(seed), _code()])}"
+    return cached_arrays(key, compute)["p"]
+
+
 def _as_scores(p: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in p]
 
 
 def train_face3d(nuaa_root: str | Path, replay_root: str | Path, *, epochs: int = 12,
                  seed: int = 0, out_dir: Path | None = None, cross: bool = True,
-                 scores_out: Path | None = None, train_on: str = "ra") -> dict[str, Any]:
+                 scores_out: Path | None = None, train_on: str = "ra",
+                 evaluate_only: bool = False) -> dict[str, Any]:
     """Train and write the shipped 3D test (``face3d.onnx`` + ``face3d.json``); return the report
-    (Replay-Attack devel, NUAA held-out subjects, cross-dataset).
+    (Replay-Attack devel; with ``cross``, every generalisation protocol split).
 
     ``train_on``: the shipped model's training data, ``"nuaa+ra"`` (NUAA minus the held-back
     subjects, plus Replay-Attack train) or ``"ra"`` (Replay-Attack train only).
-    ``scores_out``: also save the per-frame Replay-Attack devel scores of every model trained
-    (``.npz`` with ``keys``; derived from research-only data: keep it out of git).
+    ``evaluate_only``: train nothing for the shipped model; re-evaluate the one in the models
+    folder (its card says what it was trained on) and report the protocols (whose source models
+    are trained and cached as needed). Torch CPU training is not bit-reproducible across
+    versions, so this regenerates the card of the shipped model without replacing it.
+    ``scores_out``: also save the per-frame Replay-Attack devel scores of the shipped model and
+    of the NUAA-trained protocol model (``.npz`` with ``keys``, ``shipped``, ``nuaa_only``,
+    ``ra_only``; derived from research-only data: keep it out of git).
     """
     from facelive import modelstore
     from facelive.datasets import open_dataset
@@ -148,7 +192,6 @@ def train_face3d(nuaa_root: str | Path, replay_root: str | Path, *, epochs: int 
     m_d = extract_meshes(ra_dv, name="ra-devel")
     held = set(nuaa_heldout_subjects())
     is_held = np.array([s.subject in held for s in nuaa])
-    nuaa_held = [s for s, h in zip(nuaa, is_held, strict=True) if h]
 
     def labels(samples: Sequence[Sample]) -> np.ndarray:
         return np.array([int(s.is_live) for s in samples])
@@ -185,57 +228,97 @@ def train_face3d(nuaa_root: str | Path, replay_root: str | Path, *, epochs: int 
                                        enumerate(("ok", "no_face", "no_mesh", "unreadable"))}
     # --- shipped model ------------------------------------------------------------------------
     n_tr = np.ones(len(ra_tr), bool)
-    if train_on == "ra":
-        net = fit([(m_t, ra_tr, n_tr, "ra")], "face3d (RA only)")
-        trained_on = ["Replay-Attack train"]
-    elif train_on == "nuaa+ra":
-        net = fit([(m_n, nuaa, ~is_held, "nuaa"), (m_t, ra_tr, n_tr, "ra")], "face3d (NUAA+RA)")
-        trained_on = ["NUAA train (subjects other than 0003, 0006, 0009)", "Replay-Attack train"]
+    if evaluate_only:  # re-evaluate the model in the models folder; nothing is trained/written
+        from facelive.training.face3d.data import shipped_face3d_scores
+
+        folder = modelstore.find_folder(MODEL_FILE)
+        card = modelstore.read_json(CARD_FILE, folder)
+        train_on = "ra" if list(card.get("trained_on", [])) == ["Replay-Attack train"] else (
+            "nuaa+ra")
+        net = None
+
+        def model_scores(v: np.ndarray, g: np.ndarray, k: np.ndarray) -> np.ndarray:
+            return shipped_face3d_scores(v, g, k)
+
+        report["train_on"] = train_on
+        report["evaluated_only"] = True
+        p_dev = model_scores(m_d["vertices"], m_d["intensity"], ok(m_d))
+        thr = float(card["threshold"])
+        report["devel"] = evaluate_scores(_as_scores(p_dev), ra_dv, threshold=thr)
+        report["model"] = card
+        report["onnx_bytes"] = len(modelstore.read_bytes(MODEL_FILE, folder))
     else:
-        raise ValueError(f"train_on must be 'nuaa+ra' or 'ra', got {train_on!r}")
-    report["train_on"] = train_on
-    p_dev = scores(net, m_d)
-    y_dev = labels(ra_dv)
-    thr = eer_thr(p_dev, y_dev)
-    report["devel"] = evaluate_scores(_as_scores(p_dev), ra_dv, threshold=thr)
-    report["nuaa_heldout"] = evaluate_scores(_as_scores(scores(net, m_n, is_held)), nuaa_held,
-                                             threshold=thr)
-    onnx_bytes, diff = export_onnx(net, grid=GRID)
-    mesher = FaceMesher()
-    card = {
-        "name": "face3d", "version": VERSION,
-        "architecture": "VoxNet (Maturana & Scherer 2015) + batch norm, 2 input channels",
-        "input": "float32 (N, 2, G, G, G): occupancy, shading (facelive.liveness.face3d.voxel)",
-        "output": "softmax [P(attack), P(live)]",
-        "grid": GRID, "steps": STEPS, "context": mesher.context, "crop_size": mesher.size,
-        "threshold": thr, "threshold_from": "Replay-Attack devel, EER point",
-        "onnx_max_abs_diff_vs_torch": diff, "epochs": epochs, "seed": seed,
-        "trained_on": trained_on,
-        "licence": "weights derived from research-only data (NUAA, Replay-Attack): "
-                   "research use only",
-    }
-    modelstore.write_bytes(MODEL_FILE, onnx_bytes, out_dir)
-    modelstore.write_json(CARD_FILE, card, out_dir)
-    report["model"] = card
-    report["onnx_bytes"] = len(onnx_bytes)
-    # --- cross-dataset ------------------------------------------------------------------------
+        if train_on == "ra":
+            net = fit([(m_t, ra_tr, n_tr, "ra")], "face3d (RA only)")
+            trained_on = ["Replay-Attack train"]
+        elif train_on == "nuaa+ra":
+            net = fit([(m_n, nuaa, ~is_held, "nuaa"), (m_t, ra_tr, n_tr, "ra")],
+                      "face3d (NUAA+RA)")
+            trained_on = ["NUAA train (subjects other than 0003, 0006, 0009)",
+                          "Replay-Attack train"]
+        else:
+            raise ValueError(f"train_on must be 'nuaa+ra' or 'ra', got {train_on!r}")
+
+        def model_scores(v: np.ndarray, g: np.ndarray, k: np.ndarray) -> np.ndarray:
+            return predict(net, v, g, k)
+
+        report["train_on"] = train_on
+        p_dev = scores(net, m_d)
+        thr = eer_thr(p_dev, labels(ra_dv))
+        report["devel"] = evaluate_scores(_as_scores(p_dev), ra_dv, threshold=thr)
+        onnx_bytes, diff = export_onnx(net, grid=GRID)
+        mesher = FaceMesher()
+        card = {
+            "name": "face3d", "version": VERSION,
+            "architecture": "VoxNet (Maturana & Scherer 2015) + batch norm, 2 input channels",
+            "input": "float32 (N, 2, G, G, G): occupancy, shading "
+                     "(facelive.liveness.face3d.voxel)",
+            "output": "softmax [P(attack), P(live)]",
+            "grid": GRID, "steps": STEPS, "context": mesher.context, "crop_size": mesher.size,
+            "threshold": thr, "threshold_from": "Replay-Attack devel, EER point",
+            "onnx_max_abs_diff_vs_torch": diff, "epochs": epochs, "seed": seed,
+            "trained_on": trained_on,
+            "licence": "weights derived from research-only data (NUAA, Replay-Attack): "
+                       "research use only",
+        }
+        modelstore.write_bytes(MODEL_FILE, onnx_bytes, out_dir)
+        modelstore.write_json(CARD_FILE, card, out_dir)
+        report["model"] = card
+        report["onnx_bytes"] = len(onnx_bytes)
+    # --- generalisation protocols (facelive.evaluation.protocols) ------------------------------
     if cross:
-        net_n = fit([(m_n, nuaa, np.ones(len(nuaa), bool), "nuaa")], "face3d (NUAA only)")
-        thr_n = eer_thr(scores(net_n, m_n), labels(nuaa))  # its own training data: no devel
-        p_nd = scores(net_n, m_d)
-        report["cross_nuaa_to_ra_devel"] = evaluate_scores(_as_scores(p_nd), ra_dv,
-                                                           threshold=thr_n)
-        net_r = net if train_on == "ra" else fit([(m_t, ra_tr, n_tr, "ra")], "face3d (RA only)")
-        p_rd = scores(net_r, m_d)
-        thr_r = eer_thr(p_rd, y_dev)
-        report["in_domain_ra_only_devel"] = evaluate_scores(_as_scores(p_rd), ra_dv,
-                                                            threshold=thr_r)
-        report["cross_ra_to_nuaa_heldout"] = evaluate_scores(
-            _as_scores(scores(net_r, m_n, is_held)), nuaa_held, threshold=thr_r)
+        from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
+
+        universe = Universe.from_parts(nuaa, ra_tr, ra_dv)
+        verts = np.concatenate([m["vertices"] for m in (m_n, m_t, m_d)])
+        inten = np.concatenate([m["intensity"] for m in (m_n, m_t, m_d)])
+        ok_all = np.concatenate([ok(m) for m in (m_n, m_t, m_d)])
+        y = universe.is_live
+        report["protocols"] = {}
+        for name in PROTOCOLS:
+            split = protocol_split(name, universe)
+            if name == "ra-to-nuaa" and train_on == "ra":  # the shipped model is that source's
+                p = model_scores(verts, inten, ok_all)
+            else:
+                p = protocol_scores(universe, verts, inten, ok_all, split.train, epochs=epochs,
+                                    seed=seed, desc=f"face3d ({name})")
+            t = eer_thr(p[split.devel], y[split.devel].astype(int))
+            report["protocols"][name] = {
+                "description": split.description, "threshold": t,
+                "target": evaluate_scores(_as_scores(p[split.target]),
+                                          universe.select(split.target), threshold=t)}
+            if name == "nuaa-to-ra":
+                p_nd = p[universe.part == "ra-devel"]
+        if train_on == "ra":  # the shipped model never saw NUAA: its later session is honest too
+            cs = protocol_split("cross-session", universe)
+            report["shipped_nuaa_session02"] = evaluate_scores(
+                _as_scores(model_scores(verts[cs.target], inten[cs.target], ok_all[cs.target])),
+                universe.select(cs.target), threshold=thr)
         if scores_out is not None:
             scores_out.parent.mkdir(parents=True, exist_ok=True)
             np.savez(scores_out, keys=np.array([s.key for s in ra_dv]), shipped=p_dev,
-                     nuaa_only=p_nd, ra_only=p_rd)
+                     nuaa_only=p_nd, ra_only=p_dev if train_on == "ra" else np.full(
+                         len(ra_dv), np.nan))
     report["train_seconds"] = round(time.perf_counter() - t_start, 1)
     return jsonable(report)
 
@@ -245,20 +328,14 @@ def card_markdown(report: dict[str, Any], command: str) -> str:
     from facelive.evaluation import comparison_table as metrics_table
 
     src = "RA train" if report.get("train_on") == "ra" else "NUAA+RA train"
-    held = ("cross-dataset: it never saw NUAA" if report.get("train_on") == "ra"
-            else "subjects it never saw")
-    rows = [(f"shipped: {src} -> RA devel (threshold: devel EER)", report["devel"]),
-            (f"shipped -> NUAA held-out subjects ({held}; same threshold)",
-             report["nuaa_heldout"])]
-    if "cross_nuaa_to_ra_devel" in report:
-        if report.get("train_on") != "ra":  # else the shipped rows are the RA-only model's
-            rows.append(("in-domain: RA train -> RA devel (threshold: devel EER)",
-                         report["in_domain_ra_only_devel"]))
-        rows.append(("cross: NUAA train -> RA devel (threshold: NUAA train EER)",
-                     report["cross_nuaa_to_ra_devel"]))
-        if report.get("train_on") != "ra":
-            rows.append(("cross: RA train -> NUAA held-out subjects (threshold: RA devel EER)",
-                         report["cross_ra_to_nuaa_heldout"]))
+    rows = [(f"shipped: {src} -> RA devel (threshold: devel EER)", report["devel"])]
+    if "shipped_nuaa_session02" in report:
+        rows.append(("shipped -> NUAA session 02 (never saw NUAA; same threshold)",
+                     report["shipped_nuaa_session02"]))
+    prot = [(f"{k} ({v['description']})", v["target"])
+            for k, v in report.get("protocols", {}).items()]
+    inverted = [k for k, v in report.get("protocols", {}).items()
+                if (v["target"]["frame"]["AUC"] or 0) < 0.5]
     m = report["model"]
     status = "; ".join(f"{k}: " + ", ".join(f"{n} {c}" for n, c in v.items() if c)
                        for k, v in report["mesh_status"].items())
@@ -278,11 +355,13 @@ Mesh finds no face gives status `no_face`, never a guess.
 **Training data.** {"; ".join(m["trained_on"])}; every batch balanced over its database x
 label cells; {m["epochs"]} epochs of 3,072 augmented meshes (rotation, scale, mirror, vertex jitter,
 grey-level gain and gamma), AdamW, one-cycle learning rate, seed {m["seed"]}, on the CPU
-(whole command including the cross-dataset models: {report["train_seconds"] / 60:.0f} min on
-2 cores). Meshes per database ({status}). **Licence: derived from research-only data (NUAA,
-Replay-Attack): research use only.**
+({"this card re-evaluates the shipped model, trained with this recipe, without retraining it: "
+  if report.get("evaluated_only") else ""}whole command including the protocol models:
+{report["train_seconds"] / 60:.0f} min on 2 shared cores; protocol models are cached). Meshes per
+database ({status}). **Licence: derived from research-only data (NUAA, Replay-Attack): research
+use only.**
 
-**Reproduce** (meshes cached in `~/.cache/facelive`):
+**Reproduce** (meshes and protocol models cached in `~/.cache/facelive`):
 
     {command}
 
@@ -292,15 +371,26 @@ Replay-Attack): research use only.**
 
 Video level (mean score of the 5 frames per video):
 
-{metrics_table([r for r in rows if "NUAA held-out" not in r[0]], "video")}
+{metrics_table(rows[:1], "video")}
 
-Cross-dataset rows fix the threshold on the training side (no peeking at the target).
+## Generalisation protocols (docs/evaluation.md; frame level, target rates)
+
+Each row: a VoxNet with this recipe trained on the split's source train part, its threshold at
+the EER point of the source's threshold part (subject-disjoint), the target scored once
+(`ra-to-nuaa`'s source model is the shipped one when it is trained on Replay-Attack only).
+
+{metrics_table(prot)}
+
+Inverted (AUC < 0.5): {", ".join(inverted) if inverted else "none"}.
 
 **Reading the numbers.** Face Mesh is a learned prior: it returns a face-shaped surface for a
 printed photo or a screen too. A linear probe on the same meshes
 (`python experiments/face3d_channels.py --nuaa ... --replay-attack ...`, table in the README) finds
 little signal in the geometry and most of it in the shading channel, i.e. how the image's light
-falls on the reconstructed shape. The databases here hold only 2D attacks (prints, replays); the
-test was meant for 3D masks too (3DMAD, `facelive.datasets`), which could not be evaluated here.
-Use it as a third, partly independent score in the fusion, not on its own.
+falls on the reconstructed shape, which changes with the room's lighting: trained on one NUAA
+session it is at chance on the other, although it separates held-out subjects of its own session
+almost perfectly (held-out subjects of a training session are no generalisation check). An
+independent evaluation on a later NUAA session (issue 11, data not available here) measured the
+shipped model at AUC 0.16, i.e. inverted. The databases here hold only 2D attacks (prints,
+replays); the test was meant for 3D masks too (3DMAD), which could not be evaluated here.
 """

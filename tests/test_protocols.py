@@ -1,0 +1,162 @@
+"""Generalisation protocols (issue 11): sample selection, and the runner on synthetic scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facelive.datasets import Sample
+from facelive.errors import DatasetError
+from facelive.evaluation.protocols import (
+    PROTOCOLS,
+    Universe,
+    expand_protocols,
+    protocol_split,
+    session_of,
+    subject_halves,
+)
+
+
+def _nuaa() -> list[Sample]:
+    out = []
+    for subj in range(1, 10):
+        for sess in ("01", "02"):
+            for label, folder in (("live", "ClientRaw"), ("spoof", "ImposterRaw")):
+                for n in range(3):
+                    name = f"{subj:04d}_00_00_{sess}_{n}.jpg"
+                    out.append(Sample(f"{folder}/{subj:04d}/{name}", label,
+                                      None if label == "live" else "print", f"{subj:04d}",
+                                      f"{folder}/{subj:04d}/{name}", "train",
+                                      meta=(("session", sess),)))
+    return out
+
+
+def _ra(split: str, clients: range) -> list[Sample]:
+    out = []
+    for c in clients:
+        for label, typ in (("live", None), ("spoof", "print"), ("spoof", "mobile")):
+            g = f"{split}/{label}/client{c:03d}_{typ}"
+            out += [Sample(f"{g}/frame_{i:05d}.jpg", label, typ, f"client{c:03d}", g, split)
+                    for i in range(3)]
+    return out
+
+
+@pytest.fixture
+def universe() -> Universe:
+    return Universe.from_parts(_nuaa(), _ra("train", range(1, 5)), _ra("devel", range(5, 9)))
+
+
+def test_sessions_and_protocol_names() -> None:
+    s = _nuaa()[0]
+    assert session_of(s) == "01"
+    bare = Sample("ClientRaw/0001/0001_00_00_02_7.jpg", "live", None, "0001", "g", "train")
+    assert session_of(bare) == "02"
+    assert expand_protocols("all") == list(PROTOCOLS)
+    assert expand_protocols("ra-to-nuaa,cross-session") == ["cross-session", "ra-to-nuaa"]
+    with pytest.raises(DatasetError):
+        expand_protocols("nuaa-to-casia")
+
+
+def test_protocol_splits_are_disjoint_and_honest(universe: Universe) -> None:
+    nuaa = universe.part == "nuaa"
+    for name in PROTOCOLS:
+        sp = protocol_split(name, universe)
+        assert not (sp.train & sp.devel).any() and not (sp.train & sp.target).any()
+        assert not (sp.devel & sp.target).any()
+        # the threshold part never shares a subject with the train part
+        assert not set(universe.subject[sp.train]) & set(universe.subject[sp.devel])
+    cs = protocol_split("cross-session", universe)
+    assert set(universe.domain[cs.train | cs.devel]) == {"nuaa-s01"}
+    assert set(universe.domain[cs.target]) == {"nuaa-s02"} and cs.target.sum() == 9 * 6
+    assert set(universe.subject[cs.devel]) == {"nuaa/0003", "nuaa/0006", "nuaa/0009"}
+    n2r = protocol_split("nuaa-to-ra", universe)
+    assert (n2r.train | n2r.devel).sum() == nuaa.sum()
+    assert set(universe.part[n2r.target]) == {"ra-devel"}
+    r2n = protocol_split("ra-to-nuaa", universe)
+    assert set(universe.part[r2n.train]) == {"ra-train"}
+    assert set(universe.part[r2n.devel]) == {"ra-devel"} and (r2n.target == nuaa).all()
+    with pytest.raises(DatasetError):
+        protocol_split("held-out-subjects", universe)
+
+
+def test_subject_halves(universe: Universe) -> None:
+    sp = protocol_split("nuaa-to-ra", universe)
+    a, b = subject_halves(universe, sp.target)
+    assert not (a & b).any() and ((a | b) == sp.target).all()
+    assert not set(universe.subject[a]) & set(universe.subject[b])
+    assert len(set(universe.subject[a])) == 2 and len(set(universe.subject[b])) == 2
+
+
+def _fake_data(universe: Universe, rng: np.random.Generator):
+    """Per-sample inputs with a signal that differs by database (quality features shifted by
+    database and session, as real measures are)."""
+    from facelive.training.generalisation import UniverseData
+
+    y = universe.is_live
+    n = len(universe)
+    feats = rng.normal(0, 1, (n, 25))
+    feats[:, :5] += np.where(y, 1.0, -1.0)[:, None]
+    shift = np.select([universe.domain == "nuaa-s01", universe.domain == "nuaa-s02"], [0, 3], 8)
+    feats += shift[:, None]
+    verts = np.zeros((n, 468, 3), np.float32)
+    return UniverseData(feats, None, verts, np.zeros((n, 468), np.float32), np.ones(n, bool),
+                        np.full(n, np.nan))
+
+
+def _face3d(universe: Universe, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y = universe.is_live
+    return 1 / (1 + np.exp(-(np.where(y, 1.0, -1.0) + rng.normal(0, 1.0, len(y)))))
+
+
+def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_path: Path,
+                                           capsys) -> None:
+    from facelive.cli import main
+    from facelive.evaluation import protocols
+    from facelive.training import generalisation as gen
+
+    rng = np.random.default_rng(0)
+    data = _fake_data(universe, rng)
+    monkeypatch.setattr(protocols.Universe, "load", classmethod(lambda cls, a, b: universe))
+    monkeypatch.setattr(gen, "load_data", lambda u, **kw: data)
+    monkeypatch.setattr(gen, "shipped_face3d_scores", lambda v, i, ok: _face3d(universe, 1))
+    monkeypatch.setattr(gen, "face3d_scores", lambda u, d, m, **kw: _face3d(universe, 2))
+    report = gen.run_protocols("N", "R", list(PROTOCOLS), epochs=1)
+    assert list(report["splits"]) == list(PROTOCOLS)
+    for name, e in report["splits"].items():
+        assert set(e["recipes"]) == {"before", "after"}
+        after = e["recipes"]["after"]
+        assert all(w >= 0 for w in after["fused"]["weights"].values())
+        assert after["tests"]["quality"]["target"]["frame"]["AUC"] is not None
+        assert ("calibration" in after) == (name != "cross-session")
+    cal = report["splits"]["nuaa-to-ra"]["recipes"]["after"]["calibration"]
+    assert cal["calibrated"]["fused"]["frame"]["n_live"] > 0
+    assert not set(cal["calibration_subjects"]) & set(cal["evaluation_subjects"])
+    md = gen.report_markdown(report, "cmd")
+    assert "| nuaa-to-ra | quality+face3d (fused) | after |" in md
+    assert "Calibration on the target" in md
+    # the command: report.json, report.md, protocols.png
+    out = tmp_path / "out"
+    rc = main(["evaluate", "--protocol", "all", "--nuaa", "N", "--replay-attack", "R",
+               "--out", str(out), "--epochs", "1"])
+    assert rc == 0
+    assert json.loads((out / "report.json").read_text())["command"].startswith(
+        "facelive evaluate --protocol all")
+    assert (out / "protocols.png").stat().st_size > 0 and (out / "report.md").exists()
+    capsys.readouterr()
+    assert main(["evaluate", "--protocol", "all", "--out", str(out)]) == 2
+    assert main(["evaluate", "--protocol", "cross-session", "--nuaa", "N", "--replay-attack",
+                 "R", "--recipes", "later", "--out", str(out)]) == 2
+
+
+@pytest.mark.data
+def test_protocol_counts_on_shared_data(shared_data: Path) -> None:
+    u = Universe.load(shared_data / "nuaa", shared_data / "replay-attack")
+    cs = protocol_split("cross-session", u)
+    assert cs.target.sum() == 854 + 893  # NUAA session 02: live + print
+    assert (cs.train | cs.devel).sum() == 889 + 855
+    r2n = protocol_split("ra-to-nuaa", u)
+    assert r2n.target.sum() == 3491 and r2n.train.sum() == 1800
