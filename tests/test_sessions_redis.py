@@ -9,11 +9,7 @@ one session to the two instances are accepted exactly once.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import free_port
 from facelive.server.app import create_app
 from facelive.server.settings import Settings
 from test_sessions import (
@@ -37,44 +34,6 @@ from test_sessions import (
     upload,
     wait_result,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
-    redis = pytest.importorskip("redis")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path_factory.mktemp("redis")), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    client.close()
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +135,7 @@ def test_session_counters_are_shared(redis_fresh: str, pipeline: Any, tmp_path: 
 
 
 def test_an_unreachable_redis_stops_the_start(pipeline: Any, tmp_path: Path) -> None:
-    settings = Settings(api_keys=DIGESTS, redis_url=f"redis://127.0.0.1:{_free_port()}/0",
+    settings = Settings(api_keys=DIGESTS, redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         signing_key=str(tmp_path / "signing.pem"))
     with pytest.raises(RuntimeError, match="cannot reach the session store"):
         with TestClient(create_app(settings, pipeline)):
