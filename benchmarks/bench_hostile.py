@@ -57,7 +57,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from bench_load import rss_mib, tree_pids  # benchmarks/ is on sys.path when run as a script
+
+# benchmarks/ is on sys.path when run as a script
+from bench_load import rss_mib, tree_pids, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACELIVE_DATA", REPO.parent / "shared" / "data"))
@@ -402,21 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
     samples: list[tuple[float, float]] = []
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                print(f"the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}",
-                      file=sys.stderr)
-                return 2
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                print("the server did not become ready in 180 s", file=sys.stderr)
-                return 2
-            time.sleep(0.3)
+        if not wait_ready(base, proc, log, 180, 0.3):
+            return 2
         if args.worst_case:
             return worst_case(base, proc.pid, frame)
         info = httpx.get(base + "/v1/info", timeout=5).json()

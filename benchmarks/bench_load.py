@@ -331,6 +331,26 @@ def finish_profiler(spy: tuple[subprocess.Popen, Path], top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def wait_ready(base: str, proc: subprocess.Popen | None, log: Path, timeout_s: float,
+               poll_s: float) -> bool:
+    """Poll ``base``/readyz until it answers 200 (True), or print why not and return False: the
+    server ``proc`` (None: not ours) exited (with the tail of ``log``) or ``timeout_s`` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc is not None and proc.poll() is not None:
+            print(f"the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}",
+                  file=sys.stderr)
+            return False
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            print(f"the server did not become ready in {timeout_s:g} s", file=sys.stderr)
+            return False
+        time.sleep(poll_s)
+
 def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO / "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
@@ -378,21 +398,8 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         proc = start_server(args, port, log)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc is not None and proc.poll() is not None:
-                print(f"the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}",
-                      file=sys.stderr)
-                return 2
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                print("the server did not become ready in 120 s", file=sys.stderr)
-                return 2
-            time.sleep(0.5)
+        if not wait_ready(base, proc, log, 120, 0.5):
+            return 2
         info = httpx.get(base + "/v1/info", timeout=5).json()
         pid = proc.pid if proc is not None else None
         tmp = log.parent

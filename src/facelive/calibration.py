@@ -31,6 +31,7 @@ import numpy as np
 from facelive import modelstore
 from facelive.errors import FaceliveError
 from facelive.evaluation.metrics import bpcer, threshold_for_bpcer
+from facelive.fusion.model import fused_scores
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MIN_FRAMES = 20
@@ -80,15 +81,6 @@ def _score_frames(images: Sequence[Any], tests: Sequence[str] | None,
             if progress is not None:
                 progress(i + 1, len(images))
     return names, scores, feats, status
-
-
-def _fused(model: Any, scores: dict[str, np.ndarray]) -> np.ndarray:
-    x = np.column_stack([scores[t] for t in model.tests])
-    ok = np.all(np.isfinite(x), axis=1)
-    out = np.full(len(x), np.nan)
-    if ok.any():
-        out[ok] = model.predict_proba(x[ok])
-    return out
 
 
 def _thr(live: np.ndarray, target: float) -> float | None:
@@ -168,7 +160,7 @@ def calibrate(images: Sequence[Any], out: str | Path, *, target_bpcer: float = 0
         for sub, model in fusion.subsets.items():
             if not set(sub) <= set(names):
                 continue
-            fs = _fused(model, scores)
+            fs = fused_scores(model, scores)
             before = model.threshold
             thr = _thr(fs, target_bpcer)
             if thr is not None:

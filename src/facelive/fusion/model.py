@@ -64,6 +64,16 @@ class LinearFusion:
                    float(d.get("threshold", 0.5)), dict(d.get("metrics", {})))
 
 
+def fused_scores(model: LinearFusion, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    """P(live) of a :class:`LinearFusion` over per-sample scores (NaN where one is missing)."""
+    x = np.column_stack([scores[t] for t in model.tests])
+    ok = np.all(np.isfinite(x), axis=1)
+    out = np.full(len(x), np.nan)
+    if ok.any():
+        out[ok] = model.predict_proba(x[ok])
+    return out
+
+
 def fit_linear(scores: np.ndarray, is_live: np.ndarray, tests: Sequence[str],
                estimator: Any | None = None) -> LinearFusion:
     """Fit a linear fusion on per-test P(live) ``scores`` (n, k) and labels (True = live).

@@ -19,6 +19,7 @@ import binascii
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,8 +139,13 @@ async def _read_into(buf: bytearray, request: Request, limit: int, timeout_s: fl
         buf += chunk
 
 
-def parse_multipart(body: bytes, content_type: str) -> bytes:
-    """The bytes of the ``image`` part of a multipart/form-data body (parsed in memory)."""
+def _walk_multipart(body: bytes, content_type: str,
+                    on_part: Callable[[str], tuple[list[bytes], int | None] | None]) -> None:
+    """Walk a multipart/form-data body (in memory). Once a part's headers are in,
+    ``on_part(name)`` (its content-disposition name, ``""`` when none) returns ``None`` to skip
+    the part or ``(dest, limit)``: the part's bytes are appended to ``dest`` at its end, and one
+    over ``limit`` bytes (when not ``None``) is 413 ``field_too_large`` while it is read.
+    ``on_part`` may raise :class:`ApiError` to stop the walk."""
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -149,12 +155,11 @@ def parse_multipart(body: bytes, content_type: str) -> bytes:
         raise ApiError(400, "invalid_multipart", "multipart/form-data without a boundary")
     header_field, header_value = bytearray(), bytearray()
     headers: dict[bytes, bytes] = {}
-    current: dict[str, Any] = {"data": None}
-    found: list[bytes] = []
+    state: dict[str, Any] = {"data": None, "name": None, "dest": None, "limit": None}
 
     def on_part_begin() -> None:
         headers.clear()
-        current["data"] = None
+        state["data"] = None
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_field.extend(data[start:end])
@@ -169,17 +174,25 @@ def parse_multipart(body: bytes, content_type: str) -> bytes:
 
     def on_headers_finished() -> None:
         _, disp = parse_options_header(headers.get(b"content-disposition", b""))
-        if disp.get(b"name") == IMAGE_FIELD.encode() and not found:
-            current["data"] = bytearray()  # only the image part is kept; others are skipped
+        name = (disp.get(b"name") or b"").decode("latin-1")
+        keep = on_part(name)
+        if keep is not None:
+            state["data"], state["name"] = bytearray(), name
+            state["dest"], state["limit"] = keep
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        if current["data"] is not None:
-            current["data"].extend(data[start:end])
+        buf = state["data"]
+        if buf is None:
+            return
+        buf.extend(data[start:end])
+        limit = state["limit"]
+        if limit is not None and len(buf) > limit:
+            raise ApiError(413, "field_too_large", f"'{state['name']}' is over {limit} bytes")
 
     def on_part_end() -> None:
-        if current["data"] is not None:
-            found.append(bytes(current["data"]))
-            current["data"] = None
+        if state["data"] is not None:
+            state["dest"].append(bytes(state["data"]))
+            state["data"] = None
 
     parser = MultipartParser(boundary, {
         "on_part_begin": on_part_begin, "on_header_field": on_header_field,
@@ -192,6 +205,17 @@ def parse_multipart(body: bytes, content_type: str) -> bytes:
         parser.finalize()
     except (MultipartParseError, ValueError) as exc:
         raise ApiError(400, "invalid_multipart", f"malformed multipart body ({exc})") from None
+
+
+def parse_multipart(body: bytes, content_type: str) -> bytes:
+    """The bytes of the ``image`` part of a multipart/form-data body (parsed in memory)."""
+    found: list[bytes] = []
+
+    def on_part(name: str) -> tuple[list[bytes], None] | None:
+        # only the first image part is kept; others are skipped
+        return (found, None) if name == IMAGE_FIELD and not found else None
+
+    _walk_multipart(body, content_type, on_part)
     if not found:
         raise ApiError(422, "missing_field",
                        f"multipart body has no complete '{IMAGE_FIELD}' field")
@@ -300,74 +324,23 @@ def _multipart_fields(body: bytes, content_type: str, max_frames: int) -> dict[s
     ``max_frames``: one more is 413 ``too_many_frames`` while parsing, before anything is
     decoded), the first ``timestamps`` and ``nonce`` parts (at most
     :data:`MAX_TEXT_FIELD_BYTES` each); other parts are skipped but counted."""
-    from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser, parse_options_header
-
-    _, params = parse_options_header(content_type)
-    boundary = params.get(b"boundary")
-    if not boundary:
-        raise ApiError(400, "invalid_multipart", "multipart/form-data without a boundary")
-    header_field, header_value = bytearray(), bytearray()
-    headers: dict[bytes, bytes] = {}
     found: dict[str, list[bytes]] = {FRAMES_FIELD: [], TIMESTAMPS_FIELD: [], NONCE_FIELD: []}
-    state: dict[str, Any] = {"data": None, "name": None, "other": 0}
+    other = [0]
 
-    def on_part_begin() -> None:
-        headers.clear()
-        state["data"], state["name"] = None, None
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        headers[bytes(header_field).strip().lower()] = bytes(header_value).strip()
-        header_field.clear()
-        header_value.clear()
-
-    def on_headers_finished() -> None:
-        _, disp = parse_options_header(headers.get(b"content-disposition", b""))
-        name = (disp.get(b"name") or b"").decode("latin-1")
+    def on_part(name: str) -> tuple[list[bytes], int | None] | None:
         if name == FRAMES_FIELD:
             if len(found[FRAMES_FIELD]) >= max_frames:
                 raise ApiError(413, "too_many_frames",
                                f"more than {max_frames} frames in one upload")
-        elif name in found and not found[name]:
-            pass
-        else:
-            state["other"] += 1
-            if state["other"] > MAX_OTHER_PARTS:
-                raise ApiError(413, "too_many_parts", "too many parts in the upload")
-            return
-        state["data"], state["name"] = bytearray(), name
+            return found[name], None
+        if name in found and not found[name]:
+            return found[name], MAX_TEXT_FIELD_BYTES
+        other[0] += 1
+        if other[0] > MAX_OTHER_PARTS:
+            raise ApiError(413, "too_many_parts", "too many parts in the upload")
+        return None
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        buf = state["data"]
-        if buf is None:
-            return
-        buf.extend(data[start:end])
-        if state["name"] != FRAMES_FIELD and len(buf) > MAX_TEXT_FIELD_BYTES:
-            raise ApiError(413, "field_too_large",
-                           f"'{state['name']}' is over {MAX_TEXT_FIELD_BYTES} bytes")
-
-    def on_part_end() -> None:
-        if state["data"] is not None:
-            found[state["name"]].append(bytes(state["data"]))
-            state["data"] = None
-
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
-    try:
-        parser.write(body)
-        parser.finalize()
-    except (MultipartParseError, ValueError) as exc:
-        raise ApiError(400, "invalid_multipart", f"malformed multipart body ({exc})") from None
+    _walk_multipart(body, content_type, on_part)
     return found
 
 

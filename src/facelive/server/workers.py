@@ -541,15 +541,7 @@ class WorkerPool:
             if result is not None:
                 return result
             raise image_error(reply[2], reply[3])
-        retry = {"Retry-After": str(max(1, s.retry_after_s))}
-        if kind == "timeout":
-            self._retire(w, "timeout")
-            raise ApiError(503, "timeout", f"processing the image took longer than the "
-                           f"{s.job_timeout_s:g} s limit; the work was stopped", retry)
-        if kind == "memory":
-            self._retire(w, "memory")
-            raise ApiError(503, "memory_limit", "processing the image needed more memory than "
-                           f"the {s.worker_max_rss_mb} MiB limit; the work was stopped", retry)
+        self._raise_if_killed(w, kind, "processing the image", s.job_timeout_s)
         if kind == "error":  # the pipeline raised; the process itself is fine
             log.error("pipeline error in process %d: %s: %s", w.pid, reply[2], reply[3])
             self._idle.put(w)
@@ -557,6 +549,21 @@ class WorkerPool:
         log.error("pipeline process %d died after %.1f s on a job", w.pid, time.monotonic() - t0)
         self._retire(w, "crashed")
         raise ApiError(500, "internal_error", "the image processing worker died; it was restarted")
+
+    def _raise_if_killed(self, w: _Worker, kind: str, doing: str, timeout_s: float) -> None:
+        """For a job reply of ``kind`` ``"timeout"`` or ``"memory"`` (the process was killed),
+        retire ``w`` and raise 503 ``timeout`` / ``memory_limit`` (``doing`` names the work);
+        other kinds return."""
+        if kind not in ("timeout", "memory"):
+            return
+        s = self.settings
+        retry = {"Retry-After": str(max(1, s.retry_after_s))}
+        self._retire(w, kind)
+        if kind == "timeout":
+            raise ApiError(503, "timeout", f"{doing} took longer than the "
+                           f"{timeout_s:g} s limit; the work was stopped", retry)
+        raise ApiError(503, "memory_limit", f"{doing} needed more memory than "
+                       f"the {s.worker_max_rss_mb} MiB limit; the work was stopped", retry)
 
     def verify(self, job: ChallengeJob) -> dict[str, Any]:
         """Verify one challenge clip in a pipeline process (blocking: call it in a thread) under
@@ -570,7 +577,6 @@ class WorkerPool:
         reply = self._exchange(w, job_id, job, s.verify_timeout_s)
         del job
         kind = reply[1]
-        retry = {"Retry-After": str(max(1, s.retry_after_s))}
         if kind == "ok":
             w.jobs += 1
             if _rss_mb(w.pid) > s.worker_max_rss_mb:
@@ -578,14 +584,7 @@ class WorkerPool:
             else:
                 self._idle.put(w)
             return reply[2]
-        if kind == "timeout":
-            self._retire(w, "timeout")
-            raise ApiError(503, "timeout", f"verifying the clip took longer than the "
-                           f"{s.verify_timeout_s:g} s limit; the work was stopped", retry)
-        if kind == "memory":
-            self._retire(w, "memory")
-            raise ApiError(503, "memory_limit", "verifying the clip needed more memory than "
-                           f"the {s.worker_max_rss_mb} MiB limit; the work was stopped", retry)
+        self._raise_if_killed(w, kind, "verifying the clip", s.verify_timeout_s)
         if kind in ("error", "image_error"):
             log.error("challenge verification error in process %d: %s", w.pid, reply[2:])
             self._idle.put(w)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from facelive.evaluation.protocols import PARTS, ProtocolSplit, Universe
+from facelive.fusion.model import fused_scores
 from facelive.training.face3d.data import shipped_face3d_scores
 from facelive.training.quality import BEFORE, SHIPPED, QualityRecipe, fit_recipe, quality_predict
 
@@ -165,16 +166,6 @@ def _fused(universe: Universe, split: ProtocolSplit, scores: dict[str, np.ndarra
 
 def _database(part: str) -> str:
     return "nuaa" if part == "nuaa" else "replay-attack"
-
-
-def fused_scores(model: Any, scores: dict[str, np.ndarray]) -> np.ndarray:
-    """P(live) of a :class:`LinearFusion` over per-sample scores (NaN where one is missing)."""
-    x = np.column_stack([scores[t] for t in model.tests])
-    ok = np.all(np.isfinite(x), axis=1)
-    out = np.full(len(x), np.nan)
-    if ok.any():
-        out[ok] = model.predict_proba(x[ok])
-    return out
 
 
 def run_protocols(nuaa_root: str | Path, replay_root: str | Path,
