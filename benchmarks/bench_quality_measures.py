@@ -10,7 +10,16 @@ Replay-Attack devel frame when ../shared/data is there (resized), else a generat
 the ``measures()`` totals also run over the benchmark frame set (``benchmarks/_frames.py``,
 ``--frames`` per source) and print median and p10-p90 over frames and repeats.
 
+``--compare REF``: an interleaved A/B run in one process against the ``facelive.iqa`` of git
+revision REF (its files are read with ``git show`` into a temporary package): per measure and
+``measures()`` at the first ``--sizes`` entry, old and new alternating (order swapped every
+round), medians of thread CPU time; the end-to-end quality test (``canonical_frame`` +
+``measures()`` + the shipped model) on the frame set, also with only the measures the shipped model
+weights (``measures(names=...)``); and the largest relative deviation of every measure and of the
+quality score, new vs REF, over the frame set (``--frames`` per source). For a loaded machine.
+
 Usage: PYTHONPATH=src python benchmarks/bench_quality_measures.py [--repeats N] [--sizes WxH ...]
+       [--frames N] [--compare REF]
 """
 
 from __future__ import annotations
@@ -20,8 +29,13 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import atexit  # noqa: E402
+import importlib  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from functools import partial  # noqa: E402
@@ -61,6 +75,104 @@ def median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return 1000.0 * statistics.median(wall), 1000.0 * statistics.median(cpu)
 
 
+def reference_iqa(ref: str) -> object:
+    """``facelive.iqa`` as of git revision ``ref``, imported as the package ``iqa_ref``."""
+    git = ["git", "-C", str(REPO)]
+    names = subprocess.run(git + ["ls-tree", "--name-only", f"{ref}:src/facelive/iqa"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    root = Path(tempfile.mkdtemp(prefix="iqa_ref_"))
+    atexit.register(shutil.rmtree, root, True)
+    (root / "iqa_ref").mkdir()
+    for name in (n for n in names if n.endswith(".py")):
+        text = subprocess.run(git + ["show", f"{ref}:src/facelive/iqa/{name}"], check=True,
+                              capture_output=True, text=True).stdout
+        text = text.replace("facelive.iqa.", "iqa_ref.").replace("from facelive.iqa import",
+                                                                 "from iqa_ref import")
+        (root / "iqa_ref" / name).write_text(text)
+    sys.path.insert(0, str(root))
+    return importlib.import_module("iqa_ref")
+
+
+def compare(ref: str, size: tuple[int, int], repeats: int, n_frames: int) -> int:
+    """Interleaved A/B against ``ref`` (see the module docstring)."""
+    import facelive.iqa as new
+    from facelive.liveness.quality import QualityModel, canonical_frame
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _frames import describe, frame_set, machine_line
+
+    old = reference_iqa(ref)
+    model = QualityModel.load()
+    coef = model.linear.to_dict()["coef"]
+    weighted = [n for n, c in zip(new.MEASURE_NAMES, coef, strict=True) if c != 0.0]
+
+    def score(mod: object, img: np.ndarray, names: list[str] | None = None) -> float:
+        m = mod.measures(canonical_frame(img), *(() if names is None else (names,)))
+        x = np.array([m.get(k, 0.0) for k in new.MEASURE_NAMES])  # unweighted: 0 * z = 0
+        return float(model.predict_proba(x)[0])
+
+    frames = frame_set(n_frames)
+    worst = dict.fromkeys(new.MEASURE_NAMES, 0.0)
+    worst_score = 0.0
+    for f in frames:
+        img = canonical_frame(f.image)
+        a, b = old.measures(img), new.measures(img)
+        for k in worst:
+            if a[k] != b[k]:
+                worst[k] = max(worst[k], abs(a[k] - b[k]) / abs(a[k]))
+        worst_score = max(worst_score, abs(score(old, f.image) - score(new, f.image)),
+                          abs(score(old, f.image) - score(new, f.image, weighted)))
+    src, what = source_image()
+    w, h = size
+    img = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA if w < src.shape[1]
+                     else cv2.INTER_CUBIC)
+    calls = {}
+    for tag, mod in (("old", old), ("new", new)):
+        grey = mod.to_grey(img)
+        gb = mod.blurred(grey)
+        colour = img.astype(np.float64)
+        cb = mod.blurred(colour)
+        for name in new.MEASURE_NAMES:
+            fn = getattr(mod, name.lower())
+            args = (colour, cb) if name in ("MAS", "MAMS") else (
+                (grey, gb) if name in FULL_REF else (grey,))
+            calls[tag, name] = partial(fn, *args)
+        calls[tag, "measures()"] = partial(mod.measures, img)
+    e2e = {"old": partial(score, old), "new": partial(score, new),
+           "new, weighted only": partial(score, new, names=weighted)}
+    cpu: dict[object, list[float]] = {k: [] for k in [*calls, *e2e]}
+    for fn in [*calls.values(), *(partial(f, frames[0].image) for f in e2e.values())]:
+        fn()
+    for r in range(repeats):
+        for name in [*new.MEASURE_NAMES, "measures()"]:
+            for tag in ("old", "new")[:: 1 if r % 2 == 0 else -1]:
+                c = time.thread_time()
+                calls[tag, name]()
+                cpu[tag, name].append(time.thread_time() - c)
+        for f in frames:
+            for tag in list(e2e)[:: 1 if r % 2 == 0 else -1]:
+                c = time.thread_time()
+                e2e[tag](f.image)
+                cpu[tag].append(time.thread_time() - c)
+
+    def med(k: object) -> float:
+        return 1000.0 * statistics.median(cpu[k])
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"interleaved A/B vs {ref}, thread CPU ms, median of {repeats} rounds, 1 thread; "
+          f"{w}x{h} {what}; load {load:.1f}")
+    print(f"{'measure':12s} {'old':>7s} {'new':>7s}  max rel. deviation over {len(frames)} frames")
+    for name in new.MEASURE_NAMES:
+        print(f"{name:12s} {med(('old', name)):7.2f} {med(('new', name)):7.2f}  {worst[name]:.1e}")
+    print(f"{'measures()':12s} {med(('old', 'measures()')):7.2f} {med(('new', 'measures()')):7.2f}")
+    print("quality test (canonical_frame + measures() + model) over the frame set, median ms: "
+          + ", ".join(f"{k} {med(k):.1f}" for k in e2e))
+    print(f"  weighted measures ({len(weighted)}): {' '.join(weighted)}")
+    print(f"  largest |score difference| vs {ref}: {worst_score:.1e}")
+    print(f"frame set:\n{describe(frames)}\n{machine_line()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import track
@@ -73,7 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--sizes", nargs="+", default=["320x240", "640x480", "1280x720"])
     ap.add_argument("--frames", type=int, default=3, help="frames per source for the totals")
+    ap.add_argument("--compare", metavar="REF", help="interleaved A/B against git revision REF")
     args = ap.parse_args(argv)
+    if args.compare:
+        cv2.setNumThreads(1)
+        tune_allocator()
+        w, h = (int(v) for v in args.sizes[0].split("x"))
+        return compare(args.compare, (w, h), args.repeats, args.frames)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _frames import describe, frame_set, machine_line, stats
     cv2.setNumThreads(1)

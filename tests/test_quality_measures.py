@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -336,3 +337,89 @@ def test_measures_thread_safe() -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(q.measures, images * 2))
     assert got == expected * 2
+
+
+# ---------------------------------------------------------------- fast paths (issue 13, phase 2)
+# Each fast path is checked against the numpy reference it replaced (the value the measures had
+# before): elementwise to a few ulp, and every measure of real frames to 1e-12 relative.
+
+
+def _reference_phase_diff2(re: np.ndarray, im: np.ndarray) -> np.ndarray:
+    d = np.arctan2(im, re)
+    return d * d
+
+
+def _natural_frames() -> list[np.ndarray]:
+    from facelive.imageio import load_image
+    from facelive.liveness.quality import canonical_frame
+
+    root = Path(__file__).resolve().parents[1]
+    astronaut = canonical_frame(load_image(root / "examples" / "astronaut.jpg"))
+    return [astronaut, astronaut[:, ::-1].copy(), cv2.GaussianBlur(astronaut, (5, 5), 2.0),
+            textured(240, 320, seed=7)]
+
+
+def test_fast_arccos_matches_numpy() -> None:
+    from facelive.iqa.correlation import _arccos
+
+    rng = np.random.default_rng(11)
+    c = np.concatenate([1.0 - 10.0 ** rng.uniform(-17, 0, 50_000), rng.uniform(-1, 1, 50_000),
+                        [1.0, -1.0, 0.0, 0.995, np.nextafter(0.995, 0.0), 0.5]])
+    ref = np.arccos(c)
+    got = _arccos(c.copy())
+    assert np.array_equal(got == 0.0, ref == 0.0)
+    nz = ref > 0
+    assert np.max(np.abs(got - ref)[nz] / np.spacing(ref[nz])) <= 4.0
+
+
+def test_fast_phase_diff2_matches_arctan2() -> None:
+    from facelive.iqa.spectral import _phase_diff2
+
+    rng = np.random.default_rng(12)
+    re, im = rng.normal(size=(60, 70)) + 0.3, rng.normal(size=(60, 70))
+    re.flat[:6] = [0.0, 0.0, -0.0, -0.0, 1e-310, -1e-310]  # zeros of both signs, subnormals
+    im.flat[:6] = [0.0, -0.0, 0.0, -0.0, 0.0, 3.0]
+    re.flat[6:9], im.flat[6:9] = 0.0, [1.0, -2.0, 1e-300]
+    ref = _reference_phase_diff2(re, im)
+    got = _phase_diff2(re.copy(), im.copy())
+    assert np.array_equal(got == 0.0, ref == 0.0)
+    np.testing.assert_allclose(got, ref, rtol=4e-15, atol=0)
+
+
+def test_opencv_log_matches_log1p() -> None:
+    from facelive.iqa.structural import _log1p
+
+    rng = np.random.default_rng(13)
+    x = np.concatenate([10.0 ** rng.uniform(-20, 8, 100_000), [0.0, 1.0, 1e-300]])
+    got = _log1p(x.copy())
+    # absolute error: the rounding of 1 + x (<= 1.1e-16) plus ~1 ulp of the result
+    assert np.all(np.abs(got - np.log1p(x)) <= 2.3e-16 + 2.0 * np.spacing(np.log1p(x)))
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_fast_paths_equal_the_reference_measures(index: int, monkeypatch) -> None:
+    """All 25 measures with the fast paths vs with the numpy functions they replaced."""
+    from facelive.iqa import correlation, spectral, structural
+
+    img = _natural_frames()[index]
+    fast = q.measures(img)
+    monkeypatch.setattr(correlation, "_arccos", np.arccos)
+    monkeypatch.setattr(spectral, "_phase_diff2", _reference_phase_diff2)
+    monkeypatch.setattr(structural, "_log1p", lambda x: np.log1p(x, out=x))
+    ref = q.measures(img)
+    for name in q.MEASURE_NAMES:
+        assert fast[name] == pytest.approx(ref[name], rel=1e-12, abs=1e-300), name
+
+
+def test_measures_subset_equals_full() -> None:
+    img = _natural_frames()[0]
+    full = q.measures(img)
+    some = ["VIF", "MSE", "GME", "HLFI", "BIQI"]
+    sub = q.measures(img, some)
+    assert list(sub) == [n for n in q.MEASURE_NAMES if n in some]
+    assert all(sub[n] == full[n] for n in some)
+    for name in q.MEASURE_NAMES:  # each alone: the same number, bit for bit
+        assert q.measures(img, name) == {name: full[name]}
+    assert q.measures(img, []) == {}
+    with pytest.raises(ValueError, match="NOPE"):
+        q.measures(img, ["MSE", "NOPE"])

@@ -195,3 +195,34 @@ def test_sign_constraints_drop_measures_that_flip_between_domains(rng) -> None:
     assert np.all(m.linear.coef[signs == 0] == 0)
     with pytest.raises(ValueError):
         QualityModel.fit(x, y, method="qda")
+
+
+def test_scoring_computes_only_the_weighted_measures(monkeypatch):
+    """The quality test computes only the measures its model weighs, with the same score."""
+    import cv2
+
+    from facelive.iqa import MEASURE_NAMES
+    from facelive.liveness import quality as q
+
+    test = q.QualityTest()
+    names = test.model.weighted_measures
+    assert 0 < len(names) <= len(MEASURE_NAMES)
+    zero = [n for n, c in zip(test.model.feature_names, test.model.linear.coef, strict=True)
+            if c == 0.0]
+    assert set(names) | set(zero) == set(MEASURE_NAMES)
+    img = cv2.imread("examples/astronaut.jpg")
+    full = float(test.model.predict_proba(q.quality_features(img))[0])
+    asked: list[tuple[str, ...]] = []
+    from facelive import iqa
+
+    orig = iqa.measures
+
+    def spy(image, names=None):
+        asked.append(tuple(names or ()))
+        return orig(image, names)
+
+    monkeypatch.setattr(iqa, "measures", spy)
+    from facelive.liveness.base import Frame
+
+    assert test.score_frame(Frame(img)) == full  # bit-identical
+    assert asked == [names]

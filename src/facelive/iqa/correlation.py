@@ -7,6 +7,8 @@ Imaging 11(2), 2002 (angles between the colour vectors of corresponding pixels).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from facelive.iqa._common import check_pair, ratio
@@ -40,7 +42,41 @@ def _alpha(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     if both_zero is not None:
         cos += both_zero  # ... and 1 where both are
     np.clip(cos, -1.0, 1.0, out=cos)
-    return np.arccos(cos, out=cos)
+    return _arccos(cos)
+
+
+# asin(sqrt(u)) = sqrt(u) P(u), P's Taylor coefficients (2k)! / (4^k (k!)^2 (2k + 1)); for
+# u <= _SMALL_U the first omitted term is below 1e-17 relative
+_ASIN_COEF = tuple(
+    math.factorial(2 * k) / (4**k * math.factorial(k) ** 2 * (2 * k + 1)) for k in range(8)
+)
+_SMALL_U = 0.0025
+
+
+def _arccos(cos: np.ndarray) -> np.ndarray:
+    """``np.arccos(cos)`` (a new array; ``cos`` is overwritten), faster for the small angles
+    that dominate here.
+
+    arccos(c) = 2 asin(sqrt(u)), u = (1 - c) / 2; for c >= 0.995 (angles up to 0.1 rad, most
+    pixels of an image against its blurred copy) the difference 1 - c is exact (Sterbenz) and the
+    series of asin gives the angle to ~1 ulp; the other pixels use ``np.arccos``. Agrees with
+    ``np.arccos`` to a few ulp (tested).
+    """
+    flat = cos.reshape(-1)
+    big = np.flatnonzero(flat < 1.0 - 2.0 * _SMALL_U)
+    other = np.arccos(flat[big]) if big.size else None
+    u = np.subtract(1.0, flat, out=flat)
+    u *= 0.5
+    acc = u * _ASIN_COEF[-1]
+    acc += _ASIN_COEF[-2]
+    for c in _ASIN_COEF[-3::-1]:  # Horner in u
+        acc *= u
+        acc += c
+    acc *= np.sqrt(u, out=u)
+    acc *= 2.0
+    if other is not None:
+        acc[big] = other
+    return acc.reshape(cos.shape)
 
 
 def planes(c: np.ndarray) -> np.ndarray:

@@ -46,6 +46,21 @@ def _blur3(x: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(x, (3, 3), 0.5, sigmaY=0.5, borderType=BORDER)
 
 
+def _log1p(x: np.ndarray) -> np.ndarray:
+    """``log(1 + x)`` in place for x >= 0 (contiguous float64), by OpenCV's vectorised ``log``,
+    several times faster than ``np.log1p``'s scalar loop. Against ``log1p``: at most the rounding
+    of ``1 + x`` (1.1e-16 absolute) plus ~1 ulp of the result per element (tested); only sums and
+    products of these terms are used, so the absolute error is what counts.
+    """
+    x += 1.0
+    return cv2.log(x, dst=x)
+
+
+def _sum_log1p(x: np.ndarray) -> float:
+    """``sum(log(1 + x))`` for x >= 0 (overwrites ``x``)."""
+    return float(np.sum(_log1p(x)))
+
+
 def _ssim(x: np.ndarray, y: np.ndarray, y_is_blurred: bool = False) -> float:
     """Mean SSIM. ``y_is_blurred``: ``y`` is ``_blur3(x)``, so its local mean is ``_blur3`` of
     ``x``'s (symmetric filters commute under the symmetric border; equal up to rounding)."""
@@ -128,9 +143,9 @@ def _vif(ref: np.ndarray, dist: np.ndarray, dist_is_blurred: bool = False) -> fl
         g *= g
         g *= s1
         g /= sv
-        num += float(np.sum(np.log1p(g, out=g)))
+        num += _sum_log1p(g)
         s1 *= 1.0 / VIF_SIGMA_N2
-        den += float(np.sum(np.log1p(s1, out=s1)))
+        den += _sum_log1p(s1)
     return ratio(num, den, 1.0)
 
 
@@ -168,8 +183,12 @@ def _entropy_terms(image: np.ndarray) -> np.ndarray:
     terms = []
     for band in haar_details(image):
         s2 = _block_var(band)
-        h = 0.5 * np.log(2.0 * np.pi * np.e * (s2 + RRED_SIGMA_N2))
-        terms.append((np.log1p(s2) * h).ravel())
+        h = s2 + RRED_SIGMA_N2
+        h *= 2.0 * np.pi * np.e
+        h = cv2.log(h, dst=h)
+        h *= 0.5
+        h *= _log1p(s2)
+        terms.append(h.ravel())
     return np.concatenate(terms)
 
 

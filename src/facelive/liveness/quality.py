@@ -51,6 +51,15 @@ def quality_features(image: np.ndarray) -> np.ndarray:
     return np.fromiter(values.values(), dtype=np.float64, count=len(values))
 
 
+def weighted_quality_features(image: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """:func:`quality_features` with only the measures ``names`` computed (the others 0.0): the
+    same score for a model whose other measures have weight 0, in less time."""
+    from facelive.iqa import MEASURE_NAMES, measures
+
+    values = measures(canonical_frame(image), names)
+    return np.array([values.get(n, 0.0) for n in MEASURE_NAMES], dtype=np.float64)
+
+
 @dataclass
 class DomainStats:
     """Per-feature location and scale of a capture domain's **bona fide** frames.
@@ -120,6 +129,12 @@ class QualityModel:
     threshold: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
     domain: DomainStats | None = None
+
+    @property
+    def weighted_measures(self) -> tuple[str, ...]:
+        """The measures with a non-zero weight (the others cannot change the score)."""
+        return tuple(n for n, c in zip(self.feature_names, self.linear.coef, strict=True)
+                     if c != 0.0)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """P(live) for an (n, 25) feature array (or one 25-vector)."""
@@ -248,7 +263,7 @@ class QualityTest(LivenessTest):
 
     def score_frame(self, frame: Frame) -> float:
         feats = frame.cache.get("quality_features")
-        if feats is None:
-            feats = quality_features(frame.image)
+        if feats is None:  # only the measures the model weighs (the others are left 0.0)
+            feats = weighted_quality_features(frame.image, self.model.weighted_measures)
             frame.cache["quality_features"] = feats
         return float(self.model.predict_proba(feats)[0])
