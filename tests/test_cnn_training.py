@@ -102,3 +102,30 @@ def test_augment_shapes_and_identity_at_strength_zero(rng):
     assert strong.shape == (6, 3, 64, 64) and torch.isfinite(strong).all()
     assert strong.min() >= -1.0 - 1e-6 and strong.max() <= 1.0 + 1e-6
     assert not torch.allclose(strong, ref)
+
+
+def test_synthesised_attacks_relabel_only_live_crops(rng):
+    torch = pytest.importorskip("torch")
+    from facelive.training.cnn.augment import augment, augment_with_attacks
+    from facelive.training.cnn.synth import synth_print, synth_screen, synthesise
+
+    batch = rng.integers(0, 256, (8, 48, 48, 3), dtype=np.uint8)
+    t = torch.from_numpy(batch)
+    labels = torch.tensor([1, 0, 1, 0, 1, 1, 0, 1])
+    # probability 0: exactly augment(), labels unchanged
+    x0, y0 = augment_with_attacks(t, labels, 1.0, torch.Generator().manual_seed(3),
+                                  rescale=0.5)
+    assert torch.equal(x0, augment(t, 1.0, torch.Generator().manual_seed(3), rescale=0.5))
+    assert torch.equal(y0, labels)
+    # probability 1: every live crop becomes an attack, attacks stay attacks and untouched
+    x = t.permute(0, 3, 1, 2).float() / 255
+    out, y = synthesise(x, labels, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(y, torch.zeros_like(labels))
+    assert torch.equal(out[labels == 0], x[labels == 0])
+    assert not torch.allclose(out[labels == 1], x[labels == 1])
+    for f in (synth_print, synth_screen):
+        s = f(x, torch.Generator().manual_seed(1))
+        assert s.shape == x.shape and s.min() >= 0 and s.max() <= 1
+    # a print loses contrast: its spread of grey values is smaller than the live crop's
+    live = torch.linspace(0, 1, 48).view(1, 1, 1, 48).expand(2, 3, 48, 48).contiguous()
+    assert synth_print(live, torch.Generator().manual_seed(2)).std() < live.std()

@@ -150,6 +150,68 @@ def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_
     assert main(["evaluate", "--protocol", "all", "--out", str(out)]) == 2
     assert main(["evaluate", "--protocol", "cross-session", "--nuaa", "N", "--replay-attack",
                  "R", "--recipes", "later", "--out", str(out)]) == 2
+    assert main(["evaluate", "--protocol", "cross-session", "--nuaa", "N", "--replay-attack",
+                 "R", "--cnn-recipe", "gpu", "--out", str(out)]) == 2
+
+
+def test_run_protocols_with_the_cnn_trained_per_source(universe: Universe, monkeypatch) -> None:
+    from facelive.evaluation import protocols
+    from facelive.training import generalisation as gen
+    from facelive.training.cnn import protocol as cnn_protocol
+
+    data = _fake_data(universe, np.random.default_rng(0))
+    monkeypatch.setattr(protocols.Universe, "load", classmethod(lambda cls, a, b: universe))
+    monkeypatch.setattr(gen, "load_data", lambda u, **kw: data)
+    monkeypatch.setattr(gen, "shipped_face3d_scores", lambda v, i, ok: _face3d(universe, 1))
+    monkeypatch.setattr(gen, "face3d_scores", lambda u, d, m, **kw: _face3d(universe, 2))
+    trained_on: list[int] = []
+
+    def fake_cnn(u, train_mask, **kw):
+        trained_on.append(int(train_mask.sum()))
+        return _face3d(universe, 3 + len(trained_on))
+
+    monkeypatch.setattr(cnn_protocol, "protocol_scores", fake_cnn)
+    report = gen.run_protocols("N", "R", ["cross-session", "ra-to-nuaa"], recipes=["after"],
+                               epochs=1, cnn_recipe="cpu")
+    assert trained_on == [int(protocol_split(n, universe).train.sum())
+                          for n in ("cross-session", "ra-to-nuaa")]
+    assert report["tests"] == ["quality", "cnn", "face3d"] and not report["not_applicable"]
+    after = report["splits"]["ra-to-nuaa"]["recipes"]["after"]
+    assert set(after["tests"]) == {"quality", "cnn", "face3d"}
+    assert set(after["fused"]["weights"]) == {"quality", "cnn", "face3d"}
+    assert "cnn" in after["calibration"]["calibrated"]
+    md = gen.report_markdown(report)
+    assert "| ra-to-nuaa | quality+cnn+face3d (fused) | after |" in md
+    assert "trained per source with the `cpu` recipe" in md
+
+
+@pytest.mark.data
+def test_cnn_protocol_scores_train_and_score_real_crops(shared_data: Path, tmp_path: Path,
+                                                        monkeypatch) -> None:
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from facelive.training.cnn import protocol as cnn_protocol
+
+    monkeypatch.setenv("FACELIVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(cnn_protocol.RECIPES, "tiny", dataclasses.replace(
+        cnn_protocol.CPU_RECIPE, epochs=1, steps_per_epoch=2, batch_size=8, input_size=64,
+        synth=0.5, rescale=0.5))
+    full = Universe.load(shared_data / "nuaa", shared_data / "replay-attack")
+    pick = np.zeros(len(full), bool)
+    for part in ("nuaa", "ra-train", "ra-devel"):  # a few live and attack frames of each part
+        for live in (True, False):
+            pick[np.flatnonzero((full.part == part) & (full.is_live == live))[::300][:3]] = True
+    u = Universe.from_parts(*(full.select(pick & (full.part == p)) for p in
+                              ("nuaa", "ra-train", "ra-devel")))
+    train = u.part == "ra-train"
+    p = cnn_protocol.protocol_scores(u, train, recipe="tiny", cache=tmp_path / "crops")
+    assert p.shape == (len(u),) and np.isfinite(p).sum() >= len(u) - 1
+    assert np.all((p[np.isfinite(p)] >= 0) & (p[np.isfinite(p)] <= 1))
+    assert (tmp_path / "crops" / "manifest.json").is_file()
+    again = cnn_protocol.protocol_scores(u, train, recipe="tiny", cache=tmp_path / "crops")
+    assert np.array_equal(p, again, equal_nan=True)  # the cached scores
+    assert len(list((tmp_path / "cache").glob("cnn-protocol-tiny-*.npz"))) == 1
 
 
 @pytest.mark.data

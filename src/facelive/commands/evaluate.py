@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="generalisation protocols: recipes to compare (before, after)")
     p.add_argument("--epochs", type=int, default=12,
                    help="generalisation protocols: VoxNet epochs of the face3d source models")
+    p.add_argument("--cnn-recipe", dest="cnn_recipe", default=None,
+                   help="generalisation protocols: also train the CNN on each source with this "
+                        "recipe (cpu, cpu-rescale, cpu-synth, cpu-rescale-synth; minutes per "
+                        "split on a CPU) and fuse all three tests")
     p.add_argument("--target-bpcer", type=float, default=0.05,
                    help="generalisation protocols: BPCER the calibration aims at")
     p.add_argument("--conditions", nargs="?", const="all", default=None,
@@ -61,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _command(args: argparse.Namespace) -> str:
     """The command line equivalent to ``args`` (recorded in the report)."""
     parts = ["facelive", "evaluate"]
-    for name in ("dataset", "root", "split", "protocol", "nuaa", "replay_attack", "tests",
+    for name in ("dataset", "root", "split", "protocol", "nuaa", "replay_attack", "cnn_recipe",
+                 "tests",
                  "threshold", "threshold_from", "support", "frame_step", "limit", "conditions",
                  "out"):
         v = getattr(args, name, None)
@@ -102,9 +107,16 @@ def run_protocols(args: argparse.Namespace) -> int:
     if not recipes or any(r not in RECIPES for r in recipes):
         print(f"facelive evaluate: --recipes takes {', '.join(RECIPES)}", file=sys.stderr)
         return 2
+    if args.cnn_recipe is not None:
+        from facelive.training.cnn.protocol import RECIPES as CNN_RECIPES
+
+        if args.cnn_recipe not in CNN_RECIPES:
+            print(f"facelive evaluate: --cnn-recipe takes {', '.join(CNN_RECIPES)}",
+                  file=sys.stderr)
+            return 2
     protocols = expand_protocols(args.protocol)
     report = run(args.nuaa, args.replay_attack, protocols, recipes=recipes, epochs=args.epochs,
-                 target_bpcer=args.target_bpcer)
+                 target_bpcer=args.target_bpcer, cnn_recipe=args.cnn_recipe)
     command = _command(args)
     report["command"] = command
     out = Path(args.out)

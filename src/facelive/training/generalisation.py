@@ -129,8 +129,8 @@ def _metrics(universe: Universe, mask: np.ndarray, p: np.ndarray, thr: float
 
 
 def split_scores(universe: Universe, data: UniverseData, split: ProtocolSplit, recipe: Recipe,
-                 *, face3d: np.ndarray | None = None, epochs: int = 12
-                 ) -> dict[str, Any]:
+                 *, face3d: np.ndarray | None = None, epochs: int = 12,
+                 cnn: np.ndarray | None = None) -> dict[str, Any]:
     """Train the tests of ``recipe`` on ``split``'s source; return their scores on the whole
     universe, their source thresholds, and the quality model (for calibration)."""
     y = universe.is_live
@@ -139,6 +139,8 @@ def split_scores(universe: Universe, data: UniverseData, split: ProtocolSplit, r
                         None if data.augmented is None else data.augmented[tr])
     feats = data.features
     scores = {"quality": quality_predict(qmodel, feats)}
+    if cnn is not None:
+        scores["cnn"] = cnn
     if face3d is None:
         face3d = face3d_scores(universe, data, split.train, epochs=epochs,
                                desc=f"face3d ({split.name})")
@@ -170,8 +172,8 @@ def _database(part: str) -> str:
 
 def run_protocols(nuaa_root: str | Path, replay_root: str | Path,
                   protocols: Sequence[str], *, recipes: Sequence[str] = ("before", "after"),
-                  epochs: int = 12, target_bpcer: float = 0.05, workers: int = 1
-                  ) -> dict[str, Any]:
+                  epochs: int = 12, target_bpcer: float = 0.05, workers: int = 1,
+                  cnn_recipe: str | None = None) -> dict[str, Any]:
     """Every protocol split x recipe: per-test and fused metrics on the source threshold part
     and on the target (at the source thresholds), plus calibration on the cross-database
     targets. Returns a JSON-able report (rendered by :func:`report_markdown`)."""
@@ -189,13 +191,18 @@ def run_protocols(nuaa_root: str | Path, replay_root: str | Path,
     card = modelstore.read_json(CARD_FILE, modelstore.find_folder(MODEL_FILE))
     shipped_ra_only = list(card.get("trained_on", [])) == ["Replay-Attack train"]
     shipped3d = shipped_face3d_scores(data.vertices, data.intensity, data.mesh_ok)
-    tests = ("quality", "face3d")
+    tests = ("quality", "cnn", "face3d") if cnn_recipe else ("quality", "face3d")
     report: dict[str, Any] = {
         "protocols": list(protocols), "recipes": {r: RECIPES[r].describe() for r in recipes},
-        "epochs": epochs, "target_bpcer": target_bpcer, "splits": {},
-        "not_applicable": {"cnn": "the shipped CNN was trained on NUAA and Replay-Attack "
-                                  "together (not retrained here): no honest score on any split"},
+        "epochs": epochs, "target_bpcer": target_bpcer, "splits": {}, "tests": list(tests),
+        "cnn_recipe": cnn_recipe, "not_applicable": {} if cnn_recipe else {
+            "cnn": "the shipped CNN was trained on NUAA and Replay-Attack together (not "
+                   "retrained here without --cnn-recipe): no honest score on any split"},
     }
+    if cnn_recipe:
+        from facelive.training.cnn.protocol import RECIPES as CNN_RECIPES
+
+        report["cnn_config"] = CNN_RECIPES[cnn_recipe].as_dict()
     for name in protocols:
         split = protocol_split(name, universe)
         entry: dict[str, Any] = {
@@ -217,9 +224,14 @@ def run_protocols(nuaa_root: str | Path, replay_root: str | Path,
             entry["shipped_face3d"] = {
                 "threshold": thr, "threshold_from": "Replay-Attack devel EER",
                 "target": _metrics(universe, split.target, shipped3d, thr)}
+        cnn = None
+        if cnn_recipe:
+            from facelive.training.cnn.protocol import protocol_scores
+
+            cnn = protocol_scores(universe, split.train, recipe=cnn_recipe, desc=f"cnn ({name})")
         for rname in recipes:
             recipe = RECIPES[rname]
-            res = split_scores(universe, data, split, recipe, face3d=f3d, epochs=epochs)
+            res = split_scores(universe, data, split, recipe, face3d=f3d, epochs=epochs, cnn=cnn)
             sc = res["scores"]
             out: dict[str, Any] = {"tests": {}}
             for t in tests:
@@ -283,8 +295,9 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         for rname, r in e["recipes"].items():
             for t, v in (*r["tests"].items(), ("fused", r["fused"])):
                 m = v["target"]["frame"]
-                rows.append({"split": name, "decision": "quality+face3d (fused)"
-                             if t == "fused" else t, "recipe": rname,
+                fused = "+".join(report.get("tests", ("quality", "face3d"))) + " (fused)"
+                rows.append({"split": name, "decision": fused if t == "fused" else t,
+                             "recipe": rname,
                              "threshold": v["threshold"],
                              **{k: m[k] for k in ("APCER_max", "BPCER", "ACER", "EER", "AUC")}})
     return rows
@@ -299,7 +312,9 @@ def report_markdown(report: dict[str, Any], command: str = "") -> str:
         "Each split: models trained on the source's train part, thresholds (EER point) and the "
         "fusion chosen on the source's threshold part, the target scored once at those "
         "thresholds. Frame level; rates on the target. "
-        f"cnn: {report['not_applicable']['cnn']}.", "",
+        + (f"cnn: {report['not_applicable']['cnn']}." if report.get("not_applicable")
+           else f"cnn: trained per source with the `{report.get('cnn_recipe')}` recipe "
+                f"({report.get('cnn_config')})."), "",
         "Recipes: " + "; ".join(
             f"`{k}`: quality {v['quality']}; fusion {v['fusion']}, threshold "
             f"{v['fusion_threshold']}" for k, v in report["recipes"].items()) + ".", "",

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from facelive.training.cnn.model import MEAN, STD
+from facelive.training.cnn.synth import gaussian_blur, synthesise
 
 
 def jpeg_copies(crops: np.ndarray, seed: int = 0, qmin: int = 30, qmax: int = 80) -> np.ndarray:
@@ -37,33 +38,55 @@ def to_input(batch_bgr: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    r = max(1, int(round(2.5 * sigma)))
-    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1),
-                 groups=c)
-    kv = k.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), kv, groups=c)
-
-
 def augment(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,
-            jpeg_bgr: torch.Tensor | None = None) -> torch.Tensor:
-    """Random flip, scale/shift, colour, blur, noise and JPEG; returns the network input."""
+            jpeg_bgr: torch.Tensor | None = None, *, rescale: float = 0.0) -> torch.Tensor:
+    """Random flip, scale/shift, colour, blur, noise and JPEG; returns the network input.
+
+    ``rescale``: probability of a down-and-up resampling (0.35-0.9x), the resolution loss of a
+    smaller or farther camera.
+    """
+    return _normalise(_capture_chain(_rgb01(batch_bgr, strength, gen, jpeg_bgr), strength, gen,
+                                     rescale))
+
+
+def augment_with_attacks(batch_bgr: torch.Tensor, labels: torch.Tensor, strength: float,
+                         gen: torch.Generator, jpeg_bgr: torch.Tensor | None = None, *,
+                         rescale: float = 0.0, synth: float = 0.0
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`augment`, after turning live crops into synthetic attacks with probability
+    ``synth`` (:func:`facelive.training.cnn.synth.synthesise`); returns input and labels."""
+    x, labels = synthesise(_rgb01(batch_bgr, strength, gen, jpeg_bgr), labels, synth, gen)
+    return _normalise(_capture_chain(x, strength, gen, rescale)), labels
+
+
+def _normalise(x: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _rgb01(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,
+           jpeg_bgr: torch.Tensor | None) -> torch.Tensor:
+    """JPEG copy picked for some samples, then BGR uint8 -> RGB float in [0, 1], random flip."""
     n = batch_bgr.shape[0]
     dev = batch_bgr.device
+    if jpeg_bgr is not None and strength > 0:
+        pick = torch.rand(n, generator=gen, device=dev) < 0.35 * min(1.0, strength)
+        batch_bgr = torch.where(pick.view(n, 1, 1, 1), jpeg_bgr, batch_bgr)
+    x = batch_bgr.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)  # RGB in [0, 1]
+    flip = torch.rand(n, generator=gen, device=dev) < 0.5
+    return torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+
+
+def _capture_chain(x: torch.Tensor, strength: float, gen: torch.Generator,
+                   rescale: float = 0.0) -> torch.Tensor:
+    """Geometry, colour, resolution, blur and noise perturbations of RGB ``[0, 1]`` crops."""
+    n = x.shape[0]
+    dev = x.device
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return torch.rand(*(shape or (n,)), generator=gen, device=dev) * (hi - lo) + lo
 
-    if jpeg_bgr is not None and strength > 0:
-        pick = u(0, 1) < 0.35 * min(1.0, strength)
-        batch_bgr = torch.where(pick.view(n, 1, 1, 1), jpeg_bgr, batch_bgr)
-    x = batch_bgr.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)  # RGB in [0, 1]
-    flip = u(0, 1) < 0.5
-    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
     if strength > 0:
         s = strength
         # scale (zoom 0.85-1.15 at strength 1) and shift, border pixels replicated
@@ -93,15 +116,22 @@ def augment(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,
         x = (x - g) * u(1 - 0.3 * s, 1 + 0.3 * s).view(n, 1, 1, 1) + g
         x = x * u(1 - 0.06 * s, 1 + 0.06 * s, n, 3).view(n, 3, 1, 1)
         x = x.clamp(0, 1) ** torch.exp(u(-0.2 * s, 0.2 * s)).view(n, 1, 1, 1)
+        if rescale > 0:  # resolution loss: down-and-up resampling of a random subset
+            pick = u(0, 1) < rescale
+            if bool(pick.any()):
+                h, w = x.shape[-2:]
+                f = float(u(0.35, 0.9, 1).item())
+                small = F.interpolate(x, size=(max(8, int(h * f)), max(8, int(w * f))),
+                                      mode="area")
+                back = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+                x = torch.where(pick.view(n, 1, 1, 1), back, x)
         # blur a random subset with one sigma per batch
         pick = u(0, 1) < 0.25 * min(1.0, s)
         if bool(pick.any()):
             sigma = float(u(0.4, 0.4 + 1.1 * s, 1).item())
-            x = torch.where(pick.view(n, 1, 1, 1), _gaussian_blur(x, sigma), x)
+            x = torch.where(pick.view(n, 1, 1, 1), gaussian_blur(x, sigma), x)
         x = x + torch.randn(x.shape, generator=gen, device=dev) * (0.012 * s) * (
             u(0, 1) < 0.3
         ).view(n, 1, 1, 1)
         x = x.clamp(0, 1)
-    mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=dev).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return x

@@ -29,9 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--nuaa", required=True, type=Path, help="NUAA database root")
     p.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
     p.add_argument("--out", required=True, type=Path, help="folder for cnn.onnx / cnn.json")
-    p.add_argument("--cache", type=Path, default=Path("runs/cnn/crops"),
-                   help="face-crop cache folder (research-only images: keep it out of git)")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--cache", type=Path, default=None,
+                   help="face-crop cache folder (research-only images: keep it out of git; "
+                        "default runs/cnn/crops, with --recipe runs/cnn/crops-all)")
+    p.add_argument("--recipe", default=None,
+                   help="a CPU recipe of the generalisation protocols (cpu, cpu-rescale, "
+                        "cpu-synth, cpu-rescale-synth: 128 px input, 4 epochs), trained on "
+                        "every NUAA frame plus Replay-Attack train; default: the 224 px GPU "
+                        "recipe (every 2nd NUAA frame); NUAA subjects 0003/0006/0009 are held "
+                        "back either way (the fusion is fitted on them)")
+    p.add_argument("--epochs", type=int, default=None, help="default 8 (or the recipe's)")
     p.add_argument("--aug", type=float, default=1.0, help="augmentation strength")
     p.add_argument("--context", type=float, default=2.0, help="crop context (<= 2.0)")
     p.add_argument("--seed", type=int, default=0)
@@ -131,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print("facelive train cnn needs the training extra: pip install '.[train]'")
         return 2
+    import dataclasses
+
     import numpy as np
     from rich.progress import Progress
 
@@ -152,14 +161,29 @@ def run(args: argparse.Namespace) -> int:
         raise FaceliveError("--context must be in (0, 2.0]", code="usage")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
-    items = subsample_nuaa(list_samples(args.nuaa, args.replay_attack), 2)
-    heldout = nuaa_subject_split(args.nuaa)[1]  # 0003, 0006, 0009
-    if not (args.cache / "manifest.json").is_file():
+    if args.recipe is not None:
+        from facelive.training.cnn.protocol import RECIPES
+
+        if args.recipe not in RECIPES:
+            raise FaceliveError(f"--recipe takes {', '.join(RECIPES)}", code="usage")
+        cfg = dataclasses.replace(RECIPES[args.recipe], context=args.context, seed=args.seed,
+                                  epochs=args.epochs or RECIPES[args.recipe].epochs,
+                                  steps_per_epoch=args.steps_per_epoch)
+        items = list_samples(args.nuaa, args.replay_attack)
+        cache = args.cache or Path("runs/cnn/crops-all")
+    else:
+        cfg = TrainConfig(epochs=args.epochs or 8, aug=args.aug, context=args.context,
+                          seed=args.seed, steps_per_epoch=args.steps_per_epoch)
+        items = subsample_nuaa(list_samples(args.nuaa, args.replay_attack), 2)
+        cache = args.cache or Path("runs/cnn/crops")
+    # NUAA 0003, 0006, 0009 are held back: the fusion is fitted on them (and RA devel)
+    heldout = nuaa_subject_split(args.nuaa)[1]
+    if not (cache / "manifest.json").is_file():
         with Progress() as prog:
             task = prog.add_task("detect + crop", total=len(items))
-            build_crop_cache(items, args.cache, context=2.0, size=224, quality=85,
+            build_crop_cache(items, cache, context=2.0, size=224, quality=85,
                              progress=lambda i, n: prog.update(task, completed=i))
-    manifest, crops = load_crop_cache(args.cache)
+    manifest, crops = load_crop_cache(cache)
     recs = manifest["records"]
     ds = np.array([r["dataset"] for r in recs])
     split = np.array([r["split"] for r in recs])
@@ -168,10 +192,11 @@ def run(args: argparse.Namespace) -> int:
     fit = ((ds == "nuaa") & ~np.isin(subj, heldout)) | (
         (ds == "replay-attack") & (split == "train"))
     dev = (ds == "replay-attack") & (split == "devel")
-    cfg = TrainConfig(epochs=args.epochs, aug=args.aug, context=args.context, seed=args.seed,
-                      steps_per_epoch=args.steps_per_epoch)
     view = recrop(crops, float(manifest["context"]), cfg.context, cfg.input_size)
     idx = np.flatnonzero(fit)
+    nuaa_part = ("every frame" if args.recipe else "every 2nd frame") + (
+        ", subjects 0003/0006/0009 held back")
+    trained_on = f"NUAA train list ({nuaa_part}) + Replay-Attack train: {len(idx)} crops"
     strata = np.array([f"{ds[i]}-{y[i]}" for i in idx])
     print(f"training on {len(idx)} crops ({device}): {cfg.as_dict()}")
     net, history = train_model(view[idx], y[idx], strata, cfg, device=device,
@@ -179,10 +204,13 @@ def run(args: argparse.Namespace) -> int:
     net = net.cpu().float().eval()
     args.out.mkdir(parents=True, exist_ok=True)
     write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,
-                folder=args.out, extra={"train_config": cfg.as_dict()})
+                folder=args.out, extra={"train_config": cfg.as_dict(),
+                                        "recipe": args.recipe or "gpu-224",
+                                        "trained_on": trained_on})
     devel = [s for s in items if dataset_of(s) == "replay-attack" and s.split == "devel"]
     rep = train_cnn_threshold(samples=devel, model=args.out / "cnn.onnx")
-    rep = {**rep, "history": history, "train_config": cfg.as_dict(), "device": device}
+    rep = {**rep, "history": history, "train_config": cfg.as_dict(), "device": device,
+           "recipe": args.recipe or "gpu-224", "trained_on": trained_on}
     print(f"written {args.out / 'cnn.onnx'}, cnn.json")
     return finish(rep, report_path=args.report or args.out / "report.json",
                   template=card_markdown, card_path=args.card, summary=_summary(rep))

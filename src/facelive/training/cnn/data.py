@@ -43,7 +43,8 @@ def _nuaa_capture(sample: Sample) -> str:
     return f"nuaa/{sample.subject}/{sample.info.get('session', '?')}/{sample.label}"
 
 
-def _tag(sample: Sample, dataset: str, group: str | None = None) -> Sample:
+def with_dataset(sample: Sample, dataset: str, group: str | None = None) -> Sample:
+    """``sample`` tagged with its database (and optionally regrouped)."""
     return dataclasses.replace(sample, meta=(*sample.meta, ("dataset", dataset)),
                                group=sample.group if group is None else group)
 
@@ -62,13 +63,13 @@ def list_samples(nuaa: Path | None, replay_attack: Path | None,
         if ds.missing:
             raise DatasetError(f"nuaa: {len(ds.missing)} listed files are missing "
                                f"(first: {ds.missing[0]})")
-        out += [_tag(s, "nuaa", _nuaa_capture(s)) for s in smp]
+        out += [with_dataset(s, "nuaa", _nuaa_capture(s)) for s in smp]
     if replay_attack is not None:
         for split in ra_splits:
             smp = open_dataset("replay-attack", replay_attack, split=split).samples()
             if not smp:
                 raise DatasetError(f"replay-attack: no frames in {Path(replay_attack) / split}")
-            out += [_tag(s, "replay-attack") for s in smp]
+            out += [with_dataset(s, "replay-attack") for s in smp]
     return out
 
 

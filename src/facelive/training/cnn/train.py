@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from facelive.evaluation.metrics import eer
-from facelive.training.cnn.augment import augment, jpeg_copies, to_input
+from facelive.training.cnn.augment import augment_with_attacks, jpeg_copies, to_input
 from facelive.training.cnn.model import LivenessNet, build_model
 
 
@@ -35,6 +35,8 @@ class TrainConfig:
     head_lr: float = 1e-3
     weight_decay: float = 1e-5
     aug: float = 1.0  # augmentation strength (0: flips only)
+    rescale: float = 0.0  # probability of a down-and-up resampling (resolution loss)
+    synth: float = 0.0  # probability that a live crop becomes a synthesised print/screen attack
     context: float = 2.0  # crop context; <= the cache's (smaller ones are centre-cropped)
     input_size: int = 224
     freeze_backbone: bool = False
@@ -132,7 +134,9 @@ def train_model(
             idx = np.concatenate([rng.choice(c, k, replace=len(c) < k)
                                   for c, k in zip(cells, per, strict=True)])
             it = torch.from_numpy(idx).to(device)
-            x = augment(data[it], cfg.aug, gen, jpeg[it] if jpeg is not None else None)
+            x, y = augment_with_attacks(data[it], y_all[it], cfg.aug, gen,
+                                        jpeg[it] if jpeg is not None else None,
+                                        rescale=cfg.rescale, synth=cfg.synth)
             if device.startswith("cuda"):
                 x = x.contiguous(memory_format=torch.channels_last)
             frac = step / max(1, total)
@@ -140,7 +144,7 @@ def train_model(
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
                 logits = net(x)
-            loss = F.cross_entropy(logits.float(), y_all[it])
+            loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
