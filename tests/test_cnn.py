@@ -22,7 +22,7 @@ def cnn() -> CNNTest:
 def test_card_and_model_load(cnn):
     info = cnn.info()
     assert info["name"] == "cnn" and info["needs_face"] is True
-    assert cnn.size == 224 and cnn.context == 2.0
+    assert cnn.size == modelstore.read_json("cnn.json")["input_size"] and cnn.context == 2.0
     assert 0.0 < cnn.threshold < 1.0
     assert (modelstore.MODEL_DIR / "cnn.onnx").stat().st_size <= 20 * 1024 * 1024
 
@@ -33,7 +33,7 @@ def test_no_face_gives_no_score(cnn):
 
 
 def test_scores_a_crop_batch(cnn, rng):
-    crops = rng.integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    crops = rng.integers(0, 256, (3, cnn.size, cnn.size, 3), dtype=np.uint8)
     p = cnn.predict_crops(crops)
     assert p.shape == (3,) and np.all((p >= 0) & (p <= 1))
     np.testing.assert_allclose(cnn.predict_crops(crops[1]), p[1:2], atol=1e-5)

@@ -70,11 +70,12 @@ def test_cnn_preprocess_is_the_arithmetic_bit_for_bit(rng) -> None:
     from facelive.liveness.cnn import CNNTest
 
     cnn = CNNTest()
-    crops = rng.integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    s = cnn.size
+    crops = rng.integers(0, 256, (3, s, s, 3), dtype=np.uint8)
     x = crops[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     want = (x - cnn._mean) / cnn._std
     got = cnn.preprocess(crops)
-    assert got.dtype == np.float32 and got.shape == (3, 3, 224, 224) and got.flags.c_contiguous
+    assert got.dtype == np.float32 and got.shape == (3, 3, s, s) and got.flags.c_contiguous
     assert np.array_equal(got, want)
     assert np.array_equal(cnn.preprocess(crops[1:2, ::-1]), want[1:2, :, ::-1])  # strided input
 
