@@ -26,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nuaa", required=True)
     ap.add_argument("--replay-attack", required=True)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (0: the protocols' own)")
     ap.add_argument("pairs", nargs="+", help="RECIPE:SPLIT, e.g. cpu-synth:nuaa-to-ra")
     args = ap.parse_args()
     u = Universe.load(args.nuaa, args.replay_attack)
@@ -34,13 +35,15 @@ def main() -> None:
     for pair in args.pairs:
         recipe, name = pair.split(":")
         split = protocol_split(name, u)
-        p = protocol_scores(u, split.train, recipe=recipe, desc=f"{recipe} ({name})")
+        p = protocol_scores(u, split.train, recipe=recipe, seed=args.seed,
+                            desc=f"{recipe} ({name}, seed {args.seed})")
         ok = np.isfinite(p)
         dv, tg = split.devel & ok, split.target & ok
         per = {t: round(roc_auc_score(y[tg & ((kind == t) | y)], p[tg & ((kind == t) | y)]), 3)
                for t in sorted(set(kind[tg & ~y]))}
-        print(f"{recipe} {name}: threshold-part EER {eer(p[dv & y], p[dv & ~y]):.3f}, target "
-              f"EER {eer(p[tg & y], p[tg & ~y]):.3f}, AUC {roc_auc_score(y[tg], p[tg]):.3f}, "
+        print(f"{recipe} {name} seed {args.seed}: threshold-part EER "
+              f"{eer(p[dv & y], p[dv & ~y]):.3f}, target EER {eer(p[tg & y], p[tg & ~y]):.3f}, "
+              f"AUC {roc_auc_score(y[tg], p[tg]):.3f}, "
               f"AUC per attack type {per}", flush=True)
 
 
