@@ -222,14 +222,19 @@ def parse_multipart(body: bytes, content_type: str) -> bytes:
     return found[0]
 
 
-def parse_json(body: bytes) -> bytes:
-    """The decoded bytes of ``{"image": "<base64 or data: URL>"}``."""
+def _load_json(body: bytes) -> Any:
+    """``json.loads(body)``; malformed or too deeply nested JSON is 400 ``invalid_json``."""
     try:
-        obj = json.loads(body)
+        return json.loads(body)
     except RecursionError:
         raise ApiError(400, "invalid_json", "malformed JSON (nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"malformed JSON ({str(exc)[:200]})") from None
+
+
+def parse_json(body: bytes) -> bytes:
+    """The decoded bytes of ``{"image": "<base64 or data: URL>"}``."""
+    obj = _load_json(body)
     if not isinstance(obj, dict) or IMAGE_FIELD not in obj:
         raise ApiError(422, "missing_field",
                        f'expected a JSON object {{"{IMAGE_FIELD}": "<base64>"}}')
@@ -398,12 +403,7 @@ def parse_small_json(body: bytes) -> dict[str, Any]:
     """An optional small JSON object body (``{}`` when empty); 400 ``invalid_json`` else."""
     if not body.strip():
         return {}
-    try:
-        obj = json.loads(body)
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "malformed JSON (nested too deeply)") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"malformed JSON ({str(exc)[:200]})") from None
+    obj = _load_json(body)
     if not isinstance(obj, dict):
         raise ApiError(400, "invalid_json", "expected a JSON object")
     return obj
