@@ -11,11 +11,13 @@ the ``measures()`` totals also run over the benchmark frame set (``benchmarks/_f
 ``--frames`` per source) and print median and p10-p90 over frames and repeats.
 
 ``--compare REF``: an interleaved A/B run in one process against the ``facelive.iqa`` of git
-revision REF (its files are read with ``git show`` into a temporary package): per measure and
-``measures()`` at the first ``--sizes`` entry, old and new alternating (order swapped every
-round), medians of thread CPU time; the end-to-end quality test (``canonical_frame`` +
-``measures()`` + the shipped model) on the frame set, also with only the measures the shipped model
-weights (``measures(names=...)``); and the largest relative deviation of every measure and of the
+revision REF (its files are read with ``git show`` into a temporary package): per measure (each
+as ``measures(frame, [name])``, the path the quality test takes, so each row includes the grey
+conversion and blur that every such call repeats), the measures the shipped model weights
+(``measures(frame, names)``) and all 25 (``measures()``) at the first ``--sizes`` entry, old and
+new alternating (order swapped every round), medians of thread CPU time; the end-to-end quality
+test (``canonical_frame`` + ``measures()`` + the shipped model) on the frame set, all 25 measures
+and only the weighted ones; and the largest relative deviation of every measure and of the
 quality score, new vs REF, over the frame set (``--frames`` per source). For a loaded machine.
 
 Usage: PYTHONPATH=src python benchmarks/bench_quality_measures.py [--repeats N] [--sizes WxH ...]
@@ -128,23 +130,18 @@ def compare(ref: str, size: tuple[int, int], repeats: int, n_frames: int) -> int
                      else cv2.INTER_CUBIC)
     calls = {}
     for tag, mod in (("old", old), ("new", new)):
-        grey = mod.to_grey(img)
-        gb = mod.blurred(grey)
-        colour = img.astype(np.float64)
-        cb = mod.blurred(colour)
         for name in new.MEASURE_NAMES:
-            fn = getattr(mod, name.lower())
-            args = (colour, cb) if name in ("MAS", "MAMS") else (
-                (grey, gb) if name in FULL_REF else (grey,))
-            calls[tag, name] = partial(fn, *args)
+            calls[tag, name] = partial(mod.measures, img, [name])
+        calls[tag, "weighted"] = partial(mod.measures, img, weighted)
         calls[tag, "measures()"] = partial(mod.measures, img)
     e2e = {"old": partial(score, old), "new": partial(score, new),
+           "old, weighted only": partial(score, old, names=weighted),
            "new, weighted only": partial(score, new, names=weighted)}
     cpu: dict[object, list[float]] = {k: [] for k in [*calls, *e2e]}
     for fn in [*calls.values(), *(partial(f, frames[0].image) for f in e2e.values())]:
         fn()
     for r in range(repeats):
-        for name in [*new.MEASURE_NAMES, "measures()"]:
+        for name in [*new.MEASURE_NAMES, "weighted", "measures()"]:
             for tag in ("old", "new")[:: 1 if r % 2 == 0 else -1]:
                 c = time.thread_time()
                 calls[tag, name]()
@@ -164,7 +161,8 @@ def compare(ref: str, size: tuple[int, int], repeats: int, n_frames: int) -> int
     print(f"{'measure':12s} {'old':>7s} {'new':>7s}  max rel. deviation over {len(frames)} frames")
     for name in new.MEASURE_NAMES:
         print(f"{name:12s} {med(('old', name)):7.2f} {med(('new', name)):7.2f}  {worst[name]:.1e}")
-    print(f"{'measures()':12s} {med(('old', 'measures()')):7.2f} {med(('new', 'measures()')):7.2f}")
+    for name in ("weighted", "measures()"):
+        print(f"{name:12s} {med(('old', name)):7.2f} {med(('new', name)):7.2f}")
     print("quality test (canonical_frame + measures() + model) over the frame set, median ms: "
           + ", ".join(f"{k} {med(k):.1f}" for k in e2e))
     print(f"  weighted measures ({len(weighted)}): {' '.join(weighted)}")

@@ -3,7 +3,9 @@
 ``measures(image)`` returns all 25 as an ordered mapping ``name -> float`` (:data:`MEASURE_NAMES`
 order). Each measure is also a function of its own: the full-reference ones take ``(reference,
 distorted)`` (same-shape grey float arrays in 0..255; ``mas``/``mams`` take colour (H, W, 3)), the
-no-reference ones take ``(image)``. Conventions: ``docs/quality-measures.md``.
+no-reference ones take ``(image)``. Conventions: ``docs/quality-measures.md``. ``measures()``
+computes some measures in float32 by default (``dtype=np.float64``: the reference, as the separate
+functions compute them).
 """
 
 from __future__ import annotations

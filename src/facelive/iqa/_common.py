@@ -121,3 +121,13 @@ def sobel(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gx = cv2.Sobel(grey, cv2.CV_64F, 1, 0, ksize=3, borderType=BORDER)
     gy = cv2.Sobel(grey, cv2.CV_64F, 0, 1, ksize=3, borderType=BORDER)
     return gx, gy
+
+
+def total(a: np.ndarray) -> float:
+    """``sum(a)`` of a 2-D float array (rows may be strided), accumulated in float64 (OpenCV)."""
+    return float(cv2.sumElems(a)[0])
+
+
+def total_sq(a: np.ndarray) -> float:
+    """``sum(a * a)`` of a 2-D float array, accumulated in float64 (OpenCV)."""
+    return float(cv2.norm(a, cv2.NORM_L2SQR))

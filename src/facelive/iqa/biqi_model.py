@@ -18,6 +18,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import cv2
 import numpy as np
 import pywt
 
@@ -34,13 +35,48 @@ CLASSES = ("jpeg", "jp2k", "white_noise", "blur", "fast_fading")
 N_FEATURES = 2 * 3 * LEVELS
 
 
+_LO = np.array(pywt.Wavelet(WAVELET).dec_lo[1:])
+"""bior4.4 analysis low-pass, 9 symmetric taps: approximation i is centred on sample 2 i."""
+_HI = np.array(pywt.Wavelet(WAVELET).dec_hi[1:8])
+"""bior4.4 analysis high-pass, 7 symmetric taps: detail i is centred on sample 2 i + 1."""
+
+
+def _periodic_filter(x: np.ndarray, k: np.ndarray, axis: int) -> np.ndarray:
+    """Circular filtering of ``x`` along ``axis`` by the odd-length symmetric kernel ``k``."""
+    p = len(k) // 2
+    if axis == 1:
+        xp = cv2.copyMakeBorder(x, 0, 0, p, p, cv2.BORDER_WRAP)
+        return cv2.filter2D(xp, -1, k.reshape(1, -1))[:, p:-p]
+    xp = cv2.copyMakeBorder(x, p, p, 0, 0, cv2.BORDER_WRAP)
+    return cv2.filter2D(xp, -1, k.reshape(-1, 1))[p:-p]
+
+
+def dwt2(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One level of ``pywt.dwt2(x, 'bior4.4', mode='periodization')``: (cA, (cH, cV, cD)).
+
+    float64 input goes to PyWavelets (the reference); float32 input is filtered by OpenCV (rows,
+    then columns of the two decimated halves; an odd side is first extended by its last sample,
+    as PyWavelets does), several times faster and within float32 rounding of it (tested).
+    """
+    if x.dtype != np.float32:
+        return pywt.dwt2(x, WAVELET, mode="periodization")
+    if x.shape[0] % 2:
+        x = np.concatenate([x, x[-1:]], axis=0)
+    if x.shape[1] % 2:
+        x = np.concatenate([x, x[:, -1:]], axis=1)
+    lo = np.ascontiguousarray(_periodic_filter(x, _LO, 1)[:, ::2])
+    hi = np.ascontiguousarray(_periodic_filter(x, _HI, 1)[:, 1::2])
+    return (_periodic_filter(lo, _LO, 0)[::2], (_periodic_filter(lo, _HI, 0)[1::2],
+            _periodic_filter(hi, _LO, 0)[::2], _periodic_filter(hi, _HI, 0)[1::2]))
+
+
 def biqi_features(grey: np.ndarray) -> np.ndarray:
     """The 18 features: per detail subband (finest scale first; H, V, D), GGD alpha and
-    log10(variance + 1e-6)."""
+    log10(variance + 1e-6). The wavelet transform runs in the dtype of ``grey`` (:func:`dwt2`)."""
     approx = grey
     alphas, logvars = [], []
     for _ in range(LEVELS):
-        approx, details = pywt.dwt2(approx, WAVELET, mode="periodization")
+        approx, details = dwt2(approx)
         for band in details:
             a, v = fit_ggd(band.ravel())
             alphas.append(a[0])

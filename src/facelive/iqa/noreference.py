@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from facelive.iqa._common import check_image, to_grey
-from facelive.iqa.spectral import column_weights, spectrum
+from facelive.iqa.spectral import full_sum, spectrum
 
 JQI_ALPHA = -245.8909
 JQI_BETA = 261.9373
@@ -69,9 +69,8 @@ def _low_band(h: int, w: int) -> np.ndarray:
 
 
 def _hlfi(mag_half: np.ndarray, h: int, w: int) -> float:
-    cw = column_weights(w)
-    total = float(np.sum(mag_half.sum(axis=0) * cw))
-    low = float(np.sum(np.where(_low_band(h, w), mag_half, 0.0).sum(axis=0) * cw))
+    total = full_sum(mag_half, w)
+    low = full_sum(np.where(_low_band(h, w), mag_half, 0.0), w)
     if total == 0.0:
         return 0.0
     return (low - (total - low)) / total

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facelive.iqa._common import BORDER, check_pair, db, ratio
+from facelive.iqa._common import BORDER, check_pair, db, ratio, total_sq
 
 RAMD_R = 10
 """R of the R-averaged maximum difference."""
@@ -88,12 +88,13 @@ def ramd(reference: np.ndarray, distorted: np.ndarray) -> float:
 
 
 def laplacian(image: np.ndarray) -> np.ndarray:
-    """4-neighbour Laplacian [[0,1,0],[1,-4,1],[0,1,0]] with symmetric border."""
-    return cv2.Laplacian(image, cv2.CV_64F, ksize=1, borderType=BORDER)
+    """4-neighbour Laplacian [[0,1,0],[1,-4,1],[0,1,0]] with symmetric border, in the dtype of
+    ``image`` (a float array)."""
+    return cv2.Laplacian(image, -1, ksize=1, borderType=BORDER)
 
 
 def _lmse(lap_ref: np.ndarray, lap_diff: np.ndarray) -> float:
-    return ratio(float(np.sum(lap_diff * lap_diff)), float(np.sum(lap_ref * lap_ref)), 0.0)
+    return ratio(total_sq(lap_diff), total_sq(lap_ref), 0.0)
 
 
 def lmse(reference: np.ndarray, distorted: np.ndarray) -> float:

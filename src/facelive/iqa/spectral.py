@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 import scipy.fft
 
@@ -19,7 +20,8 @@ from facelive.iqa._common import check_pair, sobel
 
 
 def spectrum(grey: np.ndarray) -> np.ndarray:
-    """Half spectrum ``rfft2(grey)`` (shape H x (W//2 + 1)), one thread."""
+    """Half spectrum ``rfft2(grey)`` (shape H x (W//2 + 1)), one thread, complex64 for float32
+    input, else complex128."""
     return scipy.fft.rfft2(grey, workers=1)
 
 
@@ -34,9 +36,16 @@ def column_weights(width: int) -> np.ndarray:
     return w
 
 
+def full_sum(half: np.ndarray, width: int) -> float:
+    """Sum over the full spectrum of a real quantity given on the rfft half spectrum
+    (accumulated in float64)."""
+    cols = cv2.reduce(half, 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F)[0]
+    return float(cols @ column_weights(width))
+
+
 def full_mean(half: np.ndarray, width: int) -> float:
     """Mean over the full spectrum of a quantity given on the rfft half spectrum."""
-    return float(np.sum(half.sum(axis=0) * column_weights(width))) / (half.shape[0] * width)
+    return full_sum(half, width) / (half.shape[0] * width)
 
 
 def _sme(mag1: np.ndarray, mag2: np.ndarray, width: int) -> float:
@@ -65,12 +74,38 @@ def _phase_diff2(re: np.ndarray, im: np.ndarray) -> np.ndarray:
     return d
 
 
-def _spe(f1: np.ndarray, f2: np.ndarray, width: int) -> float:
-    z = f1 * np.conj(f2)
-    if not z.all():  # z = 0 only where F or F' is 0: there arg 0 = 0 keeps the other's phase
-        zero1, zero2 = f1 == 0, f2 == 0
-        z = np.where(zero1, np.conj(f2), np.where(zero2, f1, z))
-    return full_mean(_phase_diff2(z.real, z.imag), width)
+def _phase_error2(ar: np.ndarray, ai: np.ndarray, dr: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """Squared wrapped phase difference arg a - arg b, elementwise, of a = ar + i ai and
+    b = a - d (d = dr + i di), with arg 0 = 0.
+
+    From z = a conj(b) = |a|^2 - a conj(d): its imaginary part ar di - ai dr is computed from
+    ``d`` directly rather than as a difference of nearly equal products (accurate in float32
+    where b is close to a). z = 0 only where a or b is 0 (products of these values do not
+    underflow here): there the other's phase is kept.
+    """
+    br = ar - dr
+    bi = ai - di
+    re = ar * br
+    tmp = ai * bi
+    re += tmp
+    im = np.multiply(ar, di, out=tmp)
+    im -= ai * dr
+    # flat regions have many such pixels: patch them by index rather than whole-array where
+    if not re.all():
+        at = np.flatnonzero((re == 0) & (im == 0))
+        if at.size:
+            rf, imf = re.reshape(-1), im.reshape(-1)
+            a1, b1 = ar.reshape(-1)[at], ai.reshape(-1)[at]
+            a2, b2 = br.reshape(-1)[at], bi.reshape(-1)[at]
+            zero1, zero2 = (a1 == 0) & (b1 == 0), (a2 == 0) & (b2 == 0)
+            rf[at] = np.where(zero1, a2, np.where(zero2, a1, rf[at]))
+            imf[at] = np.where(zero1, -b2, np.where(zero2, b1, imf[at]))
+    return _phase_diff2(re, im)
+
+
+def _spe(f1: np.ndarray, fd: np.ndarray, width: int) -> float:
+    """SPE from the half spectra of ``I`` and of ``D = I - I'`` (F' = F - F_D)."""
+    return full_mean(_phase_error2(f1.real, f1.imag, fd.real, fd.imag), width)
 
 
 def sme(reference: np.ndarray, distorted: np.ndarray) -> float:
@@ -83,7 +118,7 @@ def spe(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Spectral phase error, mean(wrap(arg F - arg F')^2), wrapped to [-pi, pi)
     (Avcibas et al. 2002)."""
     r, d = check_pair(reference, distorted)
-    return _spe(spectrum(r), spectrum(d), r.shape[1])
+    return _spe(spectrum(r), spectrum(r - d), r.shape[1])
 
 
 def _gme(mag1: np.ndarray, mag2: np.ndarray) -> float:

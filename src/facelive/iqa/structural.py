@@ -21,7 +21,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from facelive.iqa._common import BORDER, check_pair, ratio
+from facelive.iqa._common import BORDER, check_pair, ratio, total
 
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
@@ -38,7 +38,8 @@ def _gauss(size: int, sigma: float) -> np.ndarray:
 
 
 def _filt(x: np.ndarray, k: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
-    return cv2.sepFilter2D(x, cv2.CV_64F, k, k, dst=dst, borderType=BORDER)
+    """Separable filtering by ``k`` (symmetric border), in the dtype of ``x``."""
+    return cv2.sepFilter2D(x, -1, k, k, dst=dst, borderType=BORDER)
 
 
 def _blur3(x: np.ndarray) -> np.ndarray:
@@ -46,69 +47,94 @@ def _blur3(x: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(x, (3, 3), 0.5, sigmaY=0.5, borderType=BORDER)
 
 
+def _moments(x: np.ndarray, d: np.ndarray, mx: np.ndarray, md: np.ndarray, k: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local variances of ``x`` and ``d`` and their covariance under the window ``k``, given
+    their local means ``mx`` and ``md``."""
+    tmp = np.multiply(x, x)
+    sxx = _filt(tmp, k)
+    sdd = _filt(np.multiply(d, d, out=tmp), k)
+    sxd = _filt(np.multiply(x, d, out=tmp), k)
+    sxx -= np.multiply(mx, mx, out=tmp)
+    sdd -= np.multiply(md, md, out=tmp)
+    sxd -= np.multiply(mx, md, out=tmp)
+    return sxx, sdd, sxd
+
+
 def _log1p(x: np.ndarray) -> np.ndarray:
-    """``log(1 + x)`` in place for x >= 0 (contiguous float64), by OpenCV's vectorised ``log``,
-    several times faster than ``np.log1p``'s scalar loop. Against ``log1p``: at most the rounding
-    of ``1 + x`` (1.1e-16 absolute) plus ~1 ulp of the result per element (tested); only sums and
-    products of these terms are used, so the absolute error is what counts.
+    """``log(1 + x)`` in place for x >= 0 (contiguous float64 or float32), by OpenCV's
+    vectorised ``log``, several times faster than ``np.log1p``'s scalar loop. Against ``log1p``:
+    at most the rounding of ``1 + x`` (1.1e-16 absolute in float64) plus ~1 ulp of the result per
+    element (tested); only sums and products of these terms are used, so the absolute error is
+    what counts.
     """
     x += 1.0
     return cv2.log(x, dst=x)
 
 
 def _sum_log1p(x: np.ndarray) -> float:
-    """``sum(log(1 + x))`` for x >= 0 (overwrites ``x``)."""
-    return float(np.sum(_log1p(x)))
+    """``sum(log(1 + x))`` for x >= 0 (overwrites ``x``), accumulated in float64."""
+    return total(_log1p(x))
 
 
-def _ssim(x: np.ndarray, y: np.ndarray, y_is_blurred: bool = False) -> float:
-    """Mean SSIM. ``y_is_blurred``: ``y`` is ``_blur3(x)``, so its local mean is ``_blur3`` of
-    ``x``'s (symmetric filters commute under the symmetric border; equal up to rounding)."""
+def _ssim(x: np.ndarray, d: np.ndarray, y_is_blurred: bool = False) -> float:
+    """Mean SSIM of ``x`` against ``y = x - d``, computed in the dtype of ``x`` and ``d``.
+
+    Wang's ((2 mx my + c1)(2 sxy + c2)) / ((mx^2 + my^2 + c1)(sxx + syy + c2)) equals
+    (1 - a)(1 - b), a = md^2 / (mx^2 + my^2 + c1), b = sdd / (sxx + syy + c2) (as 2 mx my =
+    mx^2 + my^2 - md^2 and 2 sxy = sxx + syy - sdd; md, sdd: local mean and variance of ``d``).
+    The small terms a and b come from the moments of the difference, not from differences of
+    nearly equal moments of x and y, so float32 keeps them accurate (and 1 - SSIM is averaged).
+    ``y_is_blurred``: ``y`` is ``_blur3(x)``, so ``my`` is ``_blur3(mx)`` (symmetric filters
+    commute under the symmetric border; equal up to rounding).
+    """
     k = _gauss(11, 1.5)
     c1 = (SSIM_K1 * 255.0) ** 2
     c2 = (SSIM_K2 * 255.0) ** 2
     mx = _filt(x, k)
-    my = _blur3(mx) if y_is_blurred else _filt(y, k)
-    tmp = np.multiply(x, x)
-    sxx = _filt(tmp, k)
-    syy = _filt(np.multiply(y, y, out=tmp), k)
-    sxy = _filt(np.multiply(x, y, out=tmp), k)
-    mxy = np.multiply(mx, my, out=tmp)
-    mxx = np.multiply(mx, mx, out=mx)
-    myy = np.multiply(my, my, out=my)
-    sxx -= mxx
-    syy -= myy
-    sxy -= mxy
-    # ((2 mx my + c1)(2 sxy + c2)) / ((mx^2 + my^2 + c1)(sxx + syy + c2)), in place
-    mxy *= 2.0
-    mxy += c1
-    sxy *= 2.0
-    sxy += c2
-    mxy *= sxy
-    mxx += myy
-    mxx += c1
-    sxx += syy
+    md = mx - _blur3(mx) if y_is_blurred else _filt(d, k)
+    sxx, sdd, sxd = _moments(x, d, mx, md, k)
+    # b = sdd / (2 (sxx - sxd) + sdd + c2), in place (sxx + syy = 2 sxx - 2 sxd + sdd)
+    sxx -= sxd
+    sxx *= 2.0
+    sxx += sdd
     sxx += c2
-    mxx *= sxx
-    s = np.divide(mxy, mxx, out=mxy)
+    b = np.divide(sdd, sxx, out=sdd)
+    # a = md^2 / (mx^2 + (mx - md)^2 + c1)
+    my = np.subtract(mx, md, out=sxd)
+    my *= my
+    mx *= mx
+    mx += my
+    mx += c1
+    md *= md
+    a = np.divide(md, mx, out=md)
+    # 1 - SSIM = a + b - a b
+    ab = np.multiply(a, b, out=mx)
+    a += b
+    a -= ab
     pad = 5  # scikit-image averages over the image without its 5-pixel border
-    if s.shape[0] > 2 * pad and s.shape[1] > 2 * pad:
-        s = s[pad:-pad, pad:-pad]
-    return float(np.mean(s))
+    if a.shape[0] > 2 * pad and a.shape[1] > 2 * pad:
+        a = a[pad:-pad, pad:-pad]
+    return 1.0 - total(a) / a.size
 
 
 def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Mean SSIM (Wang et al. 2004), Gaussian 11x11 window, sigma 1.5, L = 255."""
     r, d = check_pair(reference, distorted, min_side=11)
-    return _ssim(r, d)
+    return _ssim(r, r - d)
 
 
-def _vif(ref: np.ndarray, dist: np.ndarray, dist_is_blurred: bool = False) -> float:
-    """VIFp of ``vifp_mec.m``. Its guards reduce to: a pixel adds to the numerator only when
-    s1, s2 >= 1e-10 and g > 0, with sv^2 floored at 1e-10; the denominator ignores s1 < 1e-10.
-    Natural logs are used: the base cancels in the ratio. ``dist_is_blurred``: ``dist`` is
-    ``_blur3(ref)``; then the scale-1 mean of ``dist`` and its scale-2 input are ``_blur3`` of
-    those of ``ref`` (symmetric filters commute under the symmetric border; equal up to rounding).
+def _vif(ref: np.ndarray, d: np.ndarray) -> float:
+    """VIFp of ``vifp_mec.m`` of ``ref`` against ``dist = ref - d``, in the dtype of the inputs.
+
+    Its guards reduce to: a pixel adds to the numerator only when s1, s2 >= 1e-10 and g > 0,
+    with sv^2 floored at 1e-10; the denominator ignores s1 < 1e-10. Natural logs are used: the
+    base cancels in the ratio. The moments of ``dist`` come from those of ``d`` (s12 = s1 - sxd,
+    s2 = s1 - 2 sxd + sdd) and sv = s2 - g s12 = (s1 sdd - sxd^2 + eps s2) / (s1 + eps), so no
+    small quantity is a difference of nearly equal large ones (accurate in float32). The local
+    means of ``d`` are filtered from ``d`` itself: for ``dist = _blur3(ref)`` they also equal
+    ``mu1 - _blur3(mu1)`` (SSIM's shortcut), but that difference loses float32 precision, which
+    sxd = E[ref d] - mu1 mud multiplies by mu1 (2x the float32 deviation of VIF, measured).
     """
     num = 0.0
     den = 0.0
@@ -117,27 +143,26 @@ def _vif(ref: np.ndarray, dist: np.ndarray, dist_is_blurred: bool = False) -> fl
         n = 2 ** (4 - scale + 1) + 1
         k = _gauss(n, n / 5.0)
         if scale > 1:
-            low = _filt(ref, k)
-            dist = (_blur3(low) if dist_is_blurred and scale == 2 else _filt(dist, k))[::2, ::2]
-            ref = low[::2, ::2]
-        tmp = np.multiply(ref, ref)
-        s1 = _filt(tmp, k)
-        s2 = _filt(np.multiply(dist, dist, out=tmp), k)
-        s12 = _filt(np.multiply(ref, dist, out=tmp), k)
+            ref = _filt(ref, k)[::2, ::2]
+            d = _filt(d, k)[::2, ::2]
         mu1 = _filt(ref, k)
-        mu2 = _blur3(mu1) if dist_is_blurred and scale == 1 else _filt(dist, k, dst=tmp)
-        s12 -= mu1 * mu2
-        s1 -= np.multiply(mu1, mu1, out=mu1)
-        s2 -= np.multiply(mu2, mu2, out=mu2)
+        mud = _filt(d, k)
+        s1, sdd, sxd = _moments(ref, d, mu1, mud, k)
+        s12 = np.subtract(s1, sxd, out=mu1)
+        s2 = s12 - sxd
+        s2 += sdd
         keep = s1 >= eps
         s1 *= keep  # also zeroes negative variances; afterwards s1 > 0 exactly where keep
-        g = np.add(s1, eps, out=mu1)
+        g = s1 + eps
+        sv = np.multiply(s1, sdd, out=sdd)
+        sv -= np.multiply(sxd, sxd, out=sxd)
+        sv += eps * s2
+        sv /= g
         g = np.divide(s12, g, out=g)
         keep &= s2 >= eps
         keep &= g > 0
         g *= keep
-        s12 *= g
-        sv = np.subtract(s2, s12, out=s12)
+        sv = np.where(keep, sv, s2)  # g = 0: sv = s2
         np.maximum(sv, eps, out=sv)
         sv += VIF_SIGMA_N2
         g *= g
@@ -152,7 +177,7 @@ def _vif(ref: np.ndarray, dist: np.ndarray, dist_is_blurred: bool = False) -> fl
 def vif(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Pixel-domain visual information fidelity (Sheikh & Bovik 2006); 1 for two flat images."""
     r, d = check_pair(reference, distorted, min_side=16)
-    return _vif(r, d)
+    return _vif(r, r - d)
 
 
 def _block_var(band: np.ndarray, b: int = RRED_BLOCK) -> np.ndarray:
@@ -193,7 +218,7 @@ def _entropy_terms(image: np.ndarray) -> np.ndarray:
 
 
 def _rred(ref: np.ndarray, dist: np.ndarray) -> float:
-    return float(np.mean(np.abs(_entropy_terms(ref) - _entropy_terms(dist))))
+    return float(np.mean(np.abs(_entropy_terms(ref) - _entropy_terms(dist)), dtype=np.float64))
 
 
 def rred(reference: np.ndarray, distorted: np.ndarray) -> float:
