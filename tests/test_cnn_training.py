@@ -129,3 +129,100 @@ def test_synthesised_attacks_relabel_only_live_crops(rng):
     # a print loses contrast: its spread of grey values is smaller than the live crop's
     live = torch.linspace(0, 1, 48).view(1, 1, 1, 48).expand(2, 3, 48, 48).contiguous()
     assert synth_print(live, torch.Generator().manual_seed(2)).std() < live.std()
+
+
+def test_pseudo_depth_of_a_real_face():
+    from pathlib import Path
+
+    from facelive.face.detection import FaceDetector, square_crop
+    from facelive.imageio import load_image
+    from facelive.training.cnn.depth import depth_map, depth_targets
+
+    img = load_image(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
+    with FaceDetector() as det:
+        box = det.detect(img)
+    crop = square_crop(img, box, 2.0, 224)
+    noise = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    crops = np.stack([crop, crop, noise])
+    maps, valid = depth_targets(crops, np.array([1, 0, 1]))
+    assert maps.shape == (3, 32, 32) and maps.dtype == np.float32
+    assert valid.tolist() == [True, True, False]  # no face in noise: no depth loss
+    assert not maps[1].any() and not maps[2].any()  # attacks (and failures) are flat
+    face = maps[0]
+    assert 0 <= face.min() and 0.9 < face.max() <= 1
+    # the face sits in the middle half of a context-2 crop; the border is background
+    assert not face[:4].any() and not face[:, :4].any()
+    assert 0.1 < (face > 0).mean() < 0.5
+    # the nose tip (vertex 1) is the nearest point: its cell is among the deepest values
+    from facelive.face.mesh import FaceMesher
+
+    with FaceMesher() as m:
+        v = m.reconstruct_crop(crop)
+    x, y = (v[1, :2] * 32 / 224).astype(int)
+    assert face[y, x] > np.quantile(face[face > 0], 0.8)
+    assert np.array_equal(depth_map(v, 224), face)
+    flat = v.copy()
+    flat[:, 2] = 0  # no depth: an all-zero map, not a division by zero
+    assert not depth_map(flat, 224).any()
+
+
+def test_depth_maps_follow_the_augmentation_geometry(rng):
+    torch = pytest.importorskip("torch")
+    from facelive.training.cnn.augment import augment_with_attacks, augment_with_depth
+
+    batch = rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    t = torch.from_numpy(batch)
+    labels = torch.tensor([1, 0, 1, 0, 1, 1, 0, 1])
+    # the depth map is the image's own left half marker: after the same flips/zooms/shifts
+    # the map must still mark the same pixels as the image's marker channel
+    marker = torch.zeros(8, 1, 64, 64)
+    marker[..., :, :20] = 1.0
+    t[..., :20, :] = 255  # bright left band in every colour channel
+    t[..., 20:, :] = 0
+    x, y, d = augment_with_depth(t, labels, marker * labels.view(-1, 1, 1, 1), 0.5,
+                                 torch.Generator().manual_seed(4), synth=0.5)
+    x1, y1 = augment_with_attacks(t, labels, 0.5, torch.Generator().manual_seed(4), synth=0.5)
+    assert torch.equal(x, x1) and torch.equal(y, y1)  # images and labels unchanged
+    assert d.shape == (8, 1, 64, 64)
+    assert not d[y == 0].any()  # attacks, synthesised ones included, have flat maps
+    for i in torch.nonzero(y == 1).flatten():
+        band = x[i].mean(0) > x[i].mean()  # where the bright band went
+        agree = (band == (d[i, 0] > 0.5)).float().mean()
+        assert agree > 0.95
+
+
+def test_depth_head_trains_and_leaves_the_exported_output_alone(rng):
+    torch = pytest.importorskip("torch")
+    from facelive.training.cnn.train import TrainConfig, predict, train_model
+
+    crops = rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
+    y = np.array([0, 1] * 8)
+    maps = rng.random((16, 32, 32)).astype(np.float32) * y[:, None, None]
+    cfg = TrainConfig(epochs=1, batch_size=8, input_size=64, depth=1.0, steps_per_epoch=2)
+    with pytest.raises(ValueError, match="depth targets"):
+        train_model(crops, y, y.astype(str), cfg, log=lambda s: None)
+    net, hist = train_model(crops, y, y.astype(str), cfg, depth=maps, log=lambda s: None)
+    assert net.depth is not None and np.isfinite(hist[0]["loss"])
+    logits, depth = net.forward_with_depth(torch.zeros(2, 3, 64, 64))
+    assert logits.shape == (2, 2) and depth.shape == (2, 1, 4, 4)
+    assert torch.allclose(net(torch.zeros(2, 3, 64, 64)), logits)
+    p = predict(net, crops[:3])
+    assert p.shape == (3,) and np.all((0 <= p) & (p <= 1))
+
+
+def test_frozen_batch_norm_keeps_the_imagenet_statistics(rng):
+    torch = pytest.importorskip("torch")
+    from facelive.training.cnn.model import build_model
+    from facelive.training.cnn.train import TrainConfig, train_model
+
+    crops = rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
+    y = np.array([0, 1] * 8)
+    ref = build_model(image_size=64).backbone.state_dict()
+    cfg = TrainConfig(epochs=1, batch_size=8, input_size=64, freeze_bn=True, steps_per_epoch=2)
+    net, _ = train_model(crops, y, y.astype(str), cfg, log=lambda s: None)
+    bn = [k for k in ref if "_bn" in k]
+    conv = [k for k in ref if "_conv" in k and k.endswith("weight")]
+    assert bn and conv
+    state = net.backbone.state_dict()
+    assert all(torch.equal(state[k], ref[k]) for k in bn)  # statistics, scales and shifts
+    assert any(not torch.equal(state[k], ref[k]) for k in conv)  # the convolutions learn

@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="generalisation protocols: VoxNet epochs of the face3d source models")
     p.add_argument("--cnn-recipe", dest="cnn_recipe", default=None,
                    help="generalisation protocols: also train the CNN on each source with this "
-                        "recipe (cpu, cpu-rescale, cpu-synth, cpu-rescale-synth; minutes per "
+                        "recipe (cpu, cpu-rescale, cpu-synth, cpu-rescale-synth, cpu-depth, "
+                        "cpu-depth-synth, cpu-gentle, cpu-frozen; minutes per "
                         "split on a CPU) and fuse all three tests")
     p.add_argument("--target-bpcer", type=float, default=0.05,
                    help="generalisation protocols: BPCER the calibration aims at")

@@ -45,8 +45,8 @@ def augment(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,
     ``rescale``: probability of a down-and-up resampling (0.35-0.9x), the resolution loss of a
     smaller or farther camera.
     """
-    return _normalise(_capture_chain(_rgb01(batch_bgr, strength, gen, jpeg_bgr), strength, gen,
-                                     rescale))
+    x, _ = _rgb01(batch_bgr, strength, gen, jpeg_bgr)
+    return _normalise(_capture_chain(x, strength, gen, rescale)[0])
 
 
 def augment_with_attacks(batch_bgr: torch.Tensor, labels: torch.Tensor, strength: float,
@@ -55,8 +55,25 @@ def augment_with_attacks(batch_bgr: torch.Tensor, labels: torch.Tensor, strength
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`augment`, after turning live crops into synthetic attacks with probability
     ``synth`` (:func:`facelive.training.cnn.synth.synthesise`); returns input and labels."""
-    x, labels = synthesise(_rgb01(batch_bgr, strength, gen, jpeg_bgr), labels, synth, gen)
-    return _normalise(_capture_chain(x, strength, gen, rescale)), labels
+    x, labels, _ = augment_with_depth(batch_bgr, labels, None, strength, gen, jpeg_bgr,
+                                      rescale=rescale, synth=synth)
+    return x, labels
+
+
+def augment_with_depth(batch_bgr: torch.Tensor, labels: torch.Tensor, depth: torch.Tensor | None,
+                       strength: float, gen: torch.Generator,
+                       jpeg_bgr: torch.Tensor | None = None, *, rescale: float = 0.0,
+                       synth: float = 0.0
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`augment_with_attacks` that also carries pseudo-depth maps ``(N, 1, h, w)`` through
+    the same flips, zooms and shifts; a live crop turned into a synthetic attack gets a flat map.
+    The image output is identical to :func:`augment_with_attacks`'s for the same generator."""
+    x, depth = _rgb01(batch_bgr, strength, gen, jpeg_bgr, depth)
+    x, new_labels = synthesise(x, labels, synth, gen)
+    if depth is not None:
+        depth = depth * new_labels.view(-1, 1, 1, 1).to(depth.dtype)
+    x, depth = _capture_chain(x, strength, gen, rescale, depth)
+    return _normalise(x), new_labels, depth
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -66,8 +83,10 @@ def _normalise(x: torch.Tensor) -> torch.Tensor:
 
 
 def _rgb01(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,
-           jpeg_bgr: torch.Tensor | None) -> torch.Tensor:
-    """JPEG copy picked for some samples, then BGR uint8 -> RGB float in [0, 1], random flip."""
+           jpeg_bgr: torch.Tensor | None, aux: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """JPEG copy picked for some samples, then BGR uint8 -> RGB float in [0, 1], random flip
+    (of ``aux`` maps too)."""
     n = batch_bgr.shape[0]
     dev = batch_bgr.device
     if jpeg_bgr is not None and strength > 0:
@@ -75,12 +94,16 @@ def _rgb01(batch_bgr: torch.Tensor, strength: float, gen: torch.Generator,
         batch_bgr = torch.where(pick.view(n, 1, 1, 1), jpeg_bgr, batch_bgr)
     x = batch_bgr.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)  # RGB in [0, 1]
     flip = torch.rand(n, generator=gen, device=dev) < 0.5
-    return torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    if aux is not None:
+        aux = torch.where(flip.view(n, 1, 1, 1), aux.flip(-1), aux)
+    return torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x), aux
 
 
 def _capture_chain(x: torch.Tensor, strength: float, gen: torch.Generator,
-                   rescale: float = 0.0) -> torch.Tensor:
-    """Geometry, colour, resolution, blur and noise perturbations of RGB ``[0, 1]`` crops."""
+                   rescale: float = 0.0, aux: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Geometry, colour, resolution, blur and noise perturbations of RGB ``[0, 1]`` crops; the
+    geometry also moves ``aux`` maps (any resolution)."""
     n = x.shape[0]
     dev = x.device
 
@@ -96,7 +119,6 @@ def _capture_chain(x: torch.Tensor, strength: float, gen: torch.Generator,
         theta[:, 1, 1] = 1 / zoom
         theta[:, 0, 2] = u(-0.06 * s, 0.06 * s)
         theta[:, 1, 2] = u(-0.06 * s, 0.06 * s)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         # replicated border strips on random samples of both classes, so that the padding of
         # crops cut at the image border (more frequent for attacks) is no label shortcut
         pick = (u(0, 1) < 0.4 * min(1.0, s)).float()
@@ -104,10 +126,18 @@ def _capture_chain(x: torch.Tensor, strength: float, gen: torch.Generator,
         def strip() -> torch.Tensor:  # normalised width of one replicated strip (or none)
             return (u(0, 0.5) * (u(0, 1) < 0.5).float() * pick).view(n, 1, 1)
 
-        gx = grid[..., 0].clamp(-1 + strip(), 1 - strip())
-        gy = grid[..., 1].clamp(-1 + strip(), 1 - strip())
-        grid = torch.stack([gx, gy], dim=-1)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        sx0, sx1, sy0, sy1 = strip(), strip(), strip(), strip()
+
+        def warp(t: torch.Tensor) -> torch.Tensor:
+            grid = F.affine_grid(theta, list(t.shape), align_corners=False)
+            gx = grid[..., 0].clamp(-1 + sx0, 1 - sx1)
+            gy = grid[..., 1].clamp(-1 + sy0, 1 - sy1)
+            return F.grid_sample(t, torch.stack([gx, gy], dim=-1), mode="bilinear",
+                                 padding_mode="border", align_corners=False)
+
+        x = warp(x)
+        if aux is not None:
+            aux = warp(aux)
         # colour: brightness, contrast, saturation, per-channel gain, gamma
         x = x * u(1 - 0.25 * s, 1 + 0.25 * s).view(n, 1, 1, 1)
         m = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -134,4 +164,4 @@ def _capture_chain(x: torch.Tensor, strength: float, gen: torch.Generator,
             u(0, 1) < 0.3
         ).view(n, 1, 1, 1)
         x = x.clamp(0, 1)
-    return x
+    return x, aux

@@ -34,10 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "default runs/cnn/crops, with --recipe runs/cnn/crops-all)")
     p.add_argument("--recipe", default=None,
                    help="a CPU recipe of the generalisation protocols (cpu, cpu-rescale, "
-                        "cpu-synth, cpu-rescale-synth: 128 px input, 4 epochs), trained on "
-                        "every NUAA frame plus Replay-Attack train; default: the 224 px GPU "
-                        "recipe (every 2nd NUAA frame); NUAA subjects 0003/0006/0009 are held "
-                        "back either way (the fusion is fitted on them)")
+                        "cpu-synth, cpu-rescale-synth, cpu-depth, cpu-depth-synth, cpu-gentle, "
+                        "cpu-frozen: 128 px input, 4 epochs), trained on every NUAA frame plus "
+                        "Replay-Attack train; default: the 224 px GPU recipe (every 2nd NUAA "
+                        "frame); NUAA subjects 0003/0006/0009 are held back either way (the "
+                        "fusion is fitted on them)")
     p.add_argument("--epochs", type=int, default=None, help="default 8 (or the recipe's)")
     p.add_argument("--aug", type=float, default=1.0, help="augmentation strength")
     p.add_argument("--context", type=float, default=2.0, help="crop context (<= 2.0)")
@@ -192,6 +193,11 @@ def run(args: argparse.Namespace) -> int:
     fit = ((ds == "nuaa") & ~np.isin(subj, heldout)) | (
         (ds == "replay-attack") & (split == "train"))
     dev = (ds == "replay-attack") & (split == "devel")
+    maps = valid = None
+    if cfg.depth > 0:
+        from facelive.training.cnn.protocol import crop_cache_depth
+
+        maps, valid = crop_cache_depth(manifest, crops)
     view = recrop(crops, float(manifest["context"]), cfg.context, cfg.input_size)
     idx = np.flatnonzero(fit)
     nuaa_part = ("every frame" if args.recipe else "every 2nd frame") + (
@@ -200,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
     strata = np.array([f"{ds[i]}-{y[i]}" for i in idx])
     print(f"training on {len(idx)} crops ({device}): {cfg.as_dict()}")
     net, history = train_model(view[idx], y[idx], strata, cfg, device=device,
-                               eval_sets={"ra_devel": (view[dev], y[dev])})
+                               eval_sets={"ra_devel": (view[dev], y[dev])},
+                               depth=None if maps is None else maps[idx],
+                               depth_valid=None if valid is None else valid[idx])
     net = net.cpu().float().eval()
     args.out.mkdir(parents=True, exist_ok=True)
     write_model(net, context=cfg.context, image_size=cfg.input_size, version=args.version,

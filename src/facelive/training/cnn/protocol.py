@@ -4,7 +4,8 @@
 scores the target at the source's threshold. For the CNN that needs a recipe that a 2-core CPU
 trains in minutes: :data:`CPU_RECIPE` (128-pixel input, 4 passes over the source, capture-chain
 augmentation; variants add resolution loss and synthesised attacks, see
-:mod:`facelive.training.cnn.synth`). Crops come from a crop cache of every protocol sample
+:mod:`facelive.training.cnn.synth`, and pseudo-depth supervision, see
+:mod:`facelive.training.cnn.depth`). Crops come from a crop cache of every protocol sample
 (:func:`facelive.training.cnn.data.build_crop_cache`: the pipeline's detector and square crop,
 stored as JPEG q85) and the scores of each trained network are cached on disk
 (``$FACELIVE_CACHE``), keyed by the training samples, the recipe and the code. Both hold data
@@ -31,6 +32,10 @@ RECIPES = {
     "cpu-rescale": dataclasses.replace(CPU_RECIPE, rescale=0.3),
     "cpu-synth": dataclasses.replace(CPU_RECIPE, synth=0.3),
     "cpu-rescale-synth": dataclasses.replace(CPU_RECIPE, rescale=0.3, synth=0.3),
+    "cpu-depth": dataclasses.replace(CPU_RECIPE, depth=1.0),
+    "cpu-depth-synth": dataclasses.replace(CPU_RECIPE, depth=1.0, synth=0.3),
+    "cpu-gentle": dataclasses.replace(CPU_RECIPE, lr=2e-5, freeze_bn=True),
+    "cpu-frozen": dataclasses.replace(CPU_RECIPE, freeze_backbone=True),
 }
 """Named CNN recipes compared on the protocols (``--cnn-recipe``)."""
 
@@ -41,9 +46,33 @@ DEFAULT_CACHE = Path("runs/cnn/crops-all")
 def _code() -> str:
     """Digest of the code a trained network's scores depend on."""
     from facelive.diskcache import digest
-    from facelive.training.cnn import augment, model, synth, train
+    from facelive.training.cnn import augment, depth, model, synth, train
 
-    return digest([inspect.getsource(m) for m in (augment, model, synth, train)])
+    return digest([inspect.getsource(m) for m in (augment, depth, model, synth, train)])
+
+
+def crop_cache_depth(manifest: dict, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-depth targets of every crop of a crop cache
+    (:func:`facelive.training.cnn.depth.depth_targets`), cached on disk."""
+    import json
+
+    from facelive.diskcache import cached_arrays, digest
+    from facelive.training.cnn import depth
+
+    labels = np.array([int(r["label"]) for r in manifest["records"]])
+
+    def compute() -> dict[str, np.ndarray]:
+        from rich.progress import Progress
+
+        with Progress() as prog:
+            task = prog.add_task("pseudo-depth (Face Mesh)", total=len(crops))
+            maps, valid = depth.depth_targets(
+                crops, labels, progress=lambda i, n: prog.update(task, completed=i))
+        return {"maps": maps, "valid": valid}
+
+    key = digest([json.dumps(manifest["records"], sort_keys=True), inspect.getsource(depth)])
+    d = cached_arrays(f"cnn-depth-{key}", compute)
+    return d["maps"], d["valid"]
 
 
 def ensure_crop_cache(universe: Any, cache: Path,
@@ -88,14 +117,20 @@ def protocol_scores(universe: Any, train_mask: np.ndarray, *, recipe: str = "cpu
                 universe, cache, lambda i, n: prog.update(task, completed=i))
         index = {r["key"]: i for i, r in enumerate(manifest["records"])}
         at = np.array([index.get(s.key, -1) for s in universe.samples])
+        maps = valid = None
+        if cfg.depth > 0:
+            maps, valid = crop_cache_depth(manifest, crops)
         view = recrop(crops, float(manifest["context"]), cfg.context, cfg.input_size)
         del crops
         m = train_mask & (at >= 0)
         y = universe.is_live[m].astype(int)
         strata = np.array([f"{d}/{t}" for d, t in zip(universe.domain[m], y, strict=True)])
         lines: list[str] = []
-        net, history = train_model(view[at[m]], y, strata, cfg, device=device,
-                                   log=lambda s: lines.append(f"{desc}: {s}") or print(lines[-1]))
+        net, history = train_model(
+            view[at[m]], y, strata, cfg, device=device,
+            log=lambda s: lines.append(f"{desc}: {s}") or print(lines[-1]),
+            depth=None if maps is None else maps[at[m]],
+            depth_valid=None if valid is None else valid[at[m]])
         p = np.full(len(universe), np.nan)
         ok = at >= 0
         p[ok] = predict(net.cpu().float(), view[at[ok]])

@@ -5,7 +5,9 @@ Training (2019 thesis recipe, adapted): softmax cross-entropy, Adam, the whole n
 (backbone at a lower learning rate than the head, cosine decay), batches balanced over
 (dataset, label) cells so that neither class nor database dominates (the thesis's near-constant
 "spoof" classifier came from class imbalance), augmentation from
-:mod:`facelive.training.cnn.augment`.
+:mod:`facelive.training.cnn.augment`. With ``depth > 0`` the network also regresses pseudo-depth
+maps (:mod:`facelive.training.cnn.depth`; Liu, Jourabloo & Liu, CVPR 2018): loss = cross-entropy
++ ``depth`` x mean squared depth error.
 Runs on CUDA when available (bf16 autocast), else on CPU.
 """
 
@@ -21,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from facelive.evaluation.metrics import eer
-from facelive.training.cnn.augment import augment_with_attacks, jpeg_copies, to_input
-from facelive.training.cnn.model import LivenessNet, build_model
+from facelive.training.cnn.augment import augment_with_depth, jpeg_copies, to_input
+from facelive.training.cnn.model import DEPTH_STRIDE, LivenessNet, build_model
 
 
 @dataclass
@@ -37,9 +39,11 @@ class TrainConfig:
     aug: float = 1.0  # augmentation strength (0: flips only)
     rescale: float = 0.0  # probability of a down-and-up resampling (resolution loss)
     synth: float = 0.0  # probability that a live crop becomes a synthesised print/screen attack
+    depth: float = 0.0  # weight of the auxiliary pseudo-depth loss (0: no depth head)
     context: float = 2.0  # crop context; <= the cache's (smaller ones are centre-cropped)
     input_size: int = 224
     freeze_backbone: bool = False
+    freeze_bn: bool = False  # keep the backbone's ImageNet batch-norm statistics and scales
     seed: int = 0
     steps_per_epoch: int | None = None  # default: one pass over the training set
 
@@ -90,24 +94,37 @@ def train_model(
     eval_sets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     log: Callable[[str], None] = print,
     on_epoch: Callable[[LivenessNet, int], None] | None = None,
+    depth: np.ndarray | None = None,
+    depth_valid: np.ndarray | None = None,
 ) -> tuple[LivenessNet, list[dict]]:
     """Fine-tune a fresh network; returns it and per-epoch history (loss, EER on ``eval_sets``).
 
     ``strata`` gives each training sample's cell (e.g. dataset x label); every batch draws the
     cells equally often. ``eval_sets`` maps a name to ``(crops, labels)`` evaluated each epoch;
     ``on_epoch(net, epoch)`` is called after each epoch (e.g. to keep a snapshot).
+    ``depth`` ``(N, h, w)``: pseudo-depth targets, needed when ``cfg.depth > 0``; ``depth_valid``
+    ``(N,)`` marks the samples that have one (default: all).
     """
+    if cfg.depth > 0 and depth is None:
+        raise ValueError("cfg.depth > 0 needs depth targets")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = build_model(pretrained=True, weights=weights, image_size=cfg.input_size).to(device)
+    net = build_model(pretrained=True, weights=weights, image_size=cfg.input_size,
+                      depth_head=cfg.depth > 0).to(device)
     if device.startswith("cuda"):
         net = net.to(memory_format=torch.channels_last)
     if cfg.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)
-    groups = [{"params": net.head.parameters(), "lr": cfg.head_lr}]
+    elif cfg.freeze_bn:
+        for mod in net.backbone.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                for p in mod.parameters():
+                    p.requires_grad_(False)
+    head = list(net.head.parameters()) + (list(net.depth.parameters()) if net.depth else [])
+    groups = [{"params": head, "lr": cfg.head_lr}]
     if not cfg.freeze_backbone:
         groups.append({"params": net.backbone.parameters(), "lr": cfg.lr})
     opt = torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
@@ -116,6 +133,11 @@ def train_model(
     data = torch.from_numpy(crops).to(device)
     jpeg = torch.from_numpy(jpeg_copies(crops, seed=cfg.seed)).to(device) if cfg.aug > 0 else None
     y_all = torch.from_numpy(np.asarray(labels, np.int64)).to(device)
+    if cfg.depth > 0:
+        d_all = torch.from_numpy(np.asarray(depth, np.float32)).unsqueeze(1).to(device)
+        ok = np.ones(len(crops), bool) if depth_valid is None else np.asarray(depth_valid, bool)
+        ok_all = torch.from_numpy(ok).to(device)
+        grid = cfg.input_size // DEPTH_STRIDE
     cells = [np.flatnonzero(strata == c) for c in np.unique(strata)]
     steps = cfg.steps_per_epoch or max(1, len(crops) // cfg.batch_size)
     total = steps * cfg.epochs
@@ -125,6 +147,10 @@ def train_model(
         net.train()
         if cfg.freeze_backbone:
             net.backbone.eval()
+        elif cfg.freeze_bn:
+            for mod in net.backbone.modules():
+                if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                    mod.eval()
         t0 = time.perf_counter()
         losses = []
         for _ in range(steps):
@@ -134,17 +160,26 @@ def train_model(
             idx = np.concatenate([rng.choice(c, k, replace=len(c) < k)
                                   for c, k in zip(cells, per, strict=True)])
             it = torch.from_numpy(idx).to(device)
-            x, y = augment_with_attacks(data[it], y_all[it], cfg.aug, gen,
-                                        jpeg[it] if jpeg is not None else None,
-                                        rescale=cfg.rescale, synth=cfg.synth)
+            x, y, d = augment_with_depth(data[it], y_all[it],
+                                         d_all[it] if cfg.depth > 0 else None, cfg.aug, gen,
+                                         jpeg[it] if jpeg is not None else None,
+                                         rescale=cfg.rescale, synth=cfg.synth)
             if device.startswith("cuda"):
                 x = x.contiguous(memory_format=torch.channels_last)
             frac = step / max(1, total)
             for g, lr in zip(opt.param_groups, base_lrs, strict=True):
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-                logits = net(x)
+                if cfg.depth > 0:
+                    logits, pred = net.forward_with_depth(x)
+                else:
+                    logits = net(x)
             loss = F.cross_entropy(logits.float(), y)
+            if cfg.depth > 0:
+                target = F.interpolate(d, size=(grid, grid), mode="area")
+                w = ok_all[it].float().view(-1, 1, 1, 1)
+                err = (pred.float() - target) ** 2 * w
+                loss = loss + cfg.depth * err.sum() / (w.sum() * grid * grid).clamp(min=1.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
