@@ -90,17 +90,25 @@ def _phase_error2(ar: np.ndarray, ai: np.ndarray, dr: np.ndarray, di: np.ndarray
     re += tmp
     im = np.multiply(ar, di, out=tmp)
     im -= ai * dr
-    # flat regions have many such pixels: patch them by index rather than whole-array where
-    if not re.all():
-        at = np.flatnonzero((re == 0) & (im == 0))
-        if at.size:
-            rf, imf = re.reshape(-1), im.reshape(-1)
-            a1, b1 = ar.reshape(-1)[at], ai.reshape(-1)[at]
-            a2, b2 = br.reshape(-1)[at], bi.reshape(-1)[at]
-            zero1, zero2 = (a1 == 0) & (b1 == 0), (a2 == 0) & (b2 == 0)
-            rf[at] = np.where(zero1, a2, np.where(zero2, a1, rf[at]))
-            imf[at] = np.where(zero1, -b2, np.where(zero2, b1, imf[at]))
+    _keep_phase_where_zero(re, im, (ar, ai), (br, bi))
     return _phase_diff2(re, im)
+
+
+def _keep_phase_where_zero(re: np.ndarray, im: np.ndarray, a: tuple[np.ndarray, np.ndarray],
+                           b: tuple[np.ndarray, np.ndarray]) -> None:
+    """Where ``re + i im = a conj(b)`` is 0 because ``a`` or ``b`` is 0, put the other factor's
+    value there (``conj(b)`` for ``b``), in place, so that arg 0 = 0 keeps the other's phase.
+    (Flat regions have many such pixels: patched by index rather than a whole-array where.)"""
+    if re.all():
+        return
+    at = np.flatnonzero((re == 0) & (im == 0))
+    if at.size:
+        rf, imf = re.reshape(-1), im.reshape(-1)
+        a1, b1 = a[0].reshape(-1)[at], a[1].reshape(-1)[at]
+        a2, b2 = b[0].reshape(-1)[at], b[1].reshape(-1)[at]
+        zero1, zero2 = (a1 == 0) & (b1 == 0), (a2 == 0) & (b2 == 0)
+        rf[at] = np.where(zero1, a2, np.where(zero2, a1, rf[at]))
+        imf[at] = np.where(zero1, -b2, np.where(zero2, b1, imf[at]))
 
 
 def _spe(f1: np.ndarray, fd: np.ndarray, width: int) -> float:
@@ -135,16 +143,7 @@ def _gpe(g1: tuple[np.ndarray, np.ndarray], g2: tuple[np.ndarray, np.ndarray]) -
     im -= np.multiply(x1, y2, out=tmp)  # G conj(G') = re + i im
     # G conj(G') = 0 only where G or G' is 0 (products of Sobel values cannot underflow here);
     # there arg 0 = 0 keeps the other gradient's phase
-    # (flat regions have many such pixels: patch them by index rather than whole-image where)
-    if not re.all():
-        at = np.flatnonzero((re == 0) & (im == 0))
-        if at.size:
-            rf, imf = re.reshape(-1), im.reshape(-1)
-            a1, b1 = x1.reshape(-1)[at], y1.reshape(-1)[at]
-            a2, b2 = x2.reshape(-1)[at], y2.reshape(-1)[at]
-            zero1, zero2 = (a1 == 0) & (b1 == 0), (a2 == 0) & (b2 == 0)
-            rf[at] = np.where(zero1, a2, np.where(zero2, a1, rf[at]))
-            imf[at] = np.where(zero1, -b2, np.where(zero2, b1, imf[at]))
+    _keep_phase_where_zero(re, im, (x1, y1), (x2, y2))
     return float(np.mean(_phase_diff2(re, im)))
 
 
