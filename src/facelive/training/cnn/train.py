@@ -83,6 +83,11 @@ def predict(net: LivenessNet, crops: np.ndarray, device: str = "cpu",
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def _batch_norms(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The batch-normalisation layers inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
 def train_model(
     crops: np.ndarray,
     labels: np.ndarray,
@@ -118,12 +123,13 @@ def train_model(
     if cfg.freeze_backbone:
         for p in net.backbone.parameters():
             p.requires_grad_(False)
-    elif cfg.freeze_bn:
-        for mod in net.backbone.modules():
-            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                for p in mod.parameters():
-                    p.requires_grad_(False)
-    head = list(net.head.parameters()) + (list(net.depth.parameters()) if net.depth else [])
+    frozen_bn = _batch_norms(net.backbone) if cfg.freeze_bn and not cfg.freeze_backbone else []
+    for mod in frozen_bn:
+        for p in mod.parameters():
+            p.requires_grad_(False)
+    head = list(net.head.parameters())
+    if net.depth is not None:
+        head += list(net.depth.parameters())
     groups = [{"params": head, "lr": cfg.head_lr}]
     if not cfg.freeze_backbone:
         groups.append({"params": net.backbone.parameters(), "lr": cfg.lr})
@@ -147,10 +153,8 @@ def train_model(
         net.train()
         if cfg.freeze_backbone:
             net.backbone.eval()
-        elif cfg.freeze_bn:
-            for mod in net.backbone.modules():
-                if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                    mod.eval()
+        for mod in frozen_bn:  # ImageNet statistics, not the source's
+            mod.eval()
         t0 = time.perf_counter()
         losses = []
         for _ in range(steps):
