@@ -27,20 +27,36 @@ from facelive.evaluation.metrics import eer
 from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
 from facelive.training.cnn.protocol import DEFAULT_CACHE, ensure_crop_cache
 
+TAPS = (4, 7, 10, 14, 15)
+"""Backbone blocks whose outputs ``--features taps`` pools besides the head: the last block of
+each stage from stride 8 on (40, 80, 112, 192 and 320 channels)."""
 
-def features(crops: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Pooled ImageNet features of uint8 BGR crops."""
+
+def features(crops: np.ndarray, kind: str = "head", batch: int = 64) -> np.ndarray:
+    """ImageNet features of uint8 BGR crops: ``head`` the pooled 1,280-d head output; ``taps``
+    also the pooled outputs of the :data:`TAPS` blocks; ``taps-std`` also their per-channel
+    standard deviations (texture statistics)."""
     import torch
 
     from facelive.training.cnn.augment import to_input
     from facelive.training.cnn.model import build_model
 
     net = build_model(pretrained=True, image_size=crops.shape[1]).eval()
+    b = net.backbone
     out = []
     with torch.no_grad():
         for i in range(0, len(crops), batch):
-            x = to_input(torch.from_numpy(crops[i:i + batch]))
-            out.append(net.pool(net.backbone.extract_features(x)).flatten(1).numpy())
+            h = b._swish(b._bn0(b._conv_stem(to_input(torch.from_numpy(crops[i:i + batch])))))
+            maps = []
+            for idx, block in enumerate(b._blocks):
+                h = block(h, drop_connect_rate=0.0)
+                if idx in TAPS and kind != "head":
+                    maps.append(h)
+            maps.append(b._swish(b._bn1(b._conv_head(h))))
+            f = [m.mean((2, 3)) for m in maps]
+            if kind == "taps-std":
+                f += [m.std((2, 3)) for m in maps[:-1]]
+            out.append(torch.cat(f, 1).numpy())
     return np.concatenate(out)
 
 
@@ -50,6 +66,7 @@ def main() -> None:
     ap.add_argument("--replay-attack", required=True)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--context", type=float, default=2.0)
+    ap.add_argument("--features", choices=("head", "taps", "taps-std"), default="head")
     ap.add_argument("--C", type=float, nargs="+", default=[0.001, 0.01, 0.1])
     args = ap.parse_args()
     from facelive.diskcache import cached_arrays, digest
@@ -60,8 +77,10 @@ def main() -> None:
     index = {r["key"]: i for i, r in enumerate(manifest["records"])}
     at = np.array([index.get(s.key, -1) for s in u.samples])
     key = digest([str(sorted(index.items())), str(args.size), str(args.context)])
+    if args.features != "head":
+        key = digest([key, args.features, str(TAPS)])
     f = cached_arrays(f"cnn-probe-{key}", lambda: {"f": features(
-        recrop(crops, float(manifest["context"]), args.context, args.size))})["f"]
+        recrop(crops, float(manifest["context"]), args.context, args.size), args.features)})["f"]
     y, ok = u.is_live, at >= 0
     from facelive.training.cnn.data import nuaa_heldout_subjects
 
@@ -82,7 +101,8 @@ def main() -> None:
             clf.fit(f[at[tr]], y[tr], logisticregression__sample_weight=w * len(w) / w.sum())
             p = np.full(len(u), np.nan)
             p[ok] = clf.predict_proba(f[at[ok]])[:, 1]
-            print(f"{name} size {args.size} context {args.context} C {c}: threshold-part EER "
+            print(f"{name} {args.features} size {args.size} context {args.context} C {c}: "
+                  f"threshold-part EER "
                   f"{eer(p[dv & y], p[dv & ~y]):.3f}, target EER {eer(p[tg & y], p[tg & ~y]):.3f},"
                   f" AUC {roc_auc_score(y[tg], p[tg]):.3f}", flush=True)
 

@@ -112,6 +112,21 @@ def _face3d(universe: Universe, seed: int) -> np.ndarray:
     return 1 / (1 + np.exp(-(np.where(y, 1.0, -1.0) + rng.normal(0, 1.0, len(y)))))
 
 
+def _fake_probe(universe: Universe, monkeypatch) -> list[int]:
+    """Replace the probe's per-source fit by synthetic scores; returns the training sizes seen."""
+    pytest.importorskip("torch")
+    from facelive.training import probe
+
+    seen: list[int] = []
+
+    def fake(u, train_mask, recipe=probe.SHIPPED):
+        seen.append(int(np.sum(train_mask)))
+        return _face3d(universe, 10 + len(seen))
+
+    monkeypatch.setattr(probe, "protocol_scores", fake)
+    return seen
+
+
 def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_path: Path,
                                            capsys) -> None:
     from facelive.cli import main
@@ -124,11 +139,15 @@ def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_
     monkeypatch.setattr(gen, "load_data", lambda u, **kw: data)
     monkeypatch.setattr(gen, "shipped_face3d_scores", lambda v, i, ok: _face3d(universe, 1))
     monkeypatch.setattr(gen, "face3d_scores", lambda u, d, m, **kw: _face3d(universe, 2))
+    _fake_probe(universe, monkeypatch)
     report = gen.run_protocols("N", "R", list(PROTOCOLS), epochs=1)
     assert list(report["splits"]) == list(PROTOCOLS)
+    assert report["tests"] == ["quality", "probe", "face3d"]
     for name, e in report["splits"].items():
         assert set(e["recipes"]) == {"before", "after"}
         after = e["recipes"]["after"]
+        assert set(after["fused"]["weights"]) == {"quality", "probe", "face3d"}
+        assert set(e["recipes"]["before"]["fused"]["weights"]) == {"quality", "face3d"}
         assert all(w >= 0 for w in after["fused"]["weights"].values())
         assert after["tests"]["quality"]["target"]["frame"]["AUC"] is not None
         assert ("calibration" in after) == (name != "cross-session")
@@ -136,7 +155,8 @@ def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_
     assert cal["calibrated"]["fused"]["frame"]["n_live"] > 0
     assert not set(cal["calibration_subjects"]) & set(cal["evaluation_subjects"])
     md = gen.report_markdown(report, "cmd")
-    assert "| nuaa-to-ra | quality+face3d (fused) | after |" in md
+    assert "| nuaa-to-ra | quality+probe+face3d (fused) | after |" in md
+    assert "| nuaa-to-ra | quality+face3d (fused) | before |" in md
     assert "Calibration on the target" in md
     # the command: report.json, report.md, protocols.png
     out = tmp_path / "out"
@@ -171,17 +191,19 @@ def test_run_protocols_with_the_cnn_trained_per_source(universe: Universe, monke
         return _face3d(universe, 3 + len(trained_on))
 
     monkeypatch.setattr(cnn_protocol, "protocol_scores", fake_cnn)
+    _fake_probe(universe, monkeypatch)
     report = gen.run_protocols("N", "R", ["cross-session", "ra-to-nuaa"], recipes=["after"],
                                epochs=1, cnn_recipe="cpu")
     assert trained_on == [int(protocol_split(n, universe).train.sum())
                           for n in ("cross-session", "ra-to-nuaa")]
-    assert report["tests"] == ["quality", "cnn", "face3d"] and not report["not_applicable"]
+    assert report["tests"] == ["quality", "cnn", "probe", "face3d"]
+    assert not report["not_applicable"]
     after = report["splits"]["ra-to-nuaa"]["recipes"]["after"]
-    assert set(after["tests"]) == {"quality", "cnn", "face3d"}
-    assert set(after["fused"]["weights"]) == {"quality", "cnn", "face3d"}
+    assert set(after["tests"]) == {"quality", "cnn", "probe", "face3d"}
+    assert set(after["fused"]["weights"]) == {"quality", "cnn", "probe", "face3d"}
     assert "cnn" in after["calibration"]["calibrated"]
     md = gen.report_markdown(report)
-    assert "| ra-to-nuaa | quality+cnn+face3d (fused) | after |" in md
+    assert "| ra-to-nuaa | quality+cnn+probe+face3d (fused) | after |" in md
     assert "trained per source with the `cpu` recipe" in md
 
 

@@ -114,14 +114,15 @@ def test_every_shipped_model_has_a_train_command() -> None:
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
     commands = set(train._subparsers._group_actions[0].choices)
-    assert {"quality", "cnn", "cnn-threshold", "cnn-int8", "face3d", "fusion", "niqe",
+    assert {"quality", "cnn", "cnn-threshold", "cnn-int8", "probe", "face3d", "fusion", "niqe",
             "biqi"} <= commands
     shipped = {f.name for f in modelstore.MODEL_DIR.iterdir()} - {"SHA256SUMS"}
     # cnn-int8 quantises the float CNN (cnn_fp32.*, from `train cnn`, threshold from
     # `train cnn-threshold`) into the shipped default cnn.onnx/cnn.json
     makers = {"quality.json": "quality", "cnn.onnx": "cnn-int8", "cnn.json": "cnn-int8",
               "cnn_fp32.onnx": "cnn", "cnn_fp32.json": "cnn-threshold",
-              "face3d.onnx": "face3d", "face3d.json": "face3d", "fusion.json": "fusion",
+              "probe.onnx": "probe", "probe.json": "probe", "face3d.onnx": "face3d",
+              "face3d.json": "face3d", "fusion.json": "fusion",
               "niqe_pristine.npz": "niqe", "biqi.json": "biqi"}
     assert shipped <= set(makers)
     assert not (REPO / "scripts").exists()

@@ -67,7 +67,7 @@ class Pipeline:
     Parameters
     ----------
     tests: test names (see :func:`facelive.liveness.registry.available_tests`) or test objects;
-        default: the built-in tests (quality, cnn, face3d).
+        default: the built-in default tests (quality, cnn, probe, face3d).
     fusion: ``"default"`` (the shipped fusion model when it covers the tests), ``None`` (no
         fusion: the all-tests-must-agree rule), or a :class:`FusionModel`.
     threshold: override the decision threshold on the final score.

@@ -1,9 +1,9 @@
 """``facelive train MODEL``: rebuild each shipped model (``src/facelive/models/``).
 
-quality, cnn, cnn-threshold, face3d and fusion learn from NUAA / Replay-Attack (research-only data);
-niqe and biqi from scikit-image's public-domain samples. Every subcommand ends the same way
-(:func:`facelive.training.report.finish`): report JSON, optional model card (``--card``) with the
-command line that produced it, a printed summary.
+quality, cnn, cnn-threshold, probe, face3d and fusion learn from NUAA / Replay-Attack
+(research-only data); niqe and biqi from scikit-image's public-domain samples. Every subcommand
+ends the same way (:func:`facelive.training.report.finish`): report JSON, optional model card
+(``--card``) with the command line that produced it, a printed summary.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=None, help="domain-max-eer (default): highest per-database EER "
                                       "threshold; operating-point: stricter of EER and "
                                       "worst-type APCER <= --target-apcer")
-    f.add_argument("--tests", default="quality,cnn,face3d")
+    f.add_argument("--tests", default="quality,cnn,probe,face3d")
     f.add_argument("--target-apcer", type=float, default=0.05,
                    help="operating point: highest allowed devel APCER (worst type)")
     f.add_argument("--missing", choices=("abstain", "available"), default="abstain")
@@ -72,6 +72,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--scores", type=Path, default=Path("runs/face3d/devel_scores.npz"),
                    help="per-frame RA devel scores of every model (keep out of git)")
     d.set_defaults(func=_train_face3d)
+
+    pr = tsub.add_parser("probe", help="the probe test (linear model on frozen ImageNet "
+                                       "features, needs .[train])",
+                         description="Fit the probe test's linear model and export ONNX.")
+    pr.add_argument("--nuaa", required=True, type=Path, help="NUAA database root")
+    pr.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    pr.add_argument("--C", type=float, default=None,
+                    help="inverse L2 strength (default: the shipped recipe's)")
+    pr.add_argument("--no-cross", action="store_true", help="skip the generalisation protocols")
+    pr.add_argument("--out", type=Path, default=None,
+                    help="folder for probe.onnx/json (default: the package's models/)")
+    pr.add_argument("--report", type=Path, default=Path("runs/probe/report.json"))
+    pr.add_argument("--card", type=Path, default=None, help="also write the model card here")
+    pr.set_defaults(func=_train_probe)
 
     for name, what in (("niqe", "the NIQE pristine model (models/niqe_pristine.npz)"),
                        ("biqi", "the BIQI classifier and regressors (models/biqi.json)")):
@@ -129,6 +143,24 @@ def _train_face3d(args: argparse.Namespace) -> int:
                           out_dir=args.out, cross=not args.no_cross,
                           scores_out=args.scores, train_on=args.train_on,
                           **({"evaluate_only": True} if args.evaluate_only else {}))
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary={"threshold": report["model"]["threshold"],
+                           "devel": metric_summary(report["devel"]["frame"])})
+
+
+def _train_probe(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    try:
+        from facelive.training.probe import SHIPPED, card_markdown, train_probe
+    except ImportError as exc:
+        print(f"facelive train probe needs the training extra (pip install '.[train]'): {exc}")
+        return 2
+    from facelive.training.report import finish, metric_summary
+
+    recipe = SHIPPED if args.C is None else dataclasses.replace(SHIPPED, C=args.C)
+    report = train_probe(args.nuaa, args.replay_attack, recipe=recipe, out_dir=args.out,
+                         cross=not args.no_cross)
     return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
                   summary={"threshold": report["model"]["threshold"],
                            "devel": metric_summary(report["devel"]["frame"])})

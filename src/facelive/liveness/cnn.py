@@ -68,20 +68,21 @@ def default_model_path(precision: str | None = None) -> Path:
     return folder / MODEL_FILE
 
 
-class CNNTest(LivenessTest):
-    """P(live) from the face crop, by the shipped CNN (ONNX Runtime, CPU)."""
+class CropNetworkTest(LivenessTest):
+    """A test that feeds the square face crop to an ONNX network with output
+    ``[P(attack), P(live)]`` and a JSON card (input size, crop context, normalisation,
+    threshold); the CNN and the probe test (:mod:`facelive.liveness.probe`) are two."""
 
-    name = "cnn"
     needs_face = True
+    model_file = MODEL_FILE
+    card_file = CARD_FILE
 
-    def __init__(self, model_path: Path | None = None, threads: int = 1,
-                 precision: str | None = None) -> None:
-        """Load the network (``model_path``: an ``.onnx`` file with its ``.json`` card beside it
-        and both listed in that folder's ``SHA256SUMS``; default: :func:`default_model_path` for
-        ``precision``, ``int8`` unless ``FACELIVE_CNN_PRECISION`` says otherwise)."""
-        path = Path(model_path) if model_path is not None else default_model_path(precision)
+    def __init__(self, model_path: Path, threads: int = 1) -> None:
+        """Load ``model_path`` (an ``.onnx`` file with its ``.json`` card beside it, both listed
+        in that folder's ``SHA256SUMS``)."""
+        path = Path(model_path)
         self._session, self.card = modelstore.load_onnx(
-            path, MODEL_FILE, CARD_FILE,
+            path, self.model_file, self.card_file,
             ("input_size", "context", "mean", "std", "threshold", "version"), threads)
         self.model_file = path.name
         self.precision = str(self.card.get("precision", "fp32"))
@@ -94,7 +95,7 @@ class CNNTest(LivenessTest):
             self._mean = np.asarray(self.card["mean"], np.float32).reshape(1, 3, 1, 1)
             self._std = np.asarray(self.card["std"], np.float32).reshape(1, 3, 1, 1)
         except (TypeError, ValueError) as exc:
-            raise ModelError(f"{CARD_FILE}: bad value: {exc}") from None
+            raise ModelError(f"{self.card_file}: bad value: {exc}") from None
         # (v / 255 - mean) / std for every uint8 value v, in float32 as the arithmetic would
         # give it, one column per input channel (B, G, R): preprocess() is then one table look-up
         rgb = (np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0)
@@ -150,3 +151,17 @@ class CNNTest(LivenessTest):
         d = super().info()
         d.update(input_size=self.size, context=self.context, precision=self.precision)
         return d
+
+
+class CNNTest(CropNetworkTest):
+    """P(live) from the face crop, by the shipped fine-tuned CNN (ONNX Runtime, CPU)."""
+
+    name = "cnn"
+
+    def __init__(self, model_path: Path | None = None, threads: int = 1,
+                 precision: str | None = None) -> None:
+        """Load the network (``model_path``: an ``.onnx`` file with its ``.json`` card beside it
+        and both listed in that folder's ``SHA256SUMS``; default: :func:`default_model_path` for
+        ``precision``, ``int8`` unless ``FACELIVE_CNN_PRECISION`` says otherwise)."""
+        super().__init__(Path(model_path) if model_path is not None
+                         else default_model_path(precision), threads)

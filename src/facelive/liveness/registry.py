@@ -13,15 +13,16 @@ from importlib.metadata import entry_points
 from facelive.liveness.base import LivenessTest
 from facelive.liveness.cnn import CNNTest
 from facelive.liveness.face3d import Face3DTest
+from facelive.liveness.probe import ProbeTest
 from facelive.liveness.quality import QualityTest
 
 ENTRY_POINT_GROUP = "facelive.tests"
-DEFAULT_TESTS = ("quality", "cnn", "face3d")
+DEFAULT_TESTS = ("quality", "cnn", "probe", "face3d")
 """The tests run when none are named (fused by the shipped fusion model)."""
 
 
 def _builtin_tests() -> dict[str, Callable[[], LivenessTest]]:
-    return {"quality": QualityTest, "cnn": CNNTest, "face3d": Face3DTest}
+    return {"quality": QualityTest, "cnn": CNNTest, "probe": ProbeTest, "face3d": Face3DTest}
 
 
 def available_tests() -> dict[str, Callable[[], LivenessTest]]:

@@ -117,6 +117,7 @@ def score_tests(samples: Sequence[Sample], tests: Sequence[str], *, name: str,
     parts: list[bytes | str] = ["\n".join(s.key for s in samples)]
     pkg = Path(modelstore.__file__).resolve().parent
     sources = {"cnn": ("liveness/cnn.py", "face/detection.py"),
+               "probe": ("liveness/cnn.py", "liveness/probe.py", "face/detection.py"),
                "face3d": ("liveness/face3d/__init__.py", "liveness/face3d/voxel.py",
                           "face/mesh.py", "face/detection.py")}
     for t in sorted(tests):  # the model files each test would load (see modelstore.find_folder)

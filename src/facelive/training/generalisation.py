@@ -49,16 +49,19 @@ class Recipe:
     fusion_threshold: str = "operating-point"
     """``operating-point`` (stricter of EER and worst-type APCER <= 5%) or ``domain-minimax``
     (lowest worst-database ACER; :func:`facelive.training.fusion.domain_minimax_threshold`)."""
+    probe: bool = False
+    """Include the probe test (:mod:`facelive.training.probe`, its shipped recipe)."""
 
     def describe(self) -> dict[str, str]:
         return {"quality": self.quality.describe(), "fusion": self.fusion,
-                "fusion_threshold": self.fusion_threshold}
+                "fusion_threshold": self.fusion_threshold,
+                "tests": "quality, probe, face3d" if self.probe else "quality, face3d"}
 
 
 RECIPES = {
     "before": Recipe("before"),
     "after": Recipe("after", quality=SHIPPED, fusion="nonneg",
-                    fusion_threshold="domain-minimax"),
+                    fusion_threshold="domain-minimax", probe=True),
 }
 
 
@@ -131,7 +134,8 @@ def _metrics(universe: Universe, mask: np.ndarray, p: np.ndarray, thr: float
 
 def split_scores(universe: Universe, data: UniverseData, split: ProtocolSplit, recipe: Recipe,
                  *, face3d: np.ndarray | None = None, epochs: int = 12,
-                 cnn: np.ndarray | None = None) -> dict[str, Any]:
+                 cnn: np.ndarray | None = None, probe: np.ndarray | None = None
+                 ) -> dict[str, Any]:
     """Train the tests of ``recipe`` on ``split``'s source; return their scores on the whole
     universe, their source thresholds, and the quality model (for calibration)."""
     y = universe.is_live
@@ -142,6 +146,8 @@ def split_scores(universe: Universe, data: UniverseData, split: ProtocolSplit, r
     scores = {"quality": quality_predict(qmodel, feats)}
     if cnn is not None:
         scores["cnn"] = cnn
+    if probe is not None:
+        scores["probe"] = probe
     if face3d is None:
         face3d = face3d_scores(universe, data, split.train, epochs=epochs,
                                desc=f"face3d ({split.name})")
@@ -192,7 +198,9 @@ def run_protocols(nuaa_root: str | Path, replay_root: str | Path,
     card = modelstore.read_json(CARD_FILE, modelstore.find_folder(MODEL_FILE))
     shipped_ra_only = list(card.get("trained_on", [])) == ["Replay-Attack train"]
     shipped3d = shipped_face3d_scores(data.vertices, data.intensity, data.mesh_ok)
-    tests = ("quality", "cnn", "face3d") if cnn_recipe else ("quality", "face3d")
+    with_probe = any(RECIPES[r].probe for r in recipes)
+    tests = tuple(t for t, on in (("quality", True), ("cnn", bool(cnn_recipe)),
+                                  ("probe", with_probe), ("face3d", True)) if on)
     report: dict[str, Any] = {
         "protocols": list(protocols), "recipes": {r: RECIPES[r].describe() for r in recipes},
         "epochs": epochs, "target_bpcer": target_bpcer, "splits": {}, "tests": list(tests),
@@ -230,17 +238,24 @@ def run_protocols(nuaa_root: str | Path, replay_root: str | Path,
             from facelive.training.cnn.protocol import protocol_scores
 
             cnn = protocol_scores(universe, split.train, recipe=cnn_recipe, desc=f"cnn ({name})")
+        probe = None
+        if with_probe:
+            from facelive.training.probe import protocol_scores as probe_protocol_scores
+
+            probe = probe_protocol_scores(universe, split.train)
         for rname in recipes:
             recipe = RECIPES[rname]
-            res = split_scores(universe, data, split, recipe, face3d=f3d, epochs=epochs, cnn=cnn)
+            res = split_scores(universe, data, split, recipe, face3d=f3d, epochs=epochs, cnn=cnn,
+                               probe=probe if recipe.probe else None)
             sc = res["scores"]
-            out: dict[str, Any] = {"tests": {}}
-            for t in tests:
+            fused_tests = tuple(t for t in tests if t in sc)
+            out: dict[str, Any] = {"tests": {}, "fused_tests": list(fused_tests)}
+            for t in fused_tests:
                 thr = res["thresholds"][t]
                 out["tests"][t] = {"threshold": thr,
                                    "devel": _metrics(universe, split.devel, sc[t], thr),
                                    "target": _metrics(universe, split.target, sc[t], thr)}
-            fmodel, frep = _fused(universe, split, sc, recipe, tests)
+            fmodel, frep = _fused(universe, split, sc, recipe, fused_tests)
             fs = fused_scores(fmodel, sc)
             out["fused"] = {"threshold": fmodel.threshold, "weights": frep["weights"],
                             "devel_out_of_fold": frep["out_of_fold"],
@@ -289,6 +304,11 @@ def _row(cells: Sequence[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _fused_tests(report: dict[str, Any], recipe_result: dict[str, Any]) -> list[str]:
+    """The tests a recipe's fusion used (reports before the probe: the report's tests)."""
+    return list(recipe_result.get("fused_tests", report.get("tests", ("quality", "face3d"))))
+
+
 def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per split x decision x recipe: target APCER_max, BPCER, ACER, EER, AUC."""
     rows = []
@@ -296,7 +316,7 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         for rname, r in e["recipes"].items():
             for t, v in (*r["tests"].items(), ("fused", r["fused"])):
                 m = v["target"]["frame"]
-                fused = "+".join(report.get("tests", ("quality", "face3d"))) + " (fused)"
+                fused = "+".join(_fused_tests(report, r)) + " (fused)"
                 rows.append({"split": name, "decision": fused if t == "fused" else t,
                              "recipe": rname,
                              "threshold": v["threshold"],
@@ -347,11 +367,11 @@ def report_markdown(report: dict[str, Any], command: str = "") -> str:
                   _row(["split", "decision", "recipe", "uncalibrated APCER / BPCER / ACER",
                         "calibrated APCER / BPCER / ACER", "EER uncal. / cal."]),
                   "|---|---|---|---|---|---|"]
-        tests = list(report.get("tests", ("quality", "face3d")))
-        fused = "+".join(tests) + " (fused)"
         for name, e in cal:
             for rname, r in e["recipes"].items():
                 c = r["calibration"]
+                tests = _fused_tests(report, r)
+                fused = "+".join(tests) + " (fused)"
                 for t in (*tests, "fused"):
                     u, k = c["uncalibrated"][t]["frame"], c["calibrated"][t]["frame"]
                     lines.append(_row([

@@ -1,0 +1,124 @@
+"""The probe test: shipped ONNX model, shared crop, the folded linear model, ONNX vs torch."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from facelive import modelstore
+from facelive.errors import ModelError
+from facelive.liveness import Frame
+from facelive.liveness.probe import ProbeTest
+from facelive.types import FaceBox
+
+
+@pytest.fixture(scope="module")
+def probe() -> ProbeTest:
+    return ProbeTest()
+
+
+def test_card_and_model_load(probe):
+    info = probe.info()
+    assert info["name"] == "probe" and info["needs_face"] is True
+    card = modelstore.read_json("probe.json")
+    assert probe.size == card["input_size"] == 224 and probe.context == 2.0
+    assert 0.0 < probe.threshold < 1.0
+    assert card["recipe"]["features"] in ("head", "taps-std") and card["recipe"]["C"] > 0
+    assert "research use only" in card["licence"]
+
+
+def test_no_face_gives_no_score(probe):
+    res = probe.score(Frame(np.full((240, 320, 3), 100, np.uint8), face=None))
+    assert res.status == "no_face" and res.score is None
+
+
+def test_shares_the_cnn_crop(probe, rng):
+    from facelive.liveness.cnn import CNNTest
+
+    img = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    frame = Frame(img, face=FaceBox(120, 80, 60, 70, 0.9))
+    res = probe.score(frame)
+    assert res.status == "ok" and 0.0 <= res.score <= 1.0
+    crops = [k for k in frame.cache if k.startswith("crop:")]
+    assert len(crops) == 1
+    cnn = CNNTest()
+    assert (cnn.context, cnn.size) == (probe.context, probe.size)  # one crop serves both
+    cnn.score(frame)
+    assert [k for k in frame.cache if k.startswith("crop:")] == crops
+
+
+def test_tampered_model_is_refused(tmp_path):
+    for name in ("probe.onnx", "probe.json", "SHA256SUMS"):
+        shutil.copy(modelstore.MODEL_DIR / name, tmp_path / name)
+    assert ProbeTest(tmp_path / "probe.onnx").threshold > 0
+    data = bytearray((tmp_path / "probe.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "probe.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum"):
+        ProbeTest(tmp_path / "probe.onnx")
+
+
+def test_registered_as_a_test():
+    from facelive.liveness.registry import available_tests, load_test
+
+    assert "probe" in available_tests()
+    assert isinstance(load_test("probe"), ProbeTest)
+
+
+torch = pytest.importorskip("torch", reason="the probe's training needs the [train] extra")
+
+
+def test_balanced_weights_give_every_stratum_the_same_total():
+    from facelive.training.probe import balanced_weights
+
+    strata = ["a/1"] * 6 + ["a/0"] * 2 + ["b/1"] * 1 + ["b/0"] * 3
+    w = balanced_weights(strata)
+    assert w.mean() == pytest.approx(1.0)
+    totals = {s: w[np.array(strata) == s].sum() for s in set(strata)}
+    assert np.allclose(list(totals.values()), 3.0)
+
+
+def test_folded_linear_model_equals_scaler_plus_logistic_regression(rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from facelive.training.probe import balanced_weights, fit_linear, predict_linear
+
+    x = rng.normal(size=(200, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, -2, 0, 1]
+    y = (x[:, 0] + 0.1 * x[:, 1] + rng.normal(size=200) > 0.5).astype(int)
+    strata = [f"d{i % 2}/{v}" for i, v in enumerate(y)]
+    w, b = fit_linear(x, y, strata, C=0.1)
+    sc = StandardScaler().fit(x)
+    ref = LogisticRegression(C=0.1, max_iter=5000).fit(
+        sc.transform(x), y, sample_weight=balanced_weights(strata))
+    np.testing.assert_allclose(predict_linear(x, w, b),
+                               ref.predict_proba(sc.transform(x))[:, 1], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_exported_graph_matches_torch_and_the_test_reads_it(tmp_path, rng):
+    """A probe exported from random linear weights: ONNX Runtime and torch agree, and the test
+    loads the files written beside a checksum list."""
+    import onnxruntime as ort
+
+    from facelive.training.probe import ProbeFeatures, ProbeNet, export_onnx
+
+    feats = ProbeFeatures("head", 224)
+    net = ProbeNet(feats, rng.normal(size=1280) * 0.01, 0.1).eval()
+    x = rng.normal(size=(2, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    data = export_onnx(net)
+    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-6)
+    card = dict(modelstore.read_json("probe.json"), threshold=0.5)
+    modelstore.write_bytes("probe.onnx", data, tmp_path)
+    modelstore.write_json("probe.json", card, tmp_path)
+    test = ProbeTest(tmp_path / "probe.onnx")
+    crops = rng.integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    with torch.no_grad():
+        want = net(torch.from_numpy(test.preprocess(crops))).numpy()[:, 1]
+    np.testing.assert_allclose(test.predict_crops(crops), want, atol=1e-4)
