@@ -11,6 +11,7 @@ from facelive import modelstore
 from facelive.errors import ModelError
 from facelive.liveness import Frame
 from facelive.liveness.cnn import CNNTest
+from facelive.liveness.probe import ProbeTest
 from facelive.types import FaceBox
 
 
@@ -27,8 +28,13 @@ def test_card_and_model_load(cnn):
     assert (modelstore.MODEL_DIR / "cnn.onnx").stat().st_size <= 20 * 1024 * 1024
 
 
-def test_no_face_gives_no_score(cnn):
-    res = cnn.score(Frame(np.full((240, 320, 3), 100, np.uint8), face=None))
+CROP_NETWORKS = pytest.mark.parametrize("name, cls", [("cnn", CNNTest), ("probe", ProbeTest)])
+"""Both tests that feed the square face crop to an ONNX network (the CNN and the probe)."""
+
+
+@CROP_NETWORKS
+def test_no_face_gives_no_score(name, cls):
+    res = cls().score(Frame(np.full((240, 320, 3), 100, np.uint8), face=None))
     assert res.status == "no_face" and res.score is None
 
 
@@ -49,15 +55,16 @@ def test_frame_crop_is_cached_and_scored(cnn, rng):
     assert any(k.startswith("crop:") for k in frame.cache)
 
 
-def test_tampered_model_is_refused(tmp_path):
-    for name in ("cnn.onnx", "cnn.json", "SHA256SUMS"):
-        shutil.copy(modelstore.MODEL_DIR / name, tmp_path / name)
-    assert CNNTest(tmp_path / "cnn.onnx").threshold > 0
-    data = bytearray((tmp_path / "cnn.onnx").read_bytes())
+@CROP_NETWORKS
+def test_tampered_model_is_refused(tmp_path, name, cls):
+    for f in (f"{name}.onnx", f"{name}.json", "SHA256SUMS"):
+        shutil.copy(modelstore.MODEL_DIR / f, tmp_path / f)
+    assert cls(tmp_path / f"{name}.onnx").threshold > 0
+    data = bytearray((tmp_path / f"{name}.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (tmp_path / "cnn.onnx").write_bytes(bytes(data))
+    (tmp_path / f"{name}.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match="checksum"):
-        CNNTest(tmp_path / "cnn.onnx")
+        cls(tmp_path / f"{name}.onnx")
 
 
 def test_real_frames_get_sensible_scores(cnn, shared_data):

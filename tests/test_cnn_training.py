@@ -226,3 +226,27 @@ def test_frozen_batch_norm_keeps_the_imagenet_statistics(rng):
     state = net.backbone.state_dict()
     assert all(torch.equal(state[k], ref[k]) for k in bn)  # statistics, scales and shifts
     assert any(not torch.equal(state[k], ref[k]) for k in conv)  # the convolutions learn
+
+
+def test_lp_ft_head_starts_as_the_linear_probe(rng):
+    """LP-FT: before any fine-tuning step the network's P(live) is the linear probe's."""
+    torch = pytest.importorskip("torch")
+    from facelive.training.cnn.augment import to_input
+    from facelive.training.cnn.model import build_model
+    from facelive.training.cnn.train import TrainConfig, linear_probe_head, train_model
+    from facelive.training.probe import fit_linear, predict_linear
+
+    crops = rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
+    y = np.array([0, 1] * 8)
+    strata = y.astype(str)
+    net = build_model(image_size=64).eval()
+    net.head = linear_probe_head(net, crops, y, strata, C=0.1)
+    with torch.no_grad():
+        x = to_input(torch.from_numpy(crops))
+        feats = net.pool(net.backbone.extract_features(x)).flatten(1).numpy()
+        p = torch.softmax(net(x), 1)[:, 1].numpy()
+    np.testing.assert_allclose(p, predict_linear(feats, *fit_linear(feats, y, strata, 0.1)),
+                               atol=1e-5)
+    cfg = TrainConfig(epochs=1, batch_size=8, input_size=64, lp_init=0.1, steps_per_epoch=1)
+    trained, hist = train_model(crops, y, strata, cfg, log=lambda s: None)
+    assert isinstance(trained.head, torch.nn.Linear) and np.isfinite(hist[0]["loss"])

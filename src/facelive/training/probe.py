@@ -2,12 +2,11 @@
 model on them, one ONNX graph (issue 11). Requires the ``[train]`` extra (torch, onnx).
 
 Features (:class:`ProbeFeatures`): EfficientNet-Lite0 with its ImageNet weights, never trained
-here; per channel, the mean (``head``: the pooled 1,280-d head output only) and, for
-``taps-std``, also the mean and standard deviation of the outputs of the :data:`TAPS` blocks
-(texture statistics, as in Gram-matrix style descriptors; Gatys, Ecker & Bethge, "Image Style
-Transfer Using Convolutional Neural Networks", CVPR 2016). Model: standardisation and an
+here, its 1,280-channel head output averaged over the image. Model: standardisation and an
 L2-regularised logistic regression (scikit-learn), capture domain x label cells weighted
-equally, folded into one linear layer of the exported graph.
+equally, folded into one linear layer of the exported graph. (Adding inner-layer texture
+statistics traded transfer for in-domain accuracy: ``experiments/cnn_linear_probe.py
+--features taps-std``, CNN model card.)
 
 Crops are those of the protocol crop cache
 (:func:`facelive.training.cnn.protocol.ensure_crop_cache`: the pipeline's detector and square crop,
@@ -29,17 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-TAPS = (4, 7, 10, 14)
-"""Backbone blocks whose outputs ``taps-std`` pools besides the head: the last block of each
-stage from stride 8 to stride 32 (40, 80, 112 and 192 channels)."""
-FEATURE_KINDS = ("head", "taps-std")
-
 
 @dataclass(frozen=True)
 class ProbeRecipe:
-    """How the probe is built: features, input size and crop context, regularisation."""
+    """How the probe is built: input size and crop context, regularisation."""
 
-    features: str = "head"
     C: float = 1e-4
     """Inverse L2 strength of the logistic regression (on standardised features)."""
     input_size: int = 224
@@ -54,33 +47,18 @@ SHIPPED = ProbeRecipe()
 
 
 class ProbeFeatures(nn.Module):
-    """uint8-normalised RGB input ``(N, 3, S, S)`` -> frozen ImageNet features ``(N, D)``."""
+    """Normalised RGB input ``(N, 3, S, S)`` -> frozen ImageNet features ``(N, 1280)``."""
 
-    def __init__(self, kind: str = "head", image_size: int = 224) -> None:
+    def __init__(self, image_size: int = 224) -> None:
         super().__init__()
-        if kind not in FEATURE_KINDS:
-            raise ValueError(f"features must be one of {FEATURE_KINDS}, got {kind!r}")
         from facelive.training.cnn.model import build_model
 
-        self.kind = kind
         self.backbone = build_model(pretrained=True, image_size=image_size).backbone.eval()
         for p in self.backbone.parameters():
             p.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b = self.backbone  # EfficientNet.extract_features, keeping the tapped block outputs
-        h = b._swish(b._bn0(b._conv_stem(x)))
-        maps = []
-        for idx, block in enumerate(b._blocks):
-            h = block(h)
-            if idx in TAPS and self.kind == "taps-std":
-                maps.append(h)
-        maps.append(b._swish(b._bn1(b._conv_head(h))))
-        feats = [m.mean((2, 3)) for m in maps]
-        if self.kind == "taps-std":  # population standard deviation per channel
-            feats += [(m - m.mean((2, 3), keepdim=True)).pow(2).mean((2, 3)).sqrt()
-                      for m in maps[:-1]]
-        return torch.cat(feats, 1)
+        return self.backbone.extract_features(x).mean((2, 3))
 
 
 class ProbeNet(nn.Module):
@@ -100,12 +78,11 @@ class ProbeNet(nn.Module):
 
 
 @torch.no_grad()
-def extract(crops: np.ndarray, kind: str = "head", batch: int = 64,
-            progress: Any = None) -> np.ndarray:
+def extract(crops: np.ndarray, batch: int = 64, progress: Any = None) -> np.ndarray:
     """Features of uint8 BGR crops ``(N, S, S, 3)`` (``progress(i, n)`` after each batch)."""
     from facelive.training.cnn.augment import to_input
 
-    net = ProbeFeatures(kind, crops.shape[1]).eval()
+    net = ProbeFeatures(crops.shape[1]).eval()
     out = []
     for i in range(0, len(crops), batch):
         out.append(net(to_input(torch.from_numpy(crops[i:i + batch]))).numpy())
@@ -162,15 +139,14 @@ def crop_cache_features(universe: Any, recipe: ProbeRecipe = SHIPPED,
     index = {r["key"]: i for i, r in enumerate(manifest["records"])}
     at = np.array([index.get(s.key, -1) for s in universe.samples])
     key = digest([str(sorted(index.items())), str(recipe.input_size), str(recipe.context),
-                  recipe.features, str(TAPS), inspect.getsource(ProbeFeatures),
+                  inspect.getsource(ProbeFeatures),
                   Path(model_file).read_text()])
 
     def compute() -> dict[str, np.ndarray]:
         view = recrop(crops, float(manifest["context"]), recipe.context, recipe.input_size)
         with Progress() as prog:
-            task = prog.add_task(f"probe features ({recipe.features})", total=len(view))
-            return {"f": extract(view, recipe.features,
-                                 progress=lambda i, n: prog.update(task, completed=i))}
+            task = prog.add_task("probe features", total=len(view))
+            return {"f": extract(view, progress=lambda i, n: prog.update(task, completed=i))}
 
     return cached_arrays(f"probe-features-{key}", compute)["f"], at
 
@@ -232,7 +208,7 @@ def train_probe(nuaa_root: str | Path, replay_root: str | Path, *,
     y = u.is_live
     strata = [f"{d}/{t}" for d, t in zip(u.domain[tr], y[tr], strict=True)]
     w, b = fit_linear(feats[at[tr]], y[tr], strata, recipe.C)
-    net = ProbeNet(ProbeFeatures(recipe.features, recipe.input_size), w, b).eval()
+    net = ProbeNet(ProbeFeatures(recipe.input_size), w, b).eval()
     data = export_onnx(net, recipe.input_size)
     check = np.random.default_rng(0).normal(
         size=(4, 3, recipe.input_size, recipe.input_size)).astype(np.float32)
@@ -252,8 +228,7 @@ def train_probe(nuaa_root: str | Path, replay_root: str | Path, *,
         "output": "[P(attack), P(live)]",
         "input_size": recipe.input_size, "context": recipe.context,
         "mean": list(MEAN), "std": list(STD), "threshold": 0.5,
-        "recipe": recipe.as_dict(), "taps": list(TAPS) if recipe.features != "head" else [],
-        "n_features": int(w.size), "onnx_max_abs_diff_vs_torch": diff,
+        "recipe": recipe.as_dict(), "n_features": int(w.size), "onnx_max_abs_diff_vs_torch": diff,
         "training": f"NUAA train (subjects except 0003, 0006, 0009) + Replay-Attack train: "
                     f"{n_live} live, {n_attack} attack face crops (protocol crop cache); "
                     "capture domain x label weighted equally",
@@ -303,12 +278,20 @@ def card_markdown(report: dict[str, Any], command: str = "") -> str:
         "A linear model on frozen ImageNet features of the face crop "
         "([`facelive.liveness.probe`](../../src/facelive/liveness/probe.py)). Built by:", "",
         f"    {command}" if command else "", "",
-        f"- Architecture: {m['architecture']}; features `{m['recipe']['features']}` "
-        f"({m['n_features']} values), C {m['recipe']['C']:g}, input {m['input_size']} px, "
+        f"- Architecture: {m['architecture']}; {m['n_features']} features (the head output "
+        f"averaged over the image), C {m['recipe']['C']:g}, input {m['input_size']} px, "
         f"crop context {m['context']}.",
         f"- Training: {m['training']}.",
         f"- Threshold {m['threshold']:.6f} ({m['selected_on']}).",
         f"- Licence: {m['licence']}.", "",
+        "**Why it exists.** Fine-tuned on one database, the CNN is at chance or inverted on the "
+        "other (it learns the capture domain); the same network's ImageNet features, frozen, "
+        "with a strongly regularised linear model, transfer in both directions. Features and C "
+        "were chosen by `experiments/cnn_linear_probe.py` over every value listed in the "
+        "[CNN card](cnn.md#inner-layer-texture-statistics-and-the-probe-shipped-as-its-own-test-"
+        "session-6): the more regularised, the better it transfers and the worse it does "
+        "in-domain. It is fused with the fine-tuned CNN, which keeps the in-domain accuracy "
+        "([fusion card](fusion.md)).", "",
         "## Replay-Attack devel (in-domain; the threshold was chosen here)", "",
         "| APCER max | BPCER | ACER | EER | AUC | live/spoof | no decision |",
         "|---|---|---|---|---|---|---|",

@@ -36,6 +36,8 @@ RECIPES = {
     "cpu-depth-synth": dataclasses.replace(CPU_RECIPE, depth=1.0, synth=0.3),
     "cpu-gentle": dataclasses.replace(CPU_RECIPE, lr=2e-5, freeze_bn=True),
     "cpu-frozen": dataclasses.replace(CPU_RECIPE, freeze_backbone=True),
+    "cpu-lpft": dataclasses.replace(CPU_RECIPE, lp_init=1e-4, lr=1e-5, head_lr=1e-5,
+                                    freeze_bn=True, epochs=2),
 }
 """Named CNN recipes compared on the protocols (``--cnn-recipe``)."""
 

@@ -7,7 +7,11 @@ Training (2019 thesis recipe, adapted): softmax cross-entropy, Adam, the whole n
 "spoof" classifier came from class imbalance), augmentation from
 :mod:`facelive.training.cnn.augment`. With ``depth > 0`` the network also regresses pseudo-depth
 maps (:mod:`facelive.training.cnn.depth`; Liu, Jourabloo & Liu, CVPR 2018): loss = cross-entropy
-+ ``depth`` x mean squared depth error.
++ ``depth`` x mean squared depth error. With ``lp_init`` the run is LP-FT (Kumar, Raghunathan,
+Jones, Ma & Liang, "Fine-Tuning can Distort Pretrained Features and Underperform
+Out-of-Distribution", ICLR 2022): the thesis head is replaced by one linear layer initialised with
+a linear probe fitted on the frozen ImageNet features (:mod:`facelive.training.probe`), then the
+whole network is fine-tuned, so that the first gradients do not come from a random head.
 Runs on CUDA when available (bf16 autocast), else on CPU.
 """
 
@@ -44,6 +48,7 @@ class TrainConfig:
     input_size: int = 224
     freeze_backbone: bool = False
     freeze_bn: bool = False  # keep the backbone's ImageNet batch-norm statistics and scales
+    lp_init: float | None = None  # LP-FT: C of the linear probe that initialises a linear head
     seed: int = 0
     steps_per_epoch: int | None = None  # default: one pass over the training set
 
@@ -83,6 +88,29 @@ def predict(net: LivenessNet, crops: np.ndarray, device: str = "cpu",
     return np.concatenate(out) if out else np.zeros(0)
 
 
+@torch.no_grad()
+def linear_probe_head(net: LivenessNet, crops: np.ndarray, labels: np.ndarray,
+                      strata: np.ndarray, C: float, device: str = "cpu",
+                      batch: int = 128) -> torch.nn.Linear:
+    """A 2-logit linear head equal to a linear probe of ``net``'s frozen pooled features on
+    ``crops`` (no augmentation; :func:`facelive.training.probe.fit_linear`): logits ``[0, z]``
+    with ``z`` the probe's logit, so the softmax is the probe's P(live)."""
+    from facelive.training.probe import fit_linear
+
+    net.eval()
+    feats = []
+    for i in range(0, len(crops), batch):
+        x = to_input(torch.from_numpy(crops[i:i + batch]).to(device))
+        feats.append(net.pool(net.backbone.extract_features(x)).flatten(1).float().cpu().numpy())
+    w, b = fit_linear(np.concatenate(feats), np.asarray(labels), strata, C)
+    head = torch.nn.Linear(w.size, 2).to(device)
+    head.weight.zero_()
+    head.bias.zero_()
+    head.weight[1] = torch.as_tensor(w, dtype=torch.float32, device=device)
+    head.bias[1] = float(b)
+    return head
+
+
 def _batch_norms(module: torch.nn.Module) -> list[torch.nn.Module]:
     """The batch-normalisation layers inside ``module``."""
     return [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -118,6 +146,8 @@ def train_model(
     rng = np.random.default_rng(cfg.seed)
     net = build_model(pretrained=True, weights=weights, image_size=cfg.input_size,
                       depth_head=cfg.depth > 0).to(device)
+    if cfg.lp_init is not None:
+        net.head = linear_probe_head(net, crops, labels, strata, cfg.lp_init, device)
     if device.startswith("cuda"):
         net = net.to(memory_format=torch.channels_last)
     if cfg.freeze_backbone:
