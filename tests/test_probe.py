@@ -104,3 +104,28 @@ def test_exported_graph_matches_torch_and_the_test_reads_it(tmp_path, rng):
     with torch.no_grad():
         want = net(torch.from_numpy(test.preprocess(crops))).numpy()[:, 1]
     np.testing.assert_allclose(test.predict_crops(crops), want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_int8_feature_graph_stays_close_to_float(tmp_path, rng):
+    """The INT8 quantisation used by experiments/probe_int8_check.py: a loadable graph whose
+    features follow the float ones (calibrated and evaluated on the same random crops)."""
+    import onnxruntime as ort
+
+    from facelive.training.probe import ProbeFeatures, export_onnx, quantize_probe_graph
+
+    path = tmp_path / "features.onnx"
+    path.write_bytes(export_onnx(ProbeFeatures(64), 64, output="features"))
+    lut = (np.arange(256, dtype=np.float32) / np.float32(255.0) - 0.5) / 0.5
+
+    def preprocess(c):
+        return np.ascontiguousarray(lut[c[..., ::-1]].transpose(0, 3, 1, 2))
+
+    crops = rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    data = quantize_probe_graph(path, crops, preprocess, prefix="/")
+    f8 = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, {"input": preprocess(crops)})[0]
+    f32 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": preprocess(crops)})[0]
+    assert f8.shape == f32.shape == (4, 1280)
+    assert np.corrcoef(f8.ravel(), f32.ravel())[0, 1] > 0.9

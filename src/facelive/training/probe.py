@@ -166,14 +166,45 @@ def protocol_scores(universe: Any, train_mask: np.ndarray,
     return p
 
 
-def export_onnx(net: ProbeNet, image_size: int = 224, opset: int = 17) -> bytes:
-    """ONNX bytes of ``net``: input ``input`` (N, 3, S, S), output ``prob`` (N, 2)."""
+FLOAT_OPS = ("ReduceMean", "GlobalAveragePool", "Gemm", "Neg", "Sigmoid", "Concat")
+"""Operators an INT8 probe keeps in float: the pooling and the linear model (P(live) is not
+rounded to steps of 1/255), as the CNN does (:mod:`facelive.training.cnn.quantize`). Measured
+by ``experiments/probe_int8_check.py``, not shipped (the probe ships in float32)."""
+
+
+def calibration_crops(replay_root: str | Path) -> np.ndarray:
+    """The INT8 calibration set: the face crops (context 2.0, 224 px) of every 9th Replay-Attack
+    devel frame, computed at run time (never written), as for the CNN."""
+    from facelive.training.cnn.quantize import calibration_samples, face_crops
+
+    return face_crops(calibration_samples(replay_root), SHIPPED.context, SHIPPED.input_size)
+
+
+def quantize_probe_graph(float_model: Path, crops: np.ndarray, preprocess: Any,
+                         prefix: str = "/features/") -> bytes:
+    """Static INT8 quantisation of a probe (or feature-extractor) graph with the CNN's settings
+    (:func:`facelive.training.cnn.quantize.quantize_onnx`): :data:`FLOAT_OPS` and the stem and
+    first block (node names starting with ``prefix``) stay float."""
+    from facelive.training.cnn.quantize import quantize_onnx
+
+    def batches() -> Any:
+        for i in range(len(crops)):
+            yield {"input": preprocess(crops[i:i + 1])}
+
+    return quantize_onnx(float_model, batches, exclude_ops=FLOAT_OPS,
+                         exclude_prefixes=(f"{prefix}_conv_stem/", f"{prefix}_blocks.0/"))
+
+
+def export_onnx(net: nn.Module, image_size: int = 224, opset: int = 17,
+                output: str = "prob") -> bytes:
+    """ONNX bytes of ``net``: input ``input`` (N, 3, S, S), output ``output`` (``prob``:
+    (N, 2) for a :class:`ProbeNet`)."""
     buf = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
             net.eval(), (torch.zeros(1, 3, image_size, image_size),), buf, opset_version=opset,
-            input_names=["input"], output_names=["prob"],
-            dynamic_axes={"input": {0: "batch"}, "prob": {0: "batch"}},
+            input_names=["input"], output_names=[output],
+            dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
             do_constant_folding=True, dynamo=False)
     return buf.getvalue()
 
@@ -283,6 +314,8 @@ def card_markdown(report: dict[str, Any], command: str = "") -> str:
         f"crop context {m['context']}.",
         f"- Training: {m['training']}.",
         f"- Threshold {m['threshold']:.6f} ({m['selected_on']}).",
+        "- Precision: float32 (INT8 moved the NUAA -> Replay-Attack target EER by +0.9 points, "
+        "over issue 13's 0.5: `experiments/probe_int8_check.py`).",
         f"- Licence: {m['licence']}.", "",
         "**Why it exists.** Fine-tuned on one database, the CNN is at chance or inverted on the "
         "other (it learns the capture domain); the same network's ImageNet features, frozen, "
