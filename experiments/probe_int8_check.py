@@ -25,14 +25,13 @@ from sklearn.metrics import roc_auc_score
 
 from facelive.evaluation.metrics import eer
 from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
+from facelive.training.linear_probe import fit_linear, predict_linear
 from facelive.training.probe import (
     SHIPPED,
     ProbeFeatures,
     calibration_crops,
     crop_cache_features,
     export_onnx,
-    fit_linear,
-    predict_linear,
     quantize_probe_graph,
     shipped_training_mask,
 )

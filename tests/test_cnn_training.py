@@ -234,7 +234,7 @@ def test_lp_ft_head_starts_as_the_linear_probe(rng):
     from facelive.training.cnn.augment import to_input
     from facelive.training.cnn.model import build_model
     from facelive.training.cnn.train import TrainConfig, linear_probe_head, train_model
-    from facelive.training.probe import fit_linear, predict_linear
+    from facelive.training.linear_probe import fit_linear, predict_linear
 
     crops = rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
     y = np.array([0, 1] * 8)

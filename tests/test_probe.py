@@ -53,7 +53,7 @@ torch = pytest.importorskip("torch", reason="the probe's training needs the [tra
 
 
 def test_balanced_weights_give_every_stratum_the_same_total():
-    from facelive.training.probe import balanced_weights
+    from facelive.training.linear_probe import balanced_weights
 
     strata = ["a/1"] * 6 + ["a/0"] * 2 + ["b/1"] * 1 + ["b/0"] * 3
     w = balanced_weights(strata)
@@ -66,7 +66,7 @@ def test_folded_linear_model_equals_scaler_plus_logistic_regression(rng):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from facelive.training.probe import balanced_weights, fit_linear, predict_linear
+    from facelive.training.linear_probe import balanced_weights, fit_linear, predict_linear
 
     x = rng.normal(size=(200, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, -2, 0, 1]
     y = (x[:, 0] + 0.1 * x[:, 1] + rng.normal(size=200) > 0.5).astype(int)

@@ -4,9 +4,9 @@ model on them, one ONNX graph (issue 11). Requires the ``[train]`` extra (torch,
 Features (:class:`ProbeFeatures`): EfficientNet-Lite0 with its ImageNet weights, never trained
 here, its 1,280-channel head output averaged over the image. Model: standardisation and an
 L2-regularised logistic regression (scikit-learn), capture domain x label cells weighted
-equally, folded into one linear layer of the exported graph. (Adding inner-layer texture
-statistics traded transfer for in-domain accuracy: ``experiments/cnn_linear_probe.py
---features taps-std``, CNN model card.)
+equally, folded into one linear layer of the exported graph
+(:mod:`facelive.training.linear_probe`). (Adding inner-layer texture statistics traded transfer
+for in-domain accuracy: ``experiments/cnn_linear_probe.py --features taps-std``, CNN model card.)
 
 Crops are those of the protocol crop cache
 (:func:`facelive.training.cnn.protocol.ensure_crop_cache`: the pipeline's detector and square crop,
@@ -19,7 +19,6 @@ the protocols measure exactly the shipped recipe.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from facelive.training.linear_probe import fit_linear, predict_linear
 
 
 @dataclass(frozen=True)
@@ -89,34 +90,6 @@ def extract(crops: np.ndarray, batch: int = 64, progress: Any = None) -> np.ndar
         if progress is not None:
             progress(min(i + batch, len(crops)), len(crops))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
-def balanced_weights(strata: Sequence[str]) -> np.ndarray:
-    """Sample weights giving every stratum (capture domain x label) the same total, mean 1."""
-    _, inv, cnt = np.unique(np.asarray(strata, dtype=object).astype(str), return_inverse=True,
-                            return_counts=True)
-    w = 1.0 / cnt[inv]
-    return w * len(w) / w.sum()
-
-
-def fit_linear(features: np.ndarray, y: np.ndarray, strata: Sequence[str],
-               C: float) -> tuple[np.ndarray, float]:
-    """Standardise, fit an L2 logistic regression (strata weighted equally) and fold the two:
-    returns ``(w, b)`` with ``logit P(live) = features @ w + b``."""
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.asarray(features, np.float64)
-    mu, sd = x.mean(0), x.std(0)
-    sd[sd < 1e-12] = 1.0
-    clf = LogisticRegression(C=C, max_iter=5000)
-    clf.fit((x - mu) / sd, np.asarray(y, int), sample_weight=balanced_weights(strata))
-    w = clf.coef_[0] / sd
-    return w, float(clf.intercept_[0] - np.dot(w, mu))
-
-
-def predict_linear(features: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
-    """P(live) of the folded linear model."""
-    return 1.0 / (1.0 + np.exp(-(np.asarray(features, np.float64) @ w + b)))
 
 
 def crop_cache_features(universe: Any, recipe: ProbeRecipe = SHIPPED,

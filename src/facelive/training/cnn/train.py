@@ -10,8 +10,9 @@ maps (:mod:`facelive.training.cnn.depth`; Liu, Jourabloo & Liu, CVPR 2018): loss
 + ``depth`` x mean squared depth error. With ``lp_init`` the run is LP-FT (Kumar, Raghunathan,
 Jones, Ma & Liang, "Fine-Tuning can Distort Pretrained Features and Underperform
 Out-of-Distribution", ICLR 2022): the thesis head is replaced by one linear layer initialised with
-a linear probe fitted on the frozen ImageNet features (:mod:`facelive.training.probe`), then the
-whole network is fine-tuned, so that the first gradients do not come from a random head.
+a linear probe fitted on the frozen ImageNet features
+(:func:`facelive.training.linear_probe.fit_linear`), then the whole network is fine-tuned, so that
+the first gradients do not come from a random head.
 Runs on CUDA when available (bf16 autocast), else on CPU.
 """
 
@@ -95,7 +96,7 @@ def linear_probe_head(net: LivenessNet, crops: np.ndarray, labels: np.ndarray,
     """A 2-logit linear head equal to a linear probe of ``net``'s frozen pooled features on
     ``crops`` (no augmentation; :func:`facelive.training.probe.fit_linear`): logits ``[0, z]``
     with ``z`` the probe's logit, so the softmax is the probe's P(live)."""
-    from facelive.training.probe import fit_linear
+    from facelive.training.linear_probe import fit_linear
 
     net.eval()
     feats = []

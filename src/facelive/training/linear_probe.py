@@ -1,0 +1,37 @@
+"""The linear model of a linear probe: standardisation and an L2 logistic regression folded
+into one weight vector (the probe test, :mod:`facelive.training.probe`, and the LP-FT head of
+:mod:`facelive.training.cnn.train`). Plain numpy and scikit-learn, no torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def balanced_weights(strata: Sequence[str]) -> np.ndarray:
+    """Sample weights giving every stratum (capture domain x label) the same total, mean 1."""
+    _, inv, cnt = np.unique(np.asarray(strata, dtype=object).astype(str), return_inverse=True,
+                            return_counts=True)
+    w = 1.0 / cnt[inv]
+    return w * len(w) / w.sum()
+
+
+def fit_linear(features: np.ndarray, y: np.ndarray, strata: Sequence[str],
+               C: float) -> tuple[np.ndarray, float]:
+    """Standardise, fit an L2 logistic regression (strata weighted equally) and fold the two:
+    returns ``(w, b)`` with ``logit P(live) = features @ w + b``."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(features, np.float64)
+    mu, sd = x.mean(0), x.std(0)
+    sd[sd < 1e-12] = 1.0
+    clf = LogisticRegression(C=C, max_iter=5000)
+    clf.fit((x - mu) / sd, np.asarray(y, int), sample_weight=balanced_weights(strata))
+    w = clf.coef_[0] / sd
+    return w, float(clf.intercept_[0] - np.dot(w, mu))
+
+
+def predict_linear(features: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+    """P(live) of the folded linear model."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(features, np.float64) @ w + b)))
