@@ -38,6 +38,8 @@ RECIPES = {
     "cpu-frozen": dataclasses.replace(CPU_RECIPE, freeze_backbone=True),
     "cpu-lpft": dataclasses.replace(CPU_RECIPE, lp_init=1e-4, lr=1e-5, head_lr=1e-5,
                                     freeze_bn=True, epochs=2),
+    "cpu-lpft-1e-4": dataclasses.replace(CPU_RECIPE, lp_init=1e-4, lr=1e-4, head_lr=1e-4,
+                                         freeze_bn=True, epochs=2),
 }
 """Named CNN recipes compared on the protocols (``--cnn-recipe``)."""
 
