@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from facelive.evaluation.metrics import eer
 from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
+from facelive.liveness.probe import ProbeTest
 from facelive.training.linear_probe import fit_linear, predict_linear
 from facelive.training.probe import (
     SHIPPED,
@@ -53,11 +54,7 @@ def main() -> None:
         path = Path(tmp) / "features.onnx"
         path.write_bytes(export_onnx(ProbeFeatures(SHIPPED.input_size), SHIPPED.input_size,
                                      output="features"))
-        lut = (np.arange(256, dtype=np.float32) / np.float32(255.0) - 0.5) / 0.5  # (x-m)/s
-
-        def preprocess(c: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(lut[c[..., ::-1]].transpose(0, 3, 1, 2))
-
+        preprocess = ProbeTest().preprocess  # the shipped probe's input normalisation
         data = quantize_probe_graph(path, calibration_crops(args.replay_attack), preprocess,
                                     prefix="/")
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])

@@ -53,7 +53,7 @@ torch = pytest.importorskip("torch", reason="the probe's training needs the [tra
 
 
 def test_balanced_weights_give_every_stratum_the_same_total():
-    from facelive.training.linear_probe import balanced_weights
+    from facelive.fusion.model import balanced_weights
 
     strata = ["a/1"] * 6 + ["a/0"] * 2 + ["b/1"] * 1 + ["b/0"] * 3
     w = balanced_weights(strata)
@@ -66,7 +66,8 @@ def test_folded_linear_model_equals_scaler_plus_logistic_regression(rng):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from facelive.training.linear_probe import balanced_weights, fit_linear, predict_linear
+    from facelive.fusion.model import balanced_weights
+    from facelive.training.linear_probe import fit_linear, predict_linear
 
     x = rng.normal(size=(200, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, -2, 0, 1]
     y = (x[:, 0] + 0.1 * x[:, 1] + rng.normal(size=200) > 0.5).astype(int)
@@ -107,7 +108,7 @@ def test_exported_graph_matches_torch_and_the_test_reads_it(tmp_path, rng):
 
 
 @pytest.mark.slow
-def test_int8_feature_graph_stays_close_to_float(tmp_path, rng):
+def test_int8_feature_graph_stays_close_to_float(probe, tmp_path, rng):
     """The INT8 quantisation used by experiments/probe_int8_check.py: a loadable graph whose
     features follow the float ones (calibrated and evaluated on the same random crops)."""
     import onnxruntime as ort
@@ -116,11 +117,7 @@ def test_int8_feature_graph_stays_close_to_float(tmp_path, rng):
 
     path = tmp_path / "features.onnx"
     path.write_bytes(export_onnx(ProbeFeatures(64), 64, output="features"))
-    lut = (np.arange(256, dtype=np.float32) / np.float32(255.0) - 0.5) / 0.5
-
-    def preprocess(c):
-        return np.ascontiguousarray(lut[c[..., ::-1]].transpose(0, 3, 1, 2))
-
+    preprocess = probe.preprocess  # the shipped probe's normalisation (any crop size)
     crops = rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     data = quantize_probe_graph(path, crops, preprocess, prefix="/")
     f8 = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(

@@ -7,9 +7,9 @@ faces from attacks on a database it never saw (the linear-probe evaluation of Ko
 Shlens & Le, "Do Better ImageNet Models Transfer Better?", CVPR 2019; why fine-tuning can lose
 it: Kumar et al., "Fine-Tuning can Distort Pretrained Features and Underperform
 Out-of-Distribution", ICLR 2022). The network is EfficientNet-Lite0 with ImageNet weights; its
-head output and the outputs of four inner blocks are pooled (mean and standard deviation per
-channel), standardised and weighted by the fitted linear model, all inside one ONNX graph with
-output ``[P(attack), P(live)]`` (:mod:`facelive.training.probe` builds it). It reads the same
+1,280-channel head output, averaged over the image, is standardised and weighted by the fitted
+linear model, all inside one ONNX graph with output ``[P(attack), P(live)]``
+(:mod:`facelive.training.probe` builds it). It reads the same
 square face crop as the CNN test (cut once per frame).
 """
 

@@ -7,14 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import expit
 
-
-def balanced_weights(strata: Sequence[str]) -> np.ndarray:
-    """Sample weights giving every stratum (capture domain x label) the same total, mean 1."""
-    _, inv, cnt = np.unique(np.asarray(strata, dtype=object).astype(str), return_inverse=True,
-                            return_counts=True)
-    w = 1.0 / cnt[inv]
-    return w * len(w) / w.sum()
+from facelive.fusion.model import balanced_weights
 
 
 def fit_linear(features: np.ndarray, y: np.ndarray, strata: Sequence[str],
@@ -34,4 +29,4 @@ def fit_linear(features: np.ndarray, y: np.ndarray, strata: Sequence[str],
 
 def predict_linear(features: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
     """P(live) of the folded linear model."""
-    return 1.0 / (1.0 + np.exp(-(np.asarray(features, np.float64) @ w + b)))
+    return expit(np.asarray(features, np.float64) @ w + b)

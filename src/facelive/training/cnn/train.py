@@ -94,8 +94,8 @@ def linear_probe_head(net: LivenessNet, crops: np.ndarray, labels: np.ndarray,
                       strata: np.ndarray, C: float, device: str = "cpu",
                       batch: int = 128) -> torch.nn.Linear:
     """A 2-logit linear head equal to a linear probe of ``net``'s frozen pooled features on
-    ``crops`` (no augmentation; :func:`facelive.training.probe.fit_linear`): logits ``[0, z]``
-    with ``z`` the probe's logit, so the softmax is the probe's P(live)."""
+    ``crops`` (no augmentation; :func:`facelive.training.linear_probe.fit_linear`): logits
+    ``[0, z]`` with ``z`` the probe's logit, so the softmax is the probe's P(live)."""
     from facelive.training.linear_probe import fit_linear
 
     net.eval()
