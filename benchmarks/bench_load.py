@@ -40,7 +40,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACELIVE_DATA", REPO.parent / "shared" / "data"))
-TARGETS = {"throughput": 25.0, "p99_ms": 250.0, "errors": 0, "growth_pct": 10.0}
+TARGETS = {"throughput": 40.0, "p99_ms": 250.0, "errors": 0, "growth_pct": 10.0,
+           "worker_peak_mb": 400.0}
+"""Issue 13's service targets (8 clients, closed loop); ``worker_peak_mb`` in MB (10^6 bytes)."""
 
 STAND_IN = """
 import sys, uvicorn
@@ -105,6 +107,19 @@ def rss_mib(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def peak_rss_mib(pid: int) -> dict[int, float]:
+    """Peak resident memory (VmHWM, MiB) of ``pid`` and of each of its descendants, by pid."""
+    out = {}
+    for p in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    out[p] = int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return out
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -427,6 +442,7 @@ def main() -> int:
             ms = np.array(lat) * 1e3 if lat else np.array([np.nan])
             pct = [float(np.percentile(ms, q)) for q in (50, 90, 99, 100)]
         rss1 = rss_mib(pid) if pid else float("nan")
+        peaks = peak_rss_mib(pid) if pid else {}
         profile = finish_profiler(spy) if spy is not None else None
     finally:
         if proc is not None:
@@ -456,6 +472,12 @@ def main() -> int:
         ("errors", str(errors)),
         ("server RSS start / end", f"{rss0:.0f} / {rss1:.0f} MiB ({growth:+.1f}%)"),
     ]
+    # the server process itself, then its worker processes (where the pipeline runs)
+    worker_peaks = [v for p, v in peaks.items() if p != pid]
+    if peaks:
+        rows.append(("peak RSS per process (VmHWM)", (
+            f"server {peaks.get(pid, float('nan')):.0f} MiB, child processes "
+            + (", ".join(f"{v:.0f}" for v in worker_peaks) or "none") + " MiB")))
     rows.append(("CPU per answered request", (
         f"server {cpu['server'] * per:.1f} ms, load generator {cpu['client'] * per:.1f} ms, "
         f"other processes {cpu['other'] * per:.1f} ms")))
@@ -481,6 +503,9 @@ def main() -> int:
         "zero errors": errors == 0,
         f"RSS growth < {TARGETS['growth_pct']:.0f}%": not growth >= TARGETS["growth_pct"],
     }
+    if worker_peaks:  # MB, as the issue states it: 400 MB = 381 MiB
+        checks[f"peak RSS <= {TARGETS['worker_peak_mb']:.0f} MB per worker"] = (
+            max(worker_peaks) * 2**20 / 1e6 <= TARGETS["worker_peak_mb"])
     print("targets: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in checks.items()))
     return 0 if all(checks.values()) else 1
 

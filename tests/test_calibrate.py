@@ -52,8 +52,8 @@ def calibrated(tmp_path_factory) -> tuple[Path, dict]:
 def test_calibration_writes_a_checksummed_model_folder(calibrated) -> None:
     out, rep = calibrated
     assert rep["n_images"] == 24 and rep["status"] == {"ok": 24}
-    for name in ("quality.json", "fusion.json", "cnn.json", "cnn.onnx", "face3d.json",
-                 "face3d.onnx"):
+    for name in ("quality.json", "fusion.json", "cnn.json", "cnn.onnx", "probe.json",
+                 "probe.onnx"):  # the default tests (face3d only with --tests naming it)
         modelstore.read_bytes(name, out)  # listed in out/SHA256SUMS with the right digest
     # networks copied unchanged, thresholds moved
     assert (out / "cnn.onnx").read_bytes() == modelstore.read_bytes("cnn.onnx",

@@ -140,13 +140,17 @@ def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_
     monkeypatch.setattr(gen, "shipped_face3d_scores", lambda v, i, ok: _face3d(universe, 1))
     monkeypatch.setattr(gen, "face3d_scores", lambda u, d, m, **kw: _face3d(universe, 2))
     _fake_probe(universe, monkeypatch)
-    report = gen.run_protocols("N", "R", list(PROTOCOLS), epochs=1)
+    report = gen.run_protocols("N", "R", list(PROTOCOLS), epochs=1,
+                               recipes=("before", "after", "after-2d"))
     assert list(report["splits"]) == list(PROTOCOLS)
     assert report["tests"] == ["quality", "probe", "face3d"]
     for name, e in report["splits"].items():
-        assert set(e["recipes"]) == {"before", "after"}
+        assert set(e["recipes"]) == {"before", "after", "after-2d"}
         after = e["recipes"]["after"]
         assert set(after["fused"]["weights"]) == {"quality", "probe", "face3d"}
+        # without face3d in the fusion, but its per-test row still reported
+        assert set(e["recipes"]["after-2d"]["fused"]["weights"]) == {"quality", "probe"}
+        assert "face3d" in e["recipes"]["after-2d"]["tests"]
         assert set(e["recipes"]["before"]["fused"]["weights"]) == {"quality", "face3d"}
         assert all(w >= 0 for w in after["fused"]["weights"].values())
         assert after["tests"]["quality"]["target"]["frame"]["AUC"] is not None
@@ -157,6 +161,7 @@ def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_
     md = gen.report_markdown(report, "cmd")
     assert "| nuaa-to-ra | quality+probe+face3d (fused) | after |" in md
     assert "| nuaa-to-ra | quality+face3d (fused) | before |" in md
+    assert "| nuaa-to-ra | quality+probe (fused) | after-2d |" in md
     assert "Calibration on the target" in md
     # the command: report.json, report.md, protocols.png
     out = tmp_path / "out"

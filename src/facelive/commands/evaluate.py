@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--replay-attack", dest="replay_attack",
                    help="generalisation protocols: the Replay-Attack root")
     p.add_argument("--recipes", default="before,after",
-                   help="generalisation protocols: recipes to compare (before, after)")
+                   help="generalisation protocols: recipes to compare (before, after, after-2d)")
     p.add_argument("--epochs", type=int, default=12,
                    help="generalisation protocols: VoxNet epochs of the face3d source models")
     p.add_argument("--cnn-recipe", dest="cnn_recipe", default=None,

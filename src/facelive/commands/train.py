@@ -39,10 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(the shipped fusion); without it, Replay-Attack devel only")
     f.add_argument("--method", choices=("nonneg", "lda"), default=None,
                    help="nonneg (default): weights >= 0; lda: the pre-issue-11 fusion")
-    f.add_argument("--threshold-rule", choices=("domain-max-eer", "operating-point"),
-                   default=None, help="domain-max-eer (default): highest per-database EER "
-                                      "threshold; operating-point: stricter of EER and "
-                                      "worst-type APCER <= --target-apcer")
+    f.add_argument("--threshold-rule",
+                   choices=("domain-minimax", "domain-max-eer", "operating-point"),
+                   default=None, help="domain-minimax (default): lowest worst-database ACER; "
+                                      "domain-max-eer: highest per-database EER threshold; "
+                                      "operating-point: stricter of EER and worst-type "
+                                      "APCER <= --target-apcer")
+    f.add_argument("--l2", type=float, default=None,
+                   help="nonneg fusion: L2 penalty on the weights (default 0.001, the shipped one)")
     f.add_argument("--tests", default="quality,cnn,probe,face3d")
     f.add_argument("--target-apcer", type=float, default=0.05,
                    help="operating point: highest allowed devel APCER (worst type)")
@@ -124,7 +128,8 @@ def _train_fusion(args: argparse.Namespace) -> int:
 
     tests = parse_test_names(args.tests) or []
     extra = {k: v for k, v in (("nuaa_root", args.nuaa), ("method", args.method),
-                               ("threshold_rule", args.threshold_rule)) if v is not None}
+                               ("threshold_rule", args.threshold_rule), ("l2", args.l2))
+             if v is not None}
     report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
                           missing=args.missing, folds=args.folds, out_model=args.out, **extra)
     return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,

@@ -17,8 +17,11 @@ from facelive.liveness.probe import ProbeTest
 from facelive.liveness.quality import QualityTest
 
 ENTRY_POINT_GROUP = "facelive.tests"
-DEFAULT_TESTS = ("quality", "cnn", "probe", "face3d")
-"""The tests run when none are named (fused by the shipped fusion model)."""
+DEFAULT_TESTS = ("quality", "cnn", "probe")
+"""The tests run when none are named (fused by the shipped fusion model). ``face3d`` is built in
+and fused when named (``--tests quality,cnn,probe,face3d``), but left the default set in issue 11:
+retrained on NUAA it is at chance or inverted on the generalisation protocols, and the independent
+evaluation found the shipped model inverted on a later NUAA session (AUC 0.16)."""
 
 
 def _builtin_tests() -> dict[str, Callable[[], LivenessTest]]:
