@@ -95,3 +95,22 @@ def test_wrk_counts_decisions_and_statuses(bench, tmp_path: Path) -> None:
     assert out["live"] > 0 and out["HTTP 503"] > 0
     assert abs(out["live"] - out["HTTP 503"]) <= 1
     assert rep["duration_us"] > 0 and rep["p99_us"] >= rep["p50_us"] > 0
+
+
+def test_peak_rss_is_reported_per_process(bench) -> None:
+    """The per-worker memory target reads each process's own peak (VmHWM), children included."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, time; b = bytearray(60 * 2**20); b[::4096] = b'x' * len(b[::4096]); " \
+           "print('ready', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        peaks = bench.peak_rss_mib(os.getpid())
+        assert set(peaks) >= {os.getpid(), child.pid}
+        assert peaks[child.pid] >= 60  # the child's bytearray, not the parent's memory
+    finally:
+        child.kill()
+        child.wait()

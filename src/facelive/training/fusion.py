@@ -151,7 +151,7 @@ L2 = 1e-3
 """L2 penalty of the shipped ``nonneg`` fusion (on the standardised logits' weights). Session 7
 lowered it from 1e-2 when face3d left the default tests: at 1e-2 the quality + cnn + probe fusion
 gave 1.1% ACER on Replay-Attack devel (issue 11's bound is 1%), at 1e-3 0.4%; on the
-generalisation protocols the change moved the fused target EER by -0.4 to +2.0 points (recipe
+generalisation protocols the change moved the fused target EER by -0.7 to +2.0 points (recipe
 ``after-2d`` of :mod:`facelive.training.generalisation`, README "Generalisation")."""
 
 
