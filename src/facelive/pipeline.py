@@ -1,6 +1,6 @@
 """The liveness pipeline: decode once, detect the face once, run the tests concurrently, fuse.
 
->>> pipe = Pipeline()                       # all built-in tests + the shipped fusion
+>>> pipe = Pipeline()                       # the default tests + the shipped fusion
 >>> result = pipe.check("photo.jpg")        # a facelive.types.LivenessResult
 >>> result.decision, result.score
 >>> result.to_dict()                        # the object `facelive check --format json` prints

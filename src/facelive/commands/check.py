@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
     p.add_argument("--tests", default=None,
-                   help="comma-separated tests to run (default: all built-in tests, fused)")
+                   help="comma-separated tests to run (default: quality,cnn,probe, fused; "
+                        "face3d runs only when named)")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("--threshold", type=float, default=None,
                    help="override the decision threshold on the final score")

@@ -444,7 +444,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-openapi", dest="openapi", action="store_false", default=None,
                    help="do not serve /openapi.json (FACELIVE_OPENAPI=0)")
     p.add_argument("--tests", default=None,
-                   help="comma-separated tests (default: all built-in, fused; FACELIVE_TESTS)")
+                   help="comma-separated tests (default: quality,cnn,probe, fused; FACELIVE_TESTS)")
     p.add_argument("--threshold", type=float, default=None,
                    help="override the decision threshold (FACELIVE_THRESHOLD)")
     p.add_argument("--no-fusion", action="store_true", default=None,
