@@ -27,21 +27,15 @@ TESTS = ("cnn", "probe", "quality")
 def in_domain(nuaa: str, replay: str, l2: float) -> dict:
     """The default tests' fusion at ``l2``: weights, threshold, out-of-fold ACER/EER per
     database, and in-sample ACER/EER on Replay-Attack devel."""
-    from facelive.datasets import open_dataset
     from facelive.evaluation.metrics import compute_metrics
-    from facelive.training import fusion as F
+    from facelive.training.fusion import fit_subsets, fusion_frames
 
-    ra = open_dataset("replay-attack", replay, split="devel").samples()
-    scores = F.shipped_test_scores(ra, TESTS, name="ra-devel")
-    held, held_scores = F._nuaa_heldout_scores(nuaa, replay, TESTS)
-    samples = [*ra, *held]
-    scores = {t: np.concatenate([scores[t], held_scores[t]]) for t in TESTS}
-    domains = ["replay-attack"] * len(ra) + ["nuaa"] * len(held)
-    groups = [f"{d}/{s.subject}" for d, s in zip(domains, samples, strict=True)]
-    models, rep = F.fit_subsets(scores, samples, TESTS, method="nonneg",
-                                threshold_rule="domain-minimax", domains=domains, groups=groups,
-                                l2=l2)
+    samples, scores, domains, groups, _ = fusion_frames(replay, TESTS, nuaa)
+    models, rep = fit_subsets(scores, samples, TESTS, method="nonneg",
+                              threshold_rule="domain-minimax", domains=domains, groups=groups,
+                              l2=l2)
     model, r = models[TESTS], rep["+".join(TESTS)]
+    ra = [s for s, d in zip(samples, domains, strict=True) if d == "replay-attack"]
     p = model.predict_proba(np.column_stack([scores[t] for t in model.tests]))[: len(ra)]
     m = compute_metrics([float(v) for v in p], [s.label for s in ra],
                         [s.attack_type for s in ra], model.threshold)

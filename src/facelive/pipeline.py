@@ -156,7 +156,9 @@ class Pipeline:
     def info(self) -> dict[str, Any]:
         return {
             "tests": [t.info() for t in self.tests],
-            "fusion": ("lda" if self.fusion is not None
+            # "linear": the shipped fusion file (a linear model on the tests' logits; LDA
+            # before issue 11, non-negative logistic regression since)
+            "fusion": ("linear" if self.fusion is not None
                        else ("all-live" if len(self.tests) > 1 else None)),
             "threshold": self.threshold,
         }

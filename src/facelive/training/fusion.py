@@ -273,17 +273,13 @@ def shipped_test_scores(samples: Sequence[Sample], tests: Sequence[str], *, name
     return out
 
 
-def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer: float = 0.05,
-                 missing: str = "abstain", folds: int = 5, out_model: Path | None = None,
-                 nuaa_root: str | Path | None = None, method: str = "nonneg",
-                 threshold_rule: str = "domain-minimax", l2: float = L2) -> dict[str, Any]:
-    """Fit the fusion (see the module docstring); write ``models/fusion.json``; report."""
-    from facelive import modelstore
+def fusion_frames(replay_root: str | Path, tests: Sequence[str],
+                  nuaa_root: str | Path | None = None
+                  ) -> tuple[list[Sample], dict[str, np.ndarray], list[str], list[str], str]:
+    """The frames the shipped fusion is fitted on and the shipped tests' P(live) there: samples,
+    scores per test, the database of each frame, its fold group (database/subject) and a
+    description. Replay-Attack devel, plus NUAA's held-back subjects with ``nuaa_root``."""
     from facelive.datasets import open_dataset
-    from facelive.evaluation.metrics import compute_metrics
-    from facelive.fusion import FUSION_MODEL
-    from facelive.liveness.registry import load_test
-    from facelive.training.report import jsonable
 
     samples = open_dataset("replay-attack", replay_root, split="devel").samples()
     scores = shipped_test_scores(samples, tests, name="ra-devel")
@@ -297,6 +293,21 @@ def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer:
         trained_on = ("Replay-Attack devel + NUAA subjects 0003, 0006, 0009 (frames no test "
                       "was trained on; quality re-fitted without those subjects)")
     groups = [f"{d}/{s.subject}" for d, s in zip(domains, samples, strict=True)]
+    return samples, scores, domains, groups, trained_on
+
+
+def train_fusion(replay_root: str | Path, tests: Sequence[str], *, target_apcer: float = 0.05,
+                 missing: str = "abstain", folds: int = 5, out_model: Path | None = None,
+                 nuaa_root: str | Path | None = None, method: str = "nonneg",
+                 threshold_rule: str = "domain-minimax", l2: float = L2) -> dict[str, Any]:
+    """Fit the fusion (see the module docstring); write ``models/fusion.json``; report."""
+    from facelive import modelstore
+    from facelive.evaluation.metrics import compute_metrics
+    from facelive.fusion import FUSION_MODEL
+    from facelive.liveness.registry import load_test
+    from facelive.training.report import jsonable
+
+    samples, scores, domains, groups, trained_on = fusion_frames(replay_root, tests, nuaa_root)
     y = np.array([s.is_live for s in samples])
     dom = np.array(domains, dtype=object)
     labels = [s.label for s in samples]
