@@ -1,14 +1,29 @@
-"""``facelive serve``: the liveness web service and its browser client (uvicorn)."""
+"""``facelive serve``: the liveness web service and its browser client (uvicorn).
+
+Its flags are generated from the fields of :class:`facelive.server.settings.Settings`
+(:func:`add_arguments`, named by :func:`flag`), and so is the settings table of
+``docs/deployment.md`` (:func:`settings_table`; ``python -m facelive.commands.serve --markdown
+docs/deployment.md`` rewrites it between its markers, ``--markdown`` alone prints it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
     from facelive.server.settings import Settings
+
+ENV_ONLY = frozenset({"api_keys"})
+"""Settings without a flag (API keys never appear in a process list)."""
+TABLE_START = "<!-- settings table: python -m facelive.commands.serve --markdown FILE -->"
+TABLE_END = "<!-- end of the settings table -->"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,15 +42,150 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--redis-url) stop the command with status 2."
         ),
     )
-    from facelive.server.settings import add_arguments
-
     add_arguments(p)
     p.set_defaults(func=run)
 
 
+def flag(name: str) -> str | None:
+    """The flag of a setting.
+
+    Parameters
+    ----------
+    name : str
+        A field of :class:`~facelive.server.settings.Settings`.
+
+    Returns
+    -------
+    str or None
+        ``--`` and the name in kebab case, less a ``_s`` (seconds) suffix (``retry_after_s``:
+        ``--retry-after``); ``--no-...`` for a switch that is on by default (``openapi``:
+        ``--no-openapi``); None for a setting of :data:`ENV_ONLY`.
+    """
+    from facelive.server.settings import Settings
+
+    base = name.removesuffix("_s").replace("_", "-")
+    on = Settings.model_fields[name].default is True
+    return None if name in ENV_ONLY else f"--no-{base}" if on else f"--{base}"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add a flag for each setting (see :func:`flag`).
+
+    The help is the field's description with its default and variable, the type and choices
+    come from its annotation, and the default is None, so that a flag not given leaves the
+    setting to its ``FACELIVE_*`` variable (:func:`from_args`).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``facelive serve`` (or any parser).
+    """
+    from facelive.server.settings import ENV, SIZE, Settings, size
+
+    group: Any = p
+    for name, field in Settings.model_fields.items():
+        if name == "sessions":
+            group = p.add_argument_group("challenge sessions (they need API keys, or --demo)")
+        if (option := flag(name)) is None:
+            continue
+        text = f"{field.description.rstrip('.')} (default {_shown_default(name)}; {ENV[name]})"
+        kw: dict[str, Any] = {"dest": name, "default": None,
+                              "help": text.replace("`", "").replace("%", "%%")}
+        kind, choices = _kind(field)
+        if kind is bool:
+            kw["action"] = "store_false" if field.default else "store_true"
+            kw["help"] = ("Turn off: " if field.default else "") + kw["help"]
+        else:
+            kw["choices"] = choices
+            kw["metavar"] = None if choices else option[2:].upper().replace("-", "_")
+            kw["type"] = size if SIZE in field.metadata else kind if kind in (int, float) else str
+        group.add_argument(option, **kw)
+
+
+def _kind(field: FieldInfo) -> tuple[Any, tuple[str, ...] | None]:
+    """The field's type (``X | None`` and ``Annotated`` unwrapped) and its choices."""
+    kind = field.annotation
+    if get_origin(kind) in (Union, type(int | None)):
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    kind = get_args(kind)[0] if get_origin(kind) is Annotated else kind
+    return (str, get_args(kind)) if get_origin(kind) is Literal else (kind, None)
+
+
+def _shown_default(name: str) -> str:
+    """The default of a setting as the help and the table show it (Markdown)."""
+    from facelive.server.settings import MB, SIZE, Settings
+
+    field = Settings.model_fields[name]
+    v = field.default
+    if v is None or v in ((), "") or isinstance(v, bool):
+        return {None: "unset", (): "none", "": "empty", True: "on", False: "off"}[v]
+    if SIZE in field.metadata:
+        v = f"{v // MB}MB" if v % MB == 0 else f"{v // 1024}k" if v % 1024 == 0 else v
+    return f"`{v:g}`" if isinstance(v, float) else f"`{v}`"
+
+
+def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of parsed :func:`add_arguments` flags over the ``FACELIVE_*`` variables.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed flags (a flag not given is None).
+    environ : Mapping or None
+        The variables (default ``os.environ``).
+
+    Returns
+    -------
+    Settings
+        Validated settings (:class:`~facelive.errors.FaceliveError` ``usage`` when invalid).
+    """
+    from facelive.server.settings import ENV, Settings
+
+    return Settings.from_env(environ, **{k: getattr(args, k, None) for k in ENV})
+
+
+def settings_table() -> str:
+    """The settings as the Markdown table of ``docs/deployment.md``.
+
+    Returns
+    -------
+    str
+        One row per setting (flag, variable, default, meaning), ending with a newline.
+    """
+    from facelive.server.settings import ENV, Settings
+
+    rows = ["| flag | variable | default | meaning |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        option = f"`{flag(name)}`" if flag(name) else "(none)"
+        rows.append(f"| {option} | `{ENV[name]}` | {_shown_default(name)} | "
+                    f"{field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_settings_table(path: str | Path) -> bool:
+    """Rewrite the settings table between :data:`TABLE_START` and :data:`TABLE_END` of a file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Markdown file holding the two markers.
+
+    Returns
+    -------
+    bool
+        Whether the table changed.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(TABLE_START, 1)
+    new = f"{head}{TABLE_START}\n{settings_table()}{TABLE_END}{rest.split(TABLE_END, 1)[1]}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
 def run(args: argparse.Namespace) -> int:
     from facelive.errors import FaceliveError
-    from facelive.server.settings import from_args
 
     try:
         settings = from_args(args)
@@ -140,3 +290,12 @@ def _session_problem(settings: Settings, keys_enabled: bool) -> str | None:
               "API key and show the browser its verdict; never use it in production",
               file=sys.stderr)
     return None
+
+
+if __name__ == "__main__":  # --markdown [FILE]: print the settings table, or rewrite FILE's
+    if sys.argv[1:2] != ["--markdown"]:
+        sys.exit("usage: python -m facelive.commands.serve --markdown [FILE]")
+    if len(sys.argv) > 2:
+        print("updated" if write_settings_table(sys.argv[2]) else "unchanged", sys.argv[2])
+    else:
+        print(settings_table(), end="")
