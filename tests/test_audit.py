@@ -1,4 +1,4 @@
-"""Signed results (issue 14): compact JWS, EdDSA/Ed25519, JWKS; tampering and expiry detected."""
+"""Signed results: compact JWS, EdDSA/Ed25519, JWKS; tampering and expiry detected."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import base64
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +60,30 @@ def test_round_trip_and_claims(signer, claims) -> None:
     assert got["exp"] - got["iat"] == 600 and got["jti"]
     assert got["sid"] == got["sub"] == "sess-1"
     assert len(got["frames"]) == 3 and all(len(h) == 64 for h in got["frames"])
+
+
+def test_eddsa_name_warns_nothing_and_other_warnings_still_show() -> None:
+    """joserfc warns on every use of ``EdDSA`` (RFC 9864); that warning alone is ignored, even
+    under ``-W error``, and any other ``SecurityWarning`` still shows."""
+    code = """
+import warnings
+from joserfc.errors import SecurityWarning
+from facelive.audit import ResultSigner, verify_token
+signer = ResultSigner.generate()
+claims = {"sid": "s", "nonce": "n", "decision": "live"}
+for _ in range(2):
+    assert verify_token(signer.sign_result(claims), signer.jwks())["sid"] == "s"
+try:
+    warnings.warn("another one", SecurityWarning)
+except SecurityWarning:
+    print("ok")
+"""
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(src)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    res = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                         text=True, env=env, timeout=60, check=False)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-3000:]
 
 
 def test_jwks_is_public_only(signer) -> None:

@@ -31,6 +31,7 @@ import os
 import secrets
 import stat
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,23 +52,39 @@ MAX_TOKEN_BYTES = 1 << 20
 
 
 def _registry() -> Any:
-    """A joserfc JWS registry that knows only ``EdDSA`` and ``Ed25519``. joserfc warns on every
-    use of ``EdDSA`` since RFC 9864; the name is kept on purpose (module docstring), so this
-    registry's ``EdDSA`` is joserfc's own algorithm without the warning (process-wide warning
-    filters would be the alternative, and they are not thread-safe to toggle)."""
+    """A joserfc JWS registry that allows only ``EdDSA`` and ``Ed25519``
+    (``JWSRegistry(algorithms=...)``), with joserfc's warning about ``EdDSA`` ignored
+    (:func:`_ignore_eddsa_warning`)."""
     global _REGISTRY
+    _ignore_eddsa_warning()
     if _REGISTRY is None:
         from joserfc.jws import JWSRegistry
 
-        eddsa = JWSRegistry.algorithms["EdDSA"]
-        quiet = type("EdDSAAlgorithm", (type(eddsa),), {"security_warning": None})()
-        algs = {"EdDSA": quiet}
-        if "Ed25519" in JWSRegistry.algorithms:
-            algs["Ed25519"] = JWSRegistry.algorithms["Ed25519"]
-        registry_cls = type("FaceliveJWSRegistry", (JWSRegistry,),
-                            {"algorithms": algs, "recommended": []})
-        _REGISTRY = registry_cls(algorithms=list(algs))
+        _REGISTRY = JWSRegistry(
+            algorithms=[a for a in ACCEPTED_ALGORITHMS if a in JWSRegistry.algorithms])
     return _REGISTRY
+
+
+_EDDSA_WARNING = r"EdDSA is deprecated"
+"""Start of the ``SecurityWarning`` joserfc issues on every use of ``EdDSA`` since RFC 9864."""
+
+
+def _ignore_eddsa_warning() -> None:
+    """Ignore joserfc's RFC 9864 ``SecurityWarning`` about the ``EdDSA`` name, which this module
+    keeps on purpose (module docstring: every JOSE library understands it).
+
+    The filter matches that category and message only; every other warning, joserfc's included,
+    still shows. It goes first in the list, so it holds under ``-W error`` too, and it is checked
+    on every signature or verification because a ``warnings.catch_warnings()`` block (pytest
+    runs each test in one) restores the list it started with. It is added only when missing, and
+    never removed: toggling filters around a call is not thread-safe."""
+    from joserfc.errors import SecurityWarning
+
+    for action, message, category, _module, _lineno in warnings.filters:
+        if (action == "ignore" and category is SecurityWarning and message is not None
+                and message.pattern == _EDDSA_WARNING):
+            return
+    warnings.filterwarnings("ignore", message=_EDDSA_WARNING, category=SecurityWarning)
 
 
 _REGISTRY: Any = None

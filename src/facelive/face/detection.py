@@ -13,11 +13,7 @@ closer to the camera, so their crops need padding more often).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 import threading
-import types
 from typing import Any
 
 import cv2
@@ -31,78 +27,23 @@ __all__ = ["DEFAULT_MIN_CONFIDENCE", "FaceDetector", "square_crop", "crop_window
 
 _MP_LOCK = threading.RLock()
 _MP_SOLUTIONS: Any | None = None
-_DEFERRED_PACKAGES = ("mediapipe", "mediapipe.python.solutions")
-"""Packages whose ``__init__`` :func:`_import_mediapipe` defers: ``mediapipe`` (imports every
-solution and the Tasks API, with sounddevice) and ``mediapipe.python.solutions`` (imports the
-drawing utilities, with ``matplotlib.pyplot``): together about 0.5 s of the 0.65 s that
-``import mediapipe`` takes, for modules facelive never uses."""
-
-
-def _deferred_package(name: str) -> types.ModuleType:
-    """Register package ``name`` in ``sys.modules`` without running its ``__init__``; the first
-    access to an attribute it lacks (``mp.solutions``, ``mp.tasks``, ``mp.__version__``...) runs
-    the deferred ``__init__`` files (children first, as a plain import would have run them
-    before their parent finished) and then answers, so the process still sees the complete
-    package wherever else it is used."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-        raise ImportError(f"{name} is not a package")
-    module = importlib.util.module_from_spec(spec)
-
-    def complete(attr: str) -> Any:
-        if attr.startswith("__") and attr not in ("__version__", "__all__"):
-            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
-        _complete_deferred()
-        return module.__dict__[attr] if attr in module.__dict__ else getattr(module, attr)
-
-    module.__getattr__ = complete  # type: ignore[method-assign]
-    module.__dict__["_facelive_deferred"] = spec
-    sys.modules[name] = module
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
-    return module
-
-
-def _complete_deferred() -> None:
-    """Run every still-deferred ``__init__`` (see :func:`_deferred_package`), innermost first."""
-    with _MP_LOCK:
-        for name in reversed(_DEFERRED_PACKAGES):
-            module = sys.modules.get(name)
-            spec = None if module is None else module.__dict__.pop("_facelive_deferred", None)
-            if spec is not None:
-                module.__dict__.pop("__getattr__", None)
-                spec.loader.exec_module(module)
 
 
 def _import_mediapipe() -> Any:
-    """MediaPipe's ``face_detection`` and ``face_mesh`` solution modules, as attributes of the
-    returned namespace (log level: see :func:`facelive.runtime.quiet_native_logs`).
+    """MediaPipe's legacy solutions, ``mp.solutions`` (``face_detection`` and ``face_mesh`` are
+    the ones used), imported on first use through the package's public API (log level: see
+    :func:`facelive.runtime.quiet_native_logs`).
 
-    When ``mediapipe`` is not imported yet, only these two modules and what they import are
-    loaded (:data:`_DEFERRED_PACKAGES`: about 0.5 s less per process); an import of mediapipe
-    anywhere else in the process later still gets the whole package. Falls back to a plain
-    ``import mediapipe`` if that fails.
+    ``import mediapipe`` takes about 0.65 s, most of it in modules facelive does not use (the
+    drawing utilities import ``matplotlib.pyplot``; the Tasks API); it is paid once per process,
+    when the first detector or mesher is made, not when this module is imported.
     """
     global _MP_SOLUTIONS
     with _MP_LOCK:
         if _MP_SOLUTIONS is None:
-            fresh = "mediapipe" not in sys.modules
-            try:
-                if fresh:
-                    for name in _DEFERRED_PACKAGES:
-                        _deferred_package(name)
-                fd = importlib.import_module("mediapipe.python.solutions.face_detection")
-                fm = importlib.import_module("mediapipe.python.solutions.face_mesh")
-            except Exception:  # an unexpected layout: the ordinary import
-                if fresh:
-                    for name in list(sys.modules):
-                        if name == "mediapipe" or name.startswith("mediapipe."):
-                            del sys.modules[name]
-                import mediapipe as mp
+            import mediapipe as mp
 
-                fd, fm = mp.solutions.face_detection, mp.solutions.face_mesh
-            _MP_SOLUTIONS = types.SimpleNamespace(face_detection=fd, face_mesh=fm)
+            _MP_SOLUTIONS = mp.solutions
         return _MP_SOLUTIONS
 
 
