@@ -5,9 +5,12 @@ browser made up. The server signs each session's outcome with an Ed25519 key and
 public key as a JWK Set (``GET /.well-known/jwks.json``); anyone can then check a token offline with
 any JOSE library, or with ``facelive audit verify TOKEN --jwks FILE|URL``.
 
->>> signer = ResultSigner.load_or_create("facelive-signing.pem")   # created 0600
->>> token = signer.sign_result(result_claims(session_id=..., nonce=..., ...))
->>> verify_token(token, signer.jwks())                               # the claims, or raises
+>>> signer = ResultSigner.generate()      # a server: ResultSigner.load_or_create("key.pem")
+>>> claims = result_claims(session_id="s-1", nonce="n-1", challenge={}, frames_sha256=[],
+...                        scores={}, models={}, threshold=None, decision="spoof")
+>>> token = signer.sign_result(claims)
+>>> verify_token(token, signer.jwks())["decision"]    # the claims, or AuditError
+'spoof'
 
 The JOSE work is done by ``joserfc`` (a maintained implementation on top of ``cryptography``);
 nothing here is hand-rolled crypto. Tokens use ``"alg": "EdDSA"`` (RFC 8037), which every JOSE
@@ -98,7 +101,23 @@ class AuditError(FaceliveError):
 
 
 def frame_sha256(data: bytes) -> str:
-    """Hex SHA-256 of one received frame's bytes (as uploaded, before decoding)."""
+    """Hex SHA-256 of one received frame's bytes (as uploaded, before decoding).
+
+    Parameters
+    ----------
+    data : bytes
+        The frame's encoded bytes.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+
+    Examples
+    --------
+    >>> frame_sha256(b"")[:16]
+    'e3b0c44298fc1c14'
+    """
     return hashlib.sha256(data).hexdigest()
 
 
@@ -123,7 +142,21 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 class ResultSigner:
-    """An Ed25519 signing key with its key id (RFC 7638 thumbprint unless given)."""
+    """An Ed25519 signing key with its key id (RFC 7638 thumbprint unless given).
+
+    Parameters
+    ----------
+    key : joserfc.jwk.OKPKey
+        A private Ed25519 key.
+    kid : str, optional
+        The key id put in each token's header and in the JWK Set; default: the key's own
+        ``kid``, else its RFC 7638 thumbprint.
+
+    Raises
+    ------
+    AuditError
+        When the key is not a private Ed25519 key.
+    """
 
     def __init__(self, key: Any, kid: str | None = None) -> None:
         from joserfc.jwk import OKPKey
@@ -138,6 +171,12 @@ class ResultSigner:
     # -- keys ---------------------------------------------------------------------------------
     @classmethod
     def generate(cls) -> ResultSigner:
+        """A new random key (in memory only: :meth:`save` it to keep it).
+
+        Returns
+        -------
+        ResultSigner
+        """
         from joserfc.jwk import OKPKey
 
         return cls(OKPKey.generate_key("Ed25519", private=True))
@@ -145,7 +184,23 @@ class ResultSigner:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ResultSigner:
         """Load a PEM (PKCS#8) or JWK (JSON) private key file; refuses a file that others can
-        read or write."""
+        read or write.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The key file.
+
+        Returns
+        -------
+        ResultSigner
+
+        Raises
+        ------
+        AuditError
+            When the file is missing, readable or writable by others, or not an Ed25519 private
+            key.
+        """
         from joserfc.jwk import OKPKey
 
         p = Path(path)
@@ -171,7 +226,19 @@ class ResultSigner:
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str], fmt: str | None = None
                        ) -> ResultSigner:
-        """Load the key at ``path``, or generate one and save it there (mode 0600)."""
+        """Load the key at ``path``, or generate one and save it there (mode 0600).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The key file.
+        fmt : {"pem", "jwk"}, optional
+            The format of a new file (default: from the name, see :meth:`save`).
+
+        Returns
+        -------
+        ResultSigner
+        """
         p = Path(path)
         if p.exists():
             return cls.load(p)
@@ -180,8 +247,21 @@ class ResultSigner:
         return signer
 
     def save(self, path: str | os.PathLike[str], fmt: str | None = None) -> None:
-        """Write the private key to a new file (mode 0600): PEM, or a JWK when ``fmt="jwk"`` or
-        the name ends in ``.json`` / ``.jwk``. Refuses to overwrite."""
+        """Write the private key to a new file (mode 0600). Refuses to overwrite.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The new file.
+        fmt : {"pem", "jwk"}, optional
+            PEM (PKCS#8), or a JWK; default: ``"jwk"`` when the name ends in ``.json`` or
+            ``.jwk``, else ``"pem"``.
+
+        Raises
+        ------
+        AuditError
+            When the file exists or the format is unknown.
+        """
         p = Path(path)
         fmt = fmt or ("jwk" if p.suffix.lower() in (".json", ".jwk") else "pem")
         if fmt == "jwk":
@@ -198,19 +278,46 @@ class ResultSigner:
             raise AuditError(f"{p} exists; not overwriting a key", code="key_error") from None
 
     def public_jwk(self) -> dict[str, Any]:
+        """The public key as a JWK (with ``kid``, ``alg`` and ``use``).
+
+        Returns
+        -------
+        dict
+        """
         d = dict(self._key.as_dict(private=False))
         d.update(kid=self.kid, alg=ALGORITHM, use="sig")
         return d
 
     def jwks(self) -> dict[str, Any]:
-        """The JWK Set (RFC 7517) to publish at ``/.well-known/jwks.json``: public part only."""
+        """The JWK Set (RFC 7517) to publish at ``/.well-known/jwks.json``: public part only.
+
+        Returns
+        -------
+        dict
+            ``{"keys": [public JWK]}``.
+        """
         return {"keys": [self.public_jwk()]}
 
     # -- signing ------------------------------------------------------------------------------
     def sign_result(self, payload: dict[str, Any], *, ttl_s: float = DEFAULT_TTL_S,
                     now: float | None = None) -> str:
-        """Sign ``payload`` as a compact JWS; ``iat`` and ``exp`` (= ``iat + ttl_s``) are added
-        unless present, and a random ``jti``. Returns the token."""
+        """Sign ``payload`` as a compact JWS (EdDSA over Ed25519).
+
+        Parameters
+        ----------
+        payload : dict
+            The claims, typically :func:`result_claims`; ``iat`` and ``exp`` (= ``iat + ttl_s``)
+            are added unless present, and a random ``jti``.
+        ttl_s : float, optional
+            Seconds from ``iat`` to ``exp``.
+        now : float, optional
+            Unix time to use as ``iat`` (default: the clock).
+
+        Returns
+        -------
+        str
+            The token: three base64url parts separated by dots.
+        """
         from joserfc import jwt
 
         claims = dict(payload)
@@ -224,7 +331,25 @@ class ResultSigner:
 
 def load_jwks(source: str | os.PathLike[str] | dict[str, Any], timeout_s: float = 5.0
               ) -> dict[str, Any]:
-    """A JWK Set from a dict, a JSON file, or an ``http(s)://`` URL (fetched with a timeout)."""
+    """A JWK Set from a dict, a JSON file, or an ``http(s)://`` URL (fetched with a timeout).
+
+    Parameters
+    ----------
+    source : str, os.PathLike or dict
+        A JWK Set itself, a JSON file, or an ``http://`` / ``https://`` URL.
+    timeout_s : float, optional
+        Timeout of the HTTP request.
+
+    Returns
+    -------
+    dict
+        The JWK Set (``{"keys": [...]}``).
+
+    Raises
+    ------
+    AuditError
+        When the source cannot be read or is not a JWK Set.
+    """
     if isinstance(source, dict):
         return source
     s = os.fspath(source)
@@ -247,9 +372,29 @@ def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None 
                  leeway_s: float = 0.0) -> dict[str, Any]:
     """Check ``token`` against the JWK Set and return its claims.
 
-    Raises :class:`AuditError` when the token is malformed, uses another algorithm, names a key
-    not in the set (or not Ed25519), fails its signature (any changed byte), has expired, was
-    issued in the future, or lacks one of :data:`REQUIRED_CLAIMS`.
+    Parameters
+    ----------
+    token : str or bytes
+        A compact JWS, as :meth:`ResultSigner.sign_result` makes.
+    jwks : dict
+        The JWK Set of the signing keys (``GET /.well-known/jwks.json``, :func:`load_jwks`).
+    now : float, optional
+        Unix time to check ``exp`` and ``iat`` against (default: the clock).
+    leeway_s : float, optional
+        Clock skew allowed on ``exp`` and ``iat``.
+
+    Returns
+    -------
+    dict
+        The claims (see the module docstring). The caller still checks that ``sid`` is its own
+        session and what ``decision`` says.
+
+    Raises
+    ------
+    AuditError
+        When the token is malformed, uses another algorithm, names a key not in the set (or not
+        Ed25519), fails its signature (any changed byte), has expired, was issued in the
+        future, or lacks one of :data:`REQUIRED_CLAIMS`.
     """
     from joserfc import jwt
     from joserfc.errors import JoseError
@@ -312,10 +457,42 @@ def result_claims(
 ) -> dict[str, Any]:
     """The claims of a session's signed result (``iat``/``exp``/``jti`` are added when signing).
 
-    ``challenge`` is the issued sequence (:meth:`facelive.challenge.Challenge.to_dict`),
-    ``frames_sha256`` one hex digest per received frame in upload order, ``scores`` each test's
-    and check's score, ``models`` the tests' and models' versions (``Pipeline.info()``),
-    ``threshold`` the passive threshold, ``decision`` ``live``/``spoof``/``unknown``.
+    Parameters
+    ----------
+    session_id : str
+        The session (claims ``sid`` and ``sub``).
+    nonce : str
+        The challenge's single-use nonce.
+    challenge : dict
+        The issued sequence (:meth:`facelive.challenge.Challenge.to_dict`).
+    frames_sha256 : list of str
+        One hex digest per received frame, in upload order (:func:`frame_sha256`).
+    scores : dict
+        Each test's and check's score (``None`` where there is none).
+    models : dict
+        The tests' and models' versions (``Pipeline.info()``).
+    threshold : float or None
+        The passive tests' threshold.
+    decision : {"live", "spoof", "unknown"}
+        The outcome.
+    reasons : list of str, optional
+        Why the decision is not ``live``.
+    checks : dict, optional
+        Each check's pass/fail and ``weak``.
+    issuer : str, optional
+        The ``iss`` claim.
+    extra : dict, optional
+        More claims; they never replace the ones above.
+
+    Returns
+    -------
+    dict
+        The claims, ready for :meth:`ResultSigner.sign_result`.
+
+    Raises
+    ------
+    ValueError
+        When ``decision`` is not one of the three.
     """
     if decision not in ("live", "spoof", "unknown"):
         raise ValueError(f"decision must be live, spoof or unknown, got {decision!r}")

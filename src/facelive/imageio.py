@@ -211,10 +211,42 @@ def load_image(
 ) -> np.ndarray:
     """Load an image as a ``(H, W, 3)`` BGR ``uint8`` array.
 
-    ``source`` is a path, encoded bytes, or an array (grey, BGR or BGRA; returned as BGR uint8).
-    Raises a subclass of :class:`facelive.errors.ImageError` with a specific message for
-    missing, empty, truncated, unsupported, too small (< 32x32), too large (> 40 MP) or too thin
-    (long side over 4 times the short side) input.
+    The format, size and aspect ratio are checked from the header before any pixel is decoded;
+    the EXIF orientation is applied; grey, alpha, palette and 16-bit input is converted.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or numpy.ndarray
+        A path, encoded bytes (JPEG, PNG, BMP, WebP or TIFF), or an array (grey, BGR or BGRA;
+        arrays are taken to be in BGR order already).
+    max_pixels : int, optional
+        Largest accepted width x height (default 40 megapixels).
+    min_side : int, optional
+        Smallest accepted width and height (default 32).
+    max_aspect_ratio : float or None, optional
+        Largest accepted long side / short side (default 4); ``None`` turns the check off.
+
+    Returns
+    -------
+    numpy.ndarray
+        A C-contiguous ``uint8`` array of shape ``(H, W, 3)``, BGR.
+
+    Raises
+    ------
+    facelive.ImageError
+        A subclass with a specific message and ``code`` for missing, empty, truncated,
+        unsupported, too small, too large or too thin input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> load_image(np.zeros((48, 64), np.uint8)).shape    # grey in, BGR out
+    (48, 64, 3)
+    >>> try:
+    ...     load_image(b"not an image")
+    ... except ImageError as exc:
+    ...     print(exc.code)
+    unsupported_image
     """
     if isinstance(source, np.ndarray):
         if source.ndim not in (2, 3) or source.size == 0:

@@ -1,11 +1,14 @@
 """The liveness pipeline: decode once, detect the face once, run the tests concurrently, fuse.
 
->>> pipe = Pipeline()                       # the default tests + the shipped fusion
->>> result = pipe.check("photo.jpg")        # a facelive.types.LivenessResult
->>> result.decision, result.score
->>> result.to_dict()                        # the object `facelive check --format json` prints
+>>> import numpy as np
+>>> with Pipeline() as pipe:                # the default tests + the shipped fusion
+...     result = pipe.check(np.zeros((240, 320, 3), np.uint8))   # a path, bytes or BGR array
+>>> result.decision, result.face            # a blank frame has no face: no decision
+('unknown', None)
+>>> result.to_dict()["decision"]            # the object `facelive check --format json` prints
+'unknown'
 
-Decision rules (documented in the README):
+Decision rules (documented in ``docs/usage.md``):
 - one test: its own score and threshold;
 - several tests with a fusion model covering them: the fused P(live) and the fusion's threshold;
   a missing score (no face, error, timeout) follows the fusion's missing-score policy;
@@ -66,23 +69,47 @@ class Pipeline:
 
     Parameters
     ----------
-    tests: test names (see :func:`facelive.liveness.registry.available_tests`) or test objects;
-        default: the built-in default tests (quality, cnn, probe, face3d).
-    fusion: ``"default"`` (the shipped fusion model when it covers the tests), ``None`` (no
-        fusion: the all-tests-must-agree rule), or a :class:`FusionModel`.
-    threshold: override the decision threshold on the final score.
-    budget_ms: per-test time budget, counted from the test's start; a test that overruns, or
-        waits as long again for a free worker, gets status ``timeout``.
-    parallel: run the tests concurrently, on at most one thread per CPU core (more threads than
-        cores only time-slice the same cores: with the 3 built-in tests on 2 cores,
+    tests : sequence of str or LivenessTest, optional
+        Test names (see :func:`facelive.liveness.registry.available_tests`) or test objects;
+        default: the built-in default tests (:data:`DEFAULT_TESTS`).
+    fusion : "default", FusionModel or None, optional
+        ``"default"``: the shipped fusion model when it covers the tests; ``None``: no fusion
+        (the all-tests-must-agree rule); or a :class:`~facelive.fusion.FusionModel`.
+    threshold : float, optional
+        Override the decision threshold on the final score.
+    missing : {"abstain", "available"}, optional
+        The fusion's policy for a test without a score (no face, error, timeout): no decision
+        (``"abstain"``), or fuse the tests that did score (``"available"``); default: the
+        shipped fusion's own policy.
+    budget_ms : float, optional
+        Per-test time budget, counted from the test's start; a test that overruns, or waits as
+        long again for a free worker, gets status ``timeout``.
+    parallel : bool, optional
+        Run the tests concurrently, on at most one thread per CPU core (more threads than cores
+        only time-slice the same cores: with the 3 built-in tests on 2 cores,
         ``benchmarks/bench_pipeline.py`` measured 61-76 ms per frame with 3 threads and 48-51 ms
         with 2). Tests that need no face start before face detection and overlap with it.
-    workers: threads for the tests (default: one per test, at most one per CPU core).
-    faces: what a frame with more than one face (above the detector's confidence cut) gets:
-        ``"refuse"`` (default): no decision, reason ``"multiple faces"`` — one person per check,
-        so that a photo held beside a live face is never judged by the live one; ``"largest"``:
-        judge the largest face. Only checked when a selected test needs a face.
+    detector : object, optional
+        A thread-safe face detector with ``detect(image)`` (and optionally ``detect_all``);
+        default: a :class:`facelive.face.detection.FaceDetector`, created when a test needs a
+        face.
+    workers : int, optional
+        Threads for the tests (default: one per test, at most one per CPU core).
+    faces : {"refuse", "largest"}, optional
+        What a frame with more than one face (above the detector's confidence cut) gets:
+        ``"refuse"`` (default): no decision, reason ``"multiple faces"`` (one person per check,
+        so that a photo held beside a live face is never judged by the live one);
+        ``"largest"``: judge the largest face. Only checked when a selected test needs a face.
 
+    Raises
+    ------
+    facelive.FaceliveError
+        On an unknown ``faces`` policy or a test selected twice (code ``usage``).
+    KeyError
+        On an unknown test name.
+
+    Notes
+    -----
     The pipeline parallelises across tests; library thread pools on top of that only compete for
     the cores (OpenBLAS workers busy-wait: 62 ms per frame instead of 46 ms on the 2-core VM).
     Making the libraries single-threaded is process-wide, so the pipeline does not do it behind
@@ -140,6 +167,7 @@ class Pipeline:
 
     @property
     def test_names(self) -> list[str]:
+        """The selected tests' names, in order."""
         return [t.name for t in self.tests]
 
     @property
@@ -154,6 +182,13 @@ class Pipeline:
         return 0.5
 
     def info(self) -> dict[str, Any]:
+        """What the pipeline runs: each test's ``info()``, the fusion and the threshold.
+
+        Returns
+        -------
+        dict
+            ``{"tests": [...], "fusion": "linear" | "all-live" | None, "threshold": float}``.
+        """
         return {
             "tests": [t.info() for t in self.tests],
             # "linear": the shipped fusion file (a linear model on the tests' logits; LDA
@@ -165,8 +200,19 @@ class Pipeline:
 
     # -- running ---------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[FaceBox]:
-        """The faces the pipeline sees in ``image``, largest first (at most one unless the
-        detector offers ``detect_all`` and the policy is ``refuse``)."""
+        """The faces the pipeline sees in ``image``, largest first.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            A BGR ``uint8`` image ``(H, W, 3)``.
+
+        Returns
+        -------
+        list of FaceBox
+            At most one unless the detector offers ``detect_all`` and the policy is
+            ``refuse``; empty without a face (or without a detector).
+        """
         if self._detector is None:
             return []
         if self.faces == "refuse" and hasattr(self._detector, "detect_all"):
@@ -273,7 +319,20 @@ class Pipeline:
                 self._expected_ms[name] = r.ms if prev is None else 0.8 * prev + 0.2 * r.ms
 
     def decide(self, results: dict[str, TestResult]) -> tuple[str, float | None, float | None]:
-        """Combine test results into (decision, score, threshold) by the documented rules."""
+        """Combine test results by the decision rules of the module docstring.
+
+        Parameters
+        ----------
+        results : dict of str to TestResult
+            One result per selected test.
+
+        Returns
+        -------
+        tuple
+            ``(decision, score, threshold)``: ``"live"``, ``"spoof"`` or ``"unknown"``; the final
+            score (``None`` without a decision); the threshold it was compared with (``None``
+            under the all-tests-must-agree rule or without a decision).
+        """
         scores = {n: r.score for n, r in results.items()}
         names = self.test_names
         if len(names) == 1:
@@ -294,7 +353,22 @@ class Pipeline:
         return ("live" if s >= thr else "spoof"), s, thr
 
     def check_frame(self, image: np.ndarray, path: str | None = None) -> LivenessResult:
-        """Run the pipeline on a decoded BGR uint8 image; never raises on a failing test."""
+        """Run the pipeline on a decoded image; never raises on a failing test.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            A BGR ``uint8`` image ``(H, W, 3)``, as :func:`facelive.load_image` returns.
+        path : str, optional
+            Reported as the result's ``path``.
+
+        Returns
+        -------
+        LivenessResult
+            The decision, the final score and threshold, each test's result, the face box and
+            timings; a test's exception or overrun becomes its ``status``, a failing face
+            detector a result with ``error`` set.
+        """
         t0 = time.perf_counter()
         frame = Frame(image=image)
         try:
@@ -330,10 +404,20 @@ class Pipeline:
 
     def check(self, source: str | os.PathLike[str] | bytes | np.ndarray,
               path: str | None = None) -> LivenessResult:
-        """Load ``source`` (path, bytes or array) and run the pipeline; never raises on bad input.
+        """Load ``source`` and run the pipeline; never raises on bad input.
 
-        A file that cannot be used yields ``decision == "unknown"`` with ``error`` (and
-        ``error_code``) set.
+        Parameters
+        ----------
+        source : str, os.PathLike, bytes or numpy.ndarray
+            An image file, encoded image bytes, or an array (see :func:`facelive.load_image`).
+        path : str, optional
+            Reported as the result's ``path`` (default: ``source`` when it is a path).
+
+        Returns
+        -------
+        LivenessResult
+            As :meth:`check_frame`; an input that cannot be used yields
+            ``decision == "unknown"`` with ``error`` (and ``error_code``) set.
         """
         t0 = time.perf_counter()
         if path is None and isinstance(source, (str, os.PathLike)):
@@ -346,6 +430,7 @@ class Pipeline:
         return self.check_frame(image, path)
 
     def close(self) -> None:
+        """Stop the worker threads and release the tests' and the detector's resources."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)

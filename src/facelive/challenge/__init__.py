@@ -1,7 +1,14 @@
 """Server-issued screen-colour challenges (issue 14): draw a sequence
 (:mod:`~facelive.challenge.sequence`), verify a filmed clip against it
 (:mod:`~facelive.challenge.verify`), and simulate clips for tests
-(:mod:`~facelive.challenge.simulate`). See ``docs/challenge.md``."""
+(:mod:`~facelive.challenge.simulate`). See ``docs/challenge.md``.
+
+>>> ch = new_challenge()                          # drawn with the OS's CSPRNG
+>>> len(ch.steps), ch.steps[0].duration_ms        # a 1 s dark reference, then 9 colours
+(10, 1000)
+>>> Challenge.from_json(ch.to_json()) == ch       # what the browser gets, parsed and checked
+True
+"""
 
 from facelive.challenge.sequence import Challenge, ChallengeError, Step, new_challenge
 

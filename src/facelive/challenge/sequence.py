@@ -88,7 +88,19 @@ def red_ratio(rgb: tuple[int, int, int], linear: bool = False) -> float:
 
 @dataclass(frozen=True)
 class Step:
-    """One screen colour (sRGB 0-255) shown from ``start_ms`` for ``duration_ms``."""
+    """One screen colour (sRGB 0-255) shown from ``start_ms`` for ``duration_ms``.
+
+    Parameters
+    ----------
+    colour : tuple of int
+        ``(R, G, B)``, each 0-255.
+    start_ms : int
+        When it appears, in ms since the challenge started playing.
+    duration_ms : int
+        How long it stays.
+    name : str, optional
+        A label (``"dark"``, ``"white"``, ...), for reports.
+    """
 
     colour: tuple[int, int, int]
     start_ms: int
@@ -97,9 +109,11 @@ class Step:
 
     @property
     def end_ms(self) -> int:
+        """When the step ends (``start_ms + duration_ms``)."""
         return self.start_ms + self.duration_ms
 
     def to_dict(self) -> dict[str, Any]:
+        """The step as JSON-able data (``colour``, ``start_ms``, ``duration_ms``, ``name``)."""
         return {"colour": list(self.colour), "start_ms": self.start_ms,
                 "duration_ms": self.duration_ms, "name": self.name}
 
@@ -114,6 +128,29 @@ class Challenge:
     step's reflection arrive through the camera's latency). ``created_at`` is Unix time in seconds.
     ``lead_ms`` is the length of the fixed dark reference at the start (the same in every
     challenge, so the colour check ignores it: only the random part counts).
+
+    Parameters
+    ----------
+    nonce : str
+        Single-use, random; the upload must carry it.
+    steps : tuple of Step
+        The colours, contiguous from 0 ms.
+    created_at : float
+        Unix time in seconds.
+    mode : {"flash", "steady"}, optional
+        ``flash``: random colours; ``steady``: one light-grey step (much weaker, opt-in).
+    tail_ms : int, optional
+        How long the client keeps filming after the last step.
+    lead_ms : int, optional
+        The dark reference at the start (within the first step).
+    version : int, optional
+        The format's version.
+    extra : dict, optional
+        Other data carried with the challenge.
+
+    See Also
+    --------
+    new_challenge : draws one.
     """
 
     nonce: str
@@ -127,15 +164,28 @@ class Challenge:
 
     @property
     def total_ms(self) -> int:
+        """The length of the colour sequence, in ms."""
         return self.steps[-1].end_ms if self.steps else 0
 
     @property
     def capture_ms(self) -> int:
+        """How long the client films: the sequence plus ``tail_ms``."""
         return self.total_ms + self.tail_ms
 
     def colour_at(self, t_ms: float) -> tuple[int, int, int] | None:
-        """The colour on screen ``t_ms`` after the start (``None`` before 0; the last step's
-        colour after the end: the client leaves it on during the tail)."""
+        """The colour on screen ``t_ms`` after the start.
+
+        Parameters
+        ----------
+        t_ms : float
+            Time since the challenge started playing.
+
+        Returns
+        -------
+        tuple of int or None
+            ``(R, G, B)``; ``None`` before 0; the last step's colour after the end (the client
+            leaves it on during the tail).
+        """
         if t_ms < 0 or not self.steps:
             return None
         for s in self.steps:
@@ -144,6 +194,7 @@ class Challenge:
         return self.steps[-1].colour
 
     def step_index_at(self, t_ms: float) -> int | None:
+        """The index of the step on screen ``t_ms`` after the start (as :meth:`colour_at`)."""
         if t_ms < 0 or not self.steps:
             return None
         for i, s in enumerate(self.steps):
@@ -152,6 +203,13 @@ class Challenge:
         return len(self.steps) - 1
 
     def to_dict(self) -> dict[str, Any]:
+        """The challenge as JSON-able data: what the browser receives and the signed result
+        records.
+
+        Returns
+        -------
+        dict
+        """
         d: dict[str, Any] = {
             "version": self.version,
             "nonce": self.nonce,
@@ -168,12 +226,27 @@ class Challenge:
         return d
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON."""
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Challenge:
-        """Parse and validate (structure and the photosensitive rules); raises
-        :class:`ChallengeError`."""
+        """Parse and validate (structure and the photosensitive rules).
+
+        Parameters
+        ----------
+        d : dict
+            As :meth:`to_dict` makes it.
+
+        Returns
+        -------
+        Challenge
+
+        Raises
+        ------
+        ChallengeError
+            When the data is malformed or breaks :func:`check_photosensitive`.
+        """
         if not isinstance(d, dict):
             raise ChallengeError("a challenge must be a JSON object")
         try:
@@ -213,6 +286,7 @@ class Challenge:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Challenge:
+        """:meth:`from_dict` of JSON text; raises :class:`ChallengeError` on invalid JSON too."""
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
@@ -220,10 +294,22 @@ class Challenge:
 
 
 def check_photosensitive(challenge: Challenge) -> None:
-    """Raise :class:`ChallengeError` unless the challenge keeps the rules of the module docstring:
-    contiguous steps from 0, every step at least :data:`MIN_STEP_MS` long (so at most 3 changes in
-    any closed one-second window, verified explicitly too), and no colour with
-    ``R/(R+G+B) > MAX_RED_RATIO`` in sRGB or linear light."""
+    """Check the photosensitive rules of the module docstring (WCAG 2.3.1).
+
+    Contiguous steps from 0, every step at least :data:`MIN_STEP_MS` long (so at most 3 changes
+    in any closed one-second window, verified explicitly too), and no colour with
+    ``R/(R+G+B) > MAX_RED_RATIO`` in sRGB or linear light.
+
+    Parameters
+    ----------
+    challenge : Challenge
+        The challenge to check.
+
+    Raises
+    ------
+    ChallengeError
+        Naming the first rule broken.
+    """
     t = 0
     for i, s in enumerate(challenge.steps):
         if s.start_ms != t:
@@ -266,8 +352,31 @@ def new_challenge(
     holds (after the reference) at least one white, one dark and two chromatic steps, so that
     both the luminance and the chromaticity response are exercised. Steady mode: one light-grey
     step of ``steady_ms``.
-    ``rng`` defaults to :class:`secrets.SystemRandom` (pass a seeded ``random.Random`` only in
-    tests).
+
+    Parameters
+    ----------
+    mode : {"flash", "steady"}, optional
+        Random colours, or one light-grey step (much weaker, opt-in).
+    steps : int, optional
+        Flash mode: the number of steps, the dark reference included.
+    min_step_ms, max_step_ms : int, optional
+        Flash mode: the range of the random durations (at least :data:`MIN_STEP_MS`).
+    lead_ms : int, optional
+        Flash mode: the dark reference step's length.
+    tail_ms : int, optional
+        How long the client keeps filming after the last step.
+    steady_ms : int, optional
+        Steady mode: the step's length.
+    rng : random.Random, optional
+        Defaults to :class:`secrets.SystemRandom` (pass a seeded ``random.Random`` only in
+        tests).
+    now : float, optional
+        ``created_at`` (default: the clock).
+
+    Returns
+    -------
+    Challenge
+        With a fresh random nonce; it passes :func:`check_photosensitive`.
     """
     rng = rng or secrets.SystemRandom()
     created = time.time() if now is None else float(now)

@@ -100,13 +100,42 @@ def simulate_clip(
     drift_px: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> tuple[list[np.ndarray], list[float]]:
-    """Frames (BGR uint8) and timestamps (ms since the challenge started) of a still face filmed
-    while the screen plays ``challenge`` from 0 to its ``capture_ms``.
+    """Frames and timestamps of a still face filmed while the screen plays ``challenge``.
 
-    ``latency_ms``: the camera's delay (a frame stamped ``t`` shows the screen at ``t - latency``);
-    ``strength``: the screen light's share at the face (0: no response, a static image);
-    ``noise``: Gaussian sensor noise (grey levels); ``drift_px``: a slow random walk of the whole
-    image (standard deviation per frame, pixels), so the face moves a little.
+    Parameters
+    ----------
+    image_bgr : numpy.ndarray
+        The still face, BGR ``uint8``.
+    box : FaceBox
+        Its face box (where the screen's light falls).
+    challenge : Challenge
+        Played from 0 to its ``capture_ms``.
+    fps : float, optional
+        Mean frame rate.
+    latency_ms : float, optional
+        The camera's delay (a frame stamped ``t`` shows the screen at ``t - latency``).
+    strength : float, optional
+        The screen light's share at the face (0: no response, a static image).
+    noise : float, optional
+        Gaussian sensor noise (grey levels).
+    exposure_ms : float, optional
+        Each frame integrates the screen over this long.
+    jitter_ms : float, optional
+        Uniform jitter of the frame times.
+    jpeg_quality : int or None, optional
+        Encode and decode each frame as JPEG at this quality (``None``: no encoding).
+    drift_px : float, optional
+        A slow random walk of the whole image (standard deviation per frame, pixels), so the
+        face moves a little.
+    rng : numpy.random.Generator, optional
+        For reproducible clips.
+
+    Returns
+    -------
+    frames : list of numpy.ndarray
+        BGR ``uint8`` frames.
+    timestamps_ms : list of float
+        ms since the challenge started, one per frame.
     """
     rng = rng or np.random.default_rng()
     times = frame_times(challenge.capture_ms, fps, jitter_ms, rng)

@@ -122,7 +122,31 @@ class VerifyParams:
 
 @dataclass
 class ChallengeReport:
-    """The verifier's outcome: the decision, the reasons against ``live``, and every check."""
+    """The verifier's outcome: the decision, the reasons against ``live``, and every check.
+
+    Parameters
+    ----------
+    decision : {"live", "spoof", "unknown"}
+        ``live`` only when every required check passes.
+    reasons : list of str
+        Why the decision is not ``live`` (empty when it is).
+    mode : {"flash", "steady"}
+        The challenge's mode.
+    weak : bool
+        True for the steady mode (no colour response to check).
+    nonce : str
+        The challenge's nonce.
+    frames : int
+        The number of frames received.
+    timing, faces, continuity, colour, passive, planarity : dict
+        Each check's measurements, ``passed`` and problems (see ``docs/challenge.md``).
+    frames_sha256 : list of str, optional
+        One hex digest per encoded frame (empty when arrays were given).
+    params : dict, optional
+        The :class:`VerifyParams` used.
+    ms : float, optional
+        The verification's duration.
+    """
 
     decision: str
     reasons: list[str]
@@ -141,6 +165,7 @@ class ChallengeReport:
     ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole report as JSON-able data."""
         return {
             "decision": self.decision,
             "reasons": list(self.reasons),
@@ -187,8 +212,24 @@ class ChallengeReport:
     def claims(self, session_id: str, challenge: Challenge | dict[str, Any],
                models: dict[str, Any] | None = None, issuer: str = "facelive"
                ) -> dict[str, Any]:
-        """The claims of the signed result (:func:`facelive.audit.result_claims`) for this
-        report: ``models`` is typically ``pipeline.info()``."""
+        """The claims of the signed result (:func:`facelive.audit.result_claims`) for this report.
+
+        Parameters
+        ----------
+        session_id : str
+            The session the clip belongs to.
+        challenge : Challenge or dict
+            The issued challenge.
+        models : dict, optional
+            The tests' and models' versions, typically ``pipeline.info()``.
+        issuer : str, optional
+            The ``iss`` claim.
+
+        Returns
+        -------
+        dict
+            Ready for :meth:`facelive.audit.ResultSigner.sign_result`.
+        """
         from facelive.audit import result_claims
 
         ch = challenge.to_dict() if isinstance(challenge, Challenge) else dict(challenge)
@@ -412,15 +453,38 @@ def verify_challenge(
 ) -> ChallengeReport:
     """Check a challenge clip; see the module docstring for the checks.
 
-    ``frames``: BGR uint8 arrays, encoded image bytes or paths (hashed: ``frames_sha256``);
-    ``timestamps_ms``: one per frame, ms since the client started the challenge;
-    ``pipeline``: the passive tests (:class:`facelive.pipeline.Pipeline`); ``None`` skips them
-    (the report says ``"status": "skipped"``; a server must pass one);
-    ``detector`` / ``mesher``: reused when given (else created and closed here);
-    ``elapsed_ms``: the server's own time between issuing the challenge and receiving the frames.
+    Parameters
+    ----------
+    frames : sequence
+        BGR ``uint8`` arrays, encoded image bytes or paths (encoded ones are hashed:
+        ``frames_sha256``).
+    timestamps_ms : sequence of float
+        One per frame, ms since the client started the challenge.
+    challenge : Challenge or dict
+        The issued challenge.
+    pipeline : Pipeline, optional
+        The passive tests (:class:`facelive.pipeline.Pipeline`); ``None`` skips them (the
+        report says ``"status": "skipped"``; a server must pass one).
+    detector : FaceDetector, optional
+        Reused when given (else created and closed here).
+    mesher : FaceMesher, optional
+        Reused when given (else created and closed here).
+    params : VerifyParams, optional
+        The bounds and thresholds (default: :class:`VerifyParams`'s).
+    elapsed_ms : float, optional
+        The server's own time between issuing the challenge and receiving the frames.
 
-    Raises ``ValueError`` on malformed input (frame and timestamp counts differ, no frames) and
-    :class:`facelive.errors.ImageError` on an unreadable frame.
+    Returns
+    -------
+    ChallengeReport
+        The decision, the reasons against ``live`` and every check.
+
+    Raises
+    ------
+    ValueError
+        On malformed input (frame and timestamp counts differ, no frames).
+    facelive.ImageError
+        On an unreadable frame.
     """
     t0 = time.perf_counter()
     params = params or VerifyParams()

@@ -20,6 +20,12 @@ Score convention: higher = more live; a sample is **accepted as live when score 
 Empty classes: a rate whose denominator is zero is NaN in the array functions and ``None`` (JSON
 null) in :func:`compute_metrics`. Samples whose score is ``None`` (no decision: no face, error,
 timeout) are counted in ``n_no_decision`` and excluded from every rate.
+
+>>> live, attacks = [0.9, 0.8, 0.7, 0.4], [0.1, 0.3, 0.5, 0.75]
+>>> bpcer(live, 0.6), apcer(attacks, 0.6)      # one live rejected, one attack accepted
+(0.25, 0.25)
+>>> eer(live, attacks), eer_threshold(live, attacks), auc(live, attacks)
+(0.25, 0.6, 0.8125)
 """
 
 from __future__ import annotations
@@ -42,20 +48,63 @@ def _arr(x: ArrayLike) -> np.ndarray:
 
 
 def bpcer(live_scores: ArrayLike, threshold: float) -> float:
-    """Share of live samples rejected (score < threshold); NaN without live samples."""
+    """Share of live samples rejected (score < threshold): BPCER, also FRR.
+
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    threshold : float
+        Accepted as live when score >= threshold.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN without live samples.
+    """
     a = _arr(live_scores)
     return float(np.mean(a < threshold)) if a.size else math.nan
 
 
 def apcer(attack_scores: ArrayLike, threshold: float) -> float:
-    """Share of attack samples accepted (score >= threshold); NaN without attack samples."""
+    """Share of attack samples accepted (score >= threshold): APCER of one type, or FAR pooled.
+
+    Parameters
+    ----------
+    attack_scores : array_like
+        Scores of the attack samples.
+    threshold : float
+        Accepted as live when score >= threshold.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN without attack samples.
+    """
     a = _arr(attack_scores)
     return float(np.mean(a >= threshold)) if a.size else math.nan
 
 
 def roc(live_scores: ArrayLike, attack_scores: ArrayLike
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(thresholds, far, frr)`` at +inf and at every distinct score, thresholds descending."""
+    """The ROC as operating points at +inf and at every distinct score.
+
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    attack_scores : array_like
+        Scores of the attack samples.
+
+    Returns
+    -------
+    thresholds : numpy.ndarray
+        +inf, then every distinct score, descending.
+    far : numpy.ndarray
+        Share of attacks accepted at each threshold (NaN without attacks).
+    frr : numpy.ndarray
+        Share of live samples rejected at each threshold (NaN without live samples).
+    """
     live, att = np.sort(_arr(live_scores)), np.sort(_arr(attack_scores))
     t = np.unique(np.concatenate([live, att]))[::-1]
     t = np.concatenate([[np.inf], t])
@@ -69,7 +118,20 @@ def roc(live_scores: ArrayLike, attack_scores: ArrayLike
 
 
 def eer(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
-    """Equal error rate, linearly interpolated on the ROC (see the module docstring)."""
+    """Equal error rate, linearly interpolated on the ROC (see the module docstring).
+
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    attack_scores : array_like
+        Scores of the attack samples.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when a class is empty.
+    """
     _, far, frr = roc(live_scores, attack_scores)
     if np.isnan(far[0]) or np.isnan(frr[0]):
         return math.nan
@@ -84,7 +146,18 @@ def eer(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
 def eer_threshold(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
     """Threshold where FAR and FRR are closest (ties: lowest FAR + FRR, then the highest score).
 
-    Returned as the midpoint between that score and the next lower distinct score.
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    attack_scores : array_like
+        Scores of the attack samples.
+
+    Returns
+    -------
+    float
+        The midpoint between that score and the next lower distinct score (so it keeps that
+        operating point on these scores); NaN when a class is empty.
     """
     t, far, frr = roc(live_scores, attack_scores)
     if t.size == 1 or np.isnan(far[0]) or np.isnan(frr[0]):
@@ -105,7 +178,29 @@ def threshold_for_apcer(live_scores: ArrayLike, attack_scores: ArrayLike,
     k = floor(target * n) attacks may be accepted, so the threshold must lie above a_(k+1); it is
     returned as the midpoint between a_(k+1) and the next higher distinct score (live or attack),
     or just above a_(k+1) when none is higher. ``target_apcer >= 1`` gives the lowest score.
-    Per type, the answer is the largest of the per-type thresholds. NaN without attack samples.
+    Per type, the answer is the largest of the per-type thresholds.
+
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    attack_scores : array_like
+        Scores of the attack samples.
+    target_apcer : float
+        The largest APCER allowed, in [0, 1].
+    attack_types : sequence of str or None, optional
+        The attack type of each attack score (``None`` counts as ``"unknown"``); given, the
+        target holds for every type.
+
+    Returns
+    -------
+    float
+        The threshold; NaN without attack samples.
+
+    Raises
+    ------
+    ValueError
+        When ``target_apcer`` is outside [0, 1] or ``attack_types`` has the wrong length.
     """
     if not 0.0 <= target_apcer <= 1.0:
         raise ValueError(f"target_apcer must be in [0, 1], got {target_apcer}")
@@ -134,7 +229,24 @@ def threshold_for_bpcer(live_scores: ArrayLike, target_bpcer: float) -> float:
 
     With the live scores sorted increasingly l_1 <= l_2 <= ..., at most k = floor(target * n) may
     be rejected, so the threshold is the midpoint between l_k and l_(k+1) (l_1 itself when k = 0;
-    ties can only lower the BPCER). NaN without live scores.
+    ties can only lower the BPCER).
+
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    target_bpcer : float
+        The largest BPCER allowed, in [0, 1).
+
+    Returns
+    -------
+    float
+        The threshold; NaN without live scores.
+
+    Raises
+    ------
+    ValueError
+        When ``target_bpcer`` is outside [0, 1).
     """
     if not 0.0 <= target_bpcer < 1.0:
         raise ValueError(f"target_bpcer must be in [0, 1), got {target_bpcer}")
@@ -148,7 +260,20 @@ def threshold_for_bpcer(live_scores: ArrayLike, target_bpcer: float) -> float:
 
 
 def auc(live_scores: ArrayLike, attack_scores: ArrayLike) -> float:
-    """Area under the ROC: P(live > attack) + 0.5 P(tie); NaN when a class is empty."""
+    """Area under the ROC: P(live > attack) + 0.5 P(tie) (Mann-Whitney U).
+
+    Parameters
+    ----------
+    live_scores : array_like
+        Scores of the bona fide (live) samples, P(live) or any score where higher = more live.
+    attack_scores : array_like
+        Scores of the attack samples.
+
+    Returns
+    -------
+    float
+        In [0, 1] (0.5: chance; below: inverted); NaN when a class is empty.
+    """
     live, att = _arr(live_scores), _arr(attack_scores)
     if not live.size or not att.size:
         return math.nan
@@ -165,11 +290,38 @@ def compute_metrics(scores: Sequence[float | None], labels: Sequence[str],
                     attack_types: Sequence[str | None], threshold: float) -> dict[str, Any]:
     """All metrics of one level (frames or videos) at ``threshold``.
 
-    ``labels`` are ``"live"``/``"spoof"``; ``attack_types`` name each attack's PAI species
-    (ignored for live samples; ``None`` for an attack counts as ``"unknown"``). Undefined rates
-    are ``None``. Keys: APCER (per type), APCER_max, BPCER, ACER, FAR, FRR, HTER, EER,
-    EER_threshold, AUC, n_live, n_spoof, n_no_decision (+ per class), n_per_type, accuracy and
-    the thesis-style confusion percentages (positive = live, share of decided samples).
+    Parameters
+    ----------
+    scores : sequence of float or None
+        One score per sample; ``None`` for a sample without a decision (counted in
+        ``n_no_decision``, excluded from every rate).
+    labels : sequence of str
+        ``"live"`` or ``"spoof"`` per sample.
+    attack_types : sequence of str or None
+        Each attack's PAI species (ignored for live samples; ``None`` for an attack counts as
+        ``"unknown"``).
+    threshold : float
+        Accepted as live when score >= threshold.
+
+    Returns
+    -------
+    dict
+        Keys: APCER (per type), APCER_max, BPCER, ACER, FAR, FRR, HTER, EER, EER_threshold,
+        AUC, n_live, n_spoof, n_no_decision (+ per class), n_per_type, accuracy and the
+        thesis-style confusion percentages (positive = live, share of decided samples); an
+        undefined rate is ``None``.
+
+    Raises
+    ------
+    ValueError
+        When the sequences differ in length or a label is neither ``"live"`` nor ``"spoof"``.
+
+    Examples
+    --------
+    >>> m = compute_metrics([0.9, 0.8, None, 0.1, 0.7], ["live", "live", "live", "spoof", "spoof"],
+    ...                     [None, None, None, "print", "mobile"], threshold=0.6)
+    >>> m["APCER"], m["APCER_max"], m["BPCER"], m["ACER"], m["n_no_decision"]
+    ({'mobile': 1.0, 'print': 0.0}, 1.0, 0.0, 0.5, 1)
     """
     if not (len(scores) == len(labels) == len(attack_types)):
         raise ValueError("scores, labels and attack_types must have the same length")

@@ -6,6 +6,17 @@ distorted)`` (same-shape grey float arrays in 0..255; ``mas``/``mams`` take colo
 no-reference ones take ``(image)``. Conventions: ``docs/quality-measures.md``. ``measures()``
 computes some measures in float32 by default (``dtype=np.float64``: the reference, as the separate
 functions compute them).
+
+>>> import numpy as np
+>>> image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)   # BGR
+>>> values = measures(image)
+>>> len(values), list(values)[:3]
+(25, ['MSE', 'PSNR', 'SNR'])
+>>> grey = to_grey(image)                   # I; blurred(grey) is I', the distorted copy
+>>> psnr(grey, blurred(grey)) == values["PSNR"]
+True
+>>> ssim(grey, grey)
+1.0
 """
 
 from __future__ import annotations

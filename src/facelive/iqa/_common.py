@@ -68,7 +68,18 @@ def check_pair(
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
-    """BGR (H, W, 3) or grey (H, W) -> grey float64 0..255 (BT.601 luma, as OpenCV BGR2GRAY)."""
+    """BGR (H, W, 3) or grey (H, W) -> grey float64 0..255 (BT.601 luma, as OpenCV BGR2GRAY).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        BGR (H, W, 3) or grey (H, W), any real dtype, 0..255.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``I``: grey float64 (H, W), 0..255.
+    """
     a = _as_array(image, "image")
     if a.ndim == 2:
         return a
@@ -88,6 +99,16 @@ def blurred(image: np.ndarray) -> np.ndarray:
 
     Galbally, Marcel & Fierrez, IEEE TIP 23(2), 2014, Sec. III: the reference of the full-reference
     measures is this smoothed copy of the input.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Grey (H, W) or colour (H, W, 3) float64, 0..255 (e.g. :func:`to_grey`'s output).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``I'``: the same shape, float64.
     """
     a = _as_array(image, "image")
     return cv2.GaussianBlur(a, (3, 3), 0.5, sigmaY=0.5, borderType=BORDER)

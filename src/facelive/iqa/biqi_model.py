@@ -125,5 +125,16 @@ def _biqi(grey: np.ndarray) -> float:
 
 
 def biqi(image: np.ndarray) -> float:
-    """BIQI of a grey or BGR image, 0 (clean) .. 100 (strongly distorted)."""
+    """BIQI of a grey or BGR image, 0 (clean) .. 100 (strongly distorted).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Grey (H, W) or BGR (H, W, 3), 0..255.
+
+    Returns
+    -------
+    float
+        0 (clean) .. 100 (strongly distorted).
+    """
     return _biqi(to_grey(check_image(image)))

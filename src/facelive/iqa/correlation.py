@@ -18,7 +18,20 @@ _SQRT3_255 = np.sqrt(3.0) * 255.0
 
 def nxc(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Normalised cross-correlation, sum(I * I') / sum(I^2), element-wise product
-    (Eskicioglu & Fisher 1995); 1 when both sums are 0."""
+    (Eskicioglu & Fisher 1995); 1 when both sums are 0.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        1 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return ratio(float(np.sum(r * d)), float(np.sum(r * r)), 1.0)
 
@@ -104,7 +117,20 @@ def _mas_mams(c1: np.ndarray, c2: np.ndarray) -> tuple[float, float]:
 
 def mas(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Mean angle similarity, 1 - mean(alpha_p), alpha_p = (2/pi) arccos of the cosine between the
-    colour vectors C_p and C'_p (Avcibas et al. 2002). Takes (H, W, 3) arrays (grey is repeated)."""
+    colour vectors C_p and C'_p (Avcibas et al. 2002). Takes (H, W, 3) arrays (grey is repeated).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``C``: a colour float image (H, W, 3) in 0..255 (a grey one is repeated).
+    distorted : numpy.ndarray
+        ``C'``, the same shape.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 for identical images.
+    """
     r, d = check_pair(reference, distorted, colour=True)
     return _mas_mams(planes(r), planes(d))[0]
 
@@ -112,6 +138,19 @@ def mas(reference: np.ndarray, distorted: np.ndarray) -> float:
 def mams(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Mean angle-magnitude similarity as in Galbally et al. 2014, Table I:
     mean(1 - (1 - alpha_p) (1 - |C_p - C'_p| / (sqrt(3) 255))) (Avcibas et al. 2002).
-    Takes (H, W, 3) arrays (grey is repeated); identical images give 0."""
+    Takes (H, W, 3) arrays (grey is repeated); identical images give 0.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``C``: a colour float image (H, W, 3) in 0..255 (a grey one is repeated).
+    distorted : numpy.ndarray
+        ``C'``, the same shape.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted, colour=True)
     return _mas_mams(planes(r), planes(d))[1]

@@ -34,7 +34,20 @@ def _ted(e1: np.ndarray, e2: np.ndarray) -> float:
 
 
 def ted(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Total edge difference, mean |E(I) - E(I')| over binary Sobel edge maps."""
+    """Total edge difference, mean |E(I) - E(I')| over binary Sobel edge maps.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _ted(edge_map(*sobel(r)), edge_map(*sobel(d)))
 
@@ -84,6 +97,19 @@ def _tcd(n1: int, n2: int) -> float:
 
 
 def tcd(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Total corner difference, |n(I) - n(I')| / max(n(I), n(I')), 0 when neither has corners."""
+    """Total corner difference, |n(I) - n(I')| / max(n(I), n(I')), 0 when neither has corners.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _tcd(corner_count(*sobel(r)), corner_count(*sobel(d)))

@@ -43,17 +43,36 @@ JQI (cheap), MAS, MAMS and NIQE (unweighted by the shipped model)."""
 def measures(
     image: np.ndarray, names: Iterable[str] | None = None, *, dtype: DTypeLike = np.float32
 ) -> OrderedDict[str, float]:
-    """The 25 measures of ``image`` (BGR uint8 (H, W, 3), or grey (H, W) in 0..255), >= 16x16.
+    """The 25 measures of ``image``, sharing intermediates.
 
-    Full-reference measures compare I (reference) with I' (distorted); no-reference ones use I.
-    Returns an ordered mapping in :data:`MEASURE_NAMES` order; every value is a finite float.
-    ``names``: compute only these measures (returned in :data:`MEASURE_NAMES` order); each value
-    is the same number as in the full computation (e.g. for a model that gives some measures no
-    weight).
-    ``dtype``: working precision of the filtering, FFTs and wavelets of
-    :data:`WORKING_PRECISION_MEASURES` (float32 by default, within 1e-4 relative of the float64
-    reference on natural images, tested); ``np.float64`` gives the reference. I, I', D = I - I'
-    and the other measures are always float64.
+    Full-reference measures compare I (the grey image, the reference) with I' (its blurred copy,
+    the distorted image); no-reference ones use I.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        BGR ``uint8`` (H, W, 3), or grey (H, W) in 0..255; at least 16x16.
+    names : iterable of str, optional
+        Compute only these measures (returned in :data:`MEASURE_NAMES` order); each value is the
+        same number as in the full computation (e.g. for a model that gives some measures no
+        weight).
+    dtype : numpy dtype, optional
+        Working precision of the filtering, FFTs and wavelets of
+        :data:`WORKING_PRECISION_MEASURES`: float32 (default; within 1e-4 relative of the
+        float64 reference on natural images, tested) or ``np.float64`` (the reference). I, I',
+        D = I - I' and the other measures are always float64.
+
+    Returns
+    -------
+    collections.OrderedDict
+        Measure name -> value, in :data:`MEASURE_NAMES` order; every value is a finite float.
+
+    Raises
+    ------
+    ValueError
+        On an unknown measure name or dtype.
+    facelive.ImageError
+        On an array that is not a usable image (shape, dtype, size, NaN).
     """
     if names is None:
         want = frozenset(MEASURE_NAMES)

@@ -141,5 +141,16 @@ def _niqe(grey: np.ndarray) -> float:
 
 
 def niqe(image: np.ndarray) -> float:
-    """NIQE of a grey or BGR image (lower = closer to the pristine model)."""
+    """NIQE of a grey or BGR image (lower = closer to the pristine model).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Grey (H, W) or BGR (H, W, 3), 0..255.
+
+    Returns
+    -------
+    float
+        >= 0; lower = closer to the pristine model.
+    """
     return _niqe(to_grey(check_image(image)))

@@ -55,7 +55,18 @@ def _jqi(grey: np.ndarray) -> float:
 
 
 def jqi(image: np.ndarray) -> float:
-    """JPEG quality index (Wang, Sheikh & Bovik 2002) of a grey or BGR image."""
+    """JPEG quality index (Wang, Sheikh & Bovik 2002) of a grey or BGR image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Grey (H, W) or BGR (H, W, 3), 0..255.
+
+    Returns
+    -------
+    float
+        The predicted quality (higher = fewer JPEG artefacts).
+    """
     return _jqi(to_grey(check_image(image)))
 
 
@@ -77,6 +88,17 @@ def _hlfi(mag_half: np.ndarray, h: int, w: int) -> float:
 
 
 def hlfi(image: np.ndarray) -> float:
-    """High-low frequency index (lfs - hfs) / sum|F| of a grey or BGR image."""
+    """High-low frequency index (lfs - hfs) / sum|F| of a grey or BGR image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Grey (H, W) or BGR (H, W, 3), 0..255.
+
+    Returns
+    -------
+    float
+        In [-1, 1].
+    """
     g = to_grey(check_image(image))
     return _hlfi(np.abs(spectrum(g)), *g.shape)

@@ -20,7 +20,20 @@ RAMD_R = 10
 
 
 def mse(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Mean squared error, mean(D^2) (Eskicioglu & Fisher 1995)."""
+    """Mean squared error, mean(D^2) (Eskicioglu & Fisher 1995).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     diff = r - d
     return float(np.mean(diff * diff))
@@ -31,7 +44,20 @@ def _psnr(m: float) -> float:
 
 
 def psnr(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Peak SNR, 10 log10(255^2 / MSE) dB, capped at 100 dB (Eskicioglu & Fisher 1995)."""
+    """Peak SNR, 10 log10(255^2 / MSE) dB, capped at 100 dB (Eskicioglu & Fisher 1995).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In dB, at most 100 (identical images).
+    """
     return _psnr(mse(reference, distorted))
 
 
@@ -41,31 +67,96 @@ def _snr(sum_sq: float, n: int, m: float) -> float:
 
 def snr(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Signal-to-noise ratio, 10 log10(sum(I^2) / (N MSE)) dB, clipped to +-100 dB
-    (Eskicioglu & Fisher 1995)."""
+    (Eskicioglu & Fisher 1995).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In dB, in [-100, 100].
+    """
     r, _ = check_pair(reference, distorted)
     return _snr(float(np.sum(r * r)), r.size, mse(reference, distorted))
 
 
 def sc(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Structural content, sum(I^2) / sum(I'^2) (Eskicioglu & Fisher 1995); 1 when both are 0."""
+    """Structural content, sum(I^2) / sum(I'^2) (Eskicioglu & Fisher 1995); 1 when both are 0.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 1 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return ratio(float(np.sum(r * r)), float(np.sum(d * d)), 1.0)
 
 
 def md(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Maximum difference, max |D| (Eskicioglu & Fisher 1995)."""
+    """Maximum difference, max |D| (Eskicioglu & Fisher 1995).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0, in grey levels.
+    """
     r, d = check_pair(reference, distorted)
     return float(np.max(np.abs(r - d)))
 
 
 def ad(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Average difference, mean(D) (Eskicioglu & Fisher 1995)."""
+    """Average difference, mean(D) (Eskicioglu & Fisher 1995).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In grey levels (signed).
+    """
     r, d = check_pair(reference, distorted)
     return float(np.mean(r - d))
 
 
 def nae(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Normalised absolute error, sum|D| / sum|I| (Eskicioglu & Fisher 1995); 0 when both are 0."""
+    """Normalised absolute error, sum|D| / sum|I| (Eskicioglu & Fisher 1995); 0 when both are 0.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return ratio(float(np.sum(np.abs(r - d))), float(np.sum(np.abs(r))), 0.0)
 
@@ -82,7 +173,20 @@ def _ramd(absdiff: np.ndarray, r: int = RAMD_R) -> float:
 
 
 def ramd(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """R-averaged maximum difference: mean of the R = 10 largest |D| (Avcibas et al. 2002)."""
+    """R-averaged maximum difference: mean of the R = 10 largest |D| (Avcibas et al. 2002).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0, in grey levels.
+    """
     r, d = check_pair(reference, distorted)
     return _ramd(np.abs(r - d))
 
@@ -99,6 +203,19 @@ def _lmse(lap_ref: np.ndarray, lap_diff: np.ndarray) -> float:
 
 def lmse(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Laplacian MSE, sum((L(I) - L(I'))^2) / sum(L(I)^2), L the 4-neighbour Laplacian
-    (Eskicioglu & Fisher 1995); 0 when both sums are 0."""
+    (Eskicioglu & Fisher 1995); 0 when both sums are 0.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _lmse(laplacian(r), laplacian(r - d))

@@ -117,14 +117,40 @@ def _spe(f1: np.ndarray, fd: np.ndarray, width: int) -> float:
 
 
 def sme(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Spectral magnitude error, mean((|F| - |F'|)^2) (Avcibas et al. 2002)."""
+    """Spectral magnitude error, mean((|F| - |F'|)^2) (Avcibas et al. 2002).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _sme(np.abs(spectrum(r)), np.abs(spectrum(d)), r.shape[1])
 
 
 def spe(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Spectral phase error, mean(wrap(arg F - arg F')^2), wrapped to [-pi, pi)
-    (Avcibas et al. 2002)."""
+    (Avcibas et al. 2002).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In [0, pi^2]; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _spe(spectrum(r), spectrum(r - d), r.shape[1])
 
@@ -148,13 +174,39 @@ def _gpe(g1: tuple[np.ndarray, np.ndarray], g2: tuple[np.ndarray, np.ndarray]) -
 
 
 def gme(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Gradient magnitude error, mean((|G| - |G'|)^2), Sobel G (Galbally et al. 2014)."""
+    """Gradient magnitude error, mean((|G| - |G'|)^2), Sobel G (Galbally et al. 2014).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _gme(np.hypot(*sobel(r)), np.hypot(*sobel(d)))
 
 
 def gpe(reference: np.ndarray, distorted: np.ndarray) -> float:
     """Gradient phase error, mean(wrap(arg G - arg G')^2), Sobel G; arg 0 = 0 (Galbally et al.
-    2014)."""
+    2014).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        In [0, pi^2]; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted)
     return _gpe(sobel(r), sobel(d))

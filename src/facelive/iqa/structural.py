@@ -119,7 +119,20 @@ def _ssim(x: np.ndarray, d: np.ndarray, y_is_blurred: bool = False) -> float:
 
 
 def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004), Gaussian 11x11 window, sigma 1.5, L = 255."""
+    """Mean SSIM (Wang et al. 2004), Gaussian 11x11 window, sigma 1.5, L = 255.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        At most 1 (identical images).
+    """
     r, d = check_pair(reference, distorted, min_side=11)
     return _ssim(r, r - d)
 
@@ -175,7 +188,20 @@ def _vif(ref: np.ndarray, d: np.ndarray) -> float:
 
 
 def vif(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Pixel-domain visual information fidelity (Sheikh & Bovik 2006); 1 for two flat images."""
+    """Pixel-domain visual information fidelity (Sheikh & Bovik 2006); 1 for two flat images.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 1 for identical images.
+    """
     r, d = check_pair(reference, distorted, min_side=16)
     return _vif(r, r - d)
 
@@ -222,6 +248,19 @@ def _rred(ref: np.ndarray, dist: np.ndarray) -> float:
 
 
 def rred(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Reduced-reference entropic difference (Soundararajan & Bovik 2012); 0 if identical."""
+    """Reduced-reference entropic difference (Soundararajan & Bovik 2012); 0 if identical.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        ``I``: a grey float image in 0..255 (:func:`~facelive.iqa.to_grey`).
+    distorted : numpy.ndarray
+        ``I'``, the same shape (in the quality test, :func:`~facelive.iqa.blurred` of ``I``).
+
+    Returns
+    -------
+    float
+        >= 0; 0 for identical images.
+    """
     r, d = check_pair(reference, distorted, min_side=6)
     return _rred(r, d)
