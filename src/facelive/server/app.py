@@ -11,7 +11,7 @@ at once with 503 and ``Retry-After``; no unbounded queue). Images are held in me
 never logged. Without a ``pipeline`` object the app runs the pipeline in killable worker
 processes (:mod:`facelive.server.workers`); with one, in worker threads.
 
-The challenge sessions (issue 14) are stateful: the session store (memory, or Redis with
+The challenge sessions are stateful: the session store (memory, or Redis with
 ``redis_url``) and the result signer are opened at start-up; a clip uploaded to a session is
 verified after its 202 answer, in the background (awaited, up to ``verify_timeout_s``, at
 shutdown).
@@ -40,7 +40,7 @@ from fastapi.staticfiles import StaticFiles
 
 import facelive
 from facelive.server.errors import ApiError, register_exception_handlers
-from facelive.server.middleware import HardeningMiddleware
+from facelive.server.middleware import HardeningMiddleware, OutcomeMiddleware
 from facelive.server.routes import demo, liveness, ops, sessions, web
 from facelive.server.routes.web import STATIC_DIR
 from facelive.server.settings import Settings
@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None,
         redirect_slashes=False,  # a redirect would be built from the Host header
     )
     app.state.facelive = state
+    # Innermost first: unexpected errors and outcome metrics; CORS; then the hardening.
+    app.add_middleware(OutcomeMiddleware, metrics=state.metrics)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -7,6 +7,11 @@ Access control (:mod:`facelive.server.auth`): :func:`authorize` checks the API k
 configured (401 ``unauthorized`` otherwise) and :func:`limit_rate` takes a token from the key's
 and the client address's buckets (429 ``rate_limited`` with ``Retry-After``). Routes that count
 refusals in their metrics call them in their body; others declare ``key: ApiKey``.
+
+Metrics: a route declared with ``dependencies=[Depends(count_requests)]`` or
+``[Depends(count_refusals)]`` has its outcome recorded by
+:class:`~facelive.server.middleware.OutcomeMiddleware` (a route notes its decision with
+:func:`~facelive.server.errors.outcome`; the error handler notes an error's code).
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from facelive.server.auth import RateLimiter, client_bucket, parse_bearer
-from facelive.server.errors import ApiError
+from facelive.server.errors import ApiError, outcome
 from facelive.server.settings import Settings
 from facelive.server.state import ServiceState
 
 __all__ = ["get_state", "get_settings", "State", "AppSettings", "authorize", "limit_rate",
            "require_api_key", "ApiKey", "client_address", "bearer_token", "session_key",
-           "address_bucket"]
+           "address_bucket", "count_requests", "count_refusals"]
 
 
 def get_state(request: Request) -> ServiceState:
@@ -39,6 +44,18 @@ def get_settings(state: State) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def count_requests(request: Request) -> None:
+    """Route dependency: the request's outcome (decision or error code) and latency go to the
+    request metrics (``facelive_requests``, ``facelive_request_duration_seconds``)."""
+    outcome(request).counted = "requests"
+
+
+def count_refusals(request: Request) -> None:
+    """Route dependency: an :class:`ApiError` answer counts a session event ``refused_<code>``
+    (``facelive_session_events``)."""
+    outcome(request).counted = "sessions"
 
 
 def client_address(request: Request) -> str | None:

@@ -1,4 +1,9 @@
-"""The service's ASGI middleware: client address, request framing, security headers, access log.
+"""The service's ASGI middleware: client address, request framing, security headers, access log;
+outcomes and metrics.
+
+:class:`OutcomeMiddleware` wraps the routes (inside CORS): it answers an exception that no
+handler took with 500 ``internal_error`` (logged; the server keeps serving) and, when the request
+ends, records its :class:`~facelive.server.errors.Outcome` in the metrics.
 
 :class:`HardeningMiddleware` wraps the whole app (every route, static file and error):
 
@@ -32,10 +37,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from facelive.server.errors import Outcome, internal_error
+from facelive.server.metrics import Metrics
 from facelive.server.settings import Settings
 
-__all__ = ["HardeningMiddleware", "PAGE_CSP", "PAGE_HEADERS", "API_CSP", "printable",
-           "resolve_client"]
+__all__ = ["HardeningMiddleware", "OutcomeMiddleware", "PAGE_CSP", "PAGE_HEADERS", "API_CSP",
+           "printable", "resolve_client"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +50,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 access_log = logging.getLogger("facelive.access")
+log = logging.getLogger("facelive.server")
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -201,6 +209,58 @@ class HardeningMiddleware:
                                 printable(scope.get("method", "?"), 16), printable(path),
                                 printable(scope.get("http_version", "?"), 8), status,
                                 (time.perf_counter() - t0) * 1e3)
+
+
+class OutcomeMiddleware:
+    """Pure ASGI middleware: the last answer to unexpected errors, and the outcome metrics.
+
+    Each HTTP request gets an :class:`~facelive.server.errors.Outcome` in its state (the route's
+    ``request.state.outcome``). An exception that reaches this middleware before the response
+    has started is logged and answered 500 ``internal_error``. When the request ends, its
+    outcome is recorded: ``counted == "requests"`` (``POST /v1/liveness``):
+    ``facelive_requests`` and ``facelive_request_duration_seconds`` by outcome (the decision, or
+    the error code); ``counted == "sessions"`` (the session endpoints): an :class:`ApiError`
+    answer counts ``facelive_session_events`` ``refused_<code>``.
+
+    Parameters
+    ----------
+    app : ASGI app
+        The app it wraps.
+    metrics : Metrics
+        The app's metrics.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        record = Outcome()
+        scope.setdefault("state", {})["outcome"] = record
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unexpected error on %s: %s", printable(scope.get("path", "")),
+                      type(exc).__name__, exc_info=exc)
+            record.value = "internal_error"
+            await internal_error()(scope, receive, send)
+        finally:
+            if record.counted == "requests":
+                self.metrics.observe_request(record.value, time.perf_counter() - t0)
+            elif record.counted == "sessions" and record.refused:
+                self.metrics.sessions.labels(f"refused_{record.value}").inc()
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:

@@ -1,5 +1,5 @@
-"""Challenge sessions over HTTP (issue 14): create, hand out the challenge, accept the frames,
-verify, sign, answer the result.
+"""Challenge sessions over HTTP: create, hand out the challenge, accept the frames, verify, sign,
+answer the result.
 
 The flow (``docs/challenge.md``, README "Screen-flash challenge"): the site's backend creates a
 session with its API key (:meth:`SessionService.create`); the browser, holding only the session's
@@ -160,8 +160,15 @@ def _retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-def _is_store_failure(exc: BaseException) -> bool:
-    return type(exc).__module__.split(".")[0] == "redis"
+def store_failures() -> tuple[type[Exception], ...]:
+    """The exceptions of an unreachable or failing session store: any
+    :class:`redis.exceptions.RedisError` (connection, timeout, response errors) and the socket
+    errors under it (:class:`ConnectionError`, :class:`TimeoutError`). ``redis`` is imported
+    here, when an exception is being matched, as the session store imports it only for a Redis
+    store."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, ConnectionError, TimeoutError)
 
 
 class SessionService:
@@ -199,9 +206,7 @@ class SessionService:
                            {"Retry-After": _retry_after(self.settings.retry_after_s)}) from None
         except SessionStoreError as exc:
             raise ApiError(exc.status, "session_error", str(exc)) from None
-        except Exception as exc:
-            if not _is_store_failure(exc):
-                raise
+        except store_failures() as exc:
             log.error("session store unavailable: %s: %s", type(exc).__name__, exc)
             raise ApiError(503, "store_unavailable", "the session store is unavailable",
                            {"Retry-After": _retry_after(self.settings.retry_after_s)}) from None

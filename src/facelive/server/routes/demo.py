@@ -10,39 +10,40 @@ real API never offers a browser: it exists so that the demo can show something.
 from __future__ import annotations
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from facelive.server.deps import State, address_bucket, bearer_token, limit_rate
-from facelive.server.errors import ApiError
-from facelive.server.routes.sessions import NO_STORE, refused
+from facelive.server.deps import (
+    State,
+    address_bucket,
+    bearer_token,
+    count_refusals,
+    limit_rate,
+)
+from facelive.server.routes.sessions import NO_STORE
 from facelive.server.sessions import DEMO_KEY_ID
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["demo"], include_in_schema=False)
+# Refusals (raised ApiError) are counted like the session API's (OutcomeMiddleware).
+router = APIRouter(tags=["demo"], include_in_schema=False,
+                   dependencies=[Depends(count_refusals)])
 
 
 @router.post("/demo/sessions")
 async def create_demo_session(request: Request, state: State) -> Response:
-    try:
-        service = state.require_sessions()
-        limit_rate(request, state)
-        out = await anyio.to_thread.run_sync(service.create, DEMO_KEY_ID,
-                                             address_bucket(request), "flash")
-        state.metrics.sessions.labels("created").inc()
-        return JSONResponse(out, status_code=201, headers=NO_STORE)
-    except ApiError as exc:
-        return refused(state, exc)
+    service = state.require_sessions()
+    limit_rate(request, state)
+    out = await anyio.to_thread.run_sync(service.create, DEMO_KEY_ID, address_bucket(request),
+                                         "flash")
+    state.metrics.sessions.labels("created").inc()
+    return JSONResponse(out, status_code=201, headers=NO_STORE)
 
 
 @router.get("/demo/sessions/{session_id}/result")
 async def demo_result(session_id: str, request: Request, state: State) -> Response:
-    try:
-        service = state.require_sessions()
-        limit_rate(request, state)
-        status, body, headers = await anyio.to_thread.run_sync(
-            service.client_result, session_id, bearer_token(request))
-        return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
-    except ApiError as exc:
-        return refused(state, exc)
+    service = state.require_sessions()
+    limit_rate(request, state)
+    status, body, headers = await anyio.to_thread.run_sync(
+        service.client_result, session_id, bearer_token(request))
+    return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})

@@ -12,59 +12,45 @@ processing slots, so slow uploads hold a connection but never a slot; then it is
 thread when large) and the image is decoded and checked in a pipeline process (or, for a
 pipeline object given to the app, a worker thread), so the event loop keeps answering health
 checks and refusals while frames are processed.
+
+Every refusal is raised as an :class:`~facelive.server.errors.ApiError` and answered by the app's
+handler; the outcome (the decision, or the error code) and the latency are recorded by
+:class:`~facelive.server.middleware.OutcomeMiddleware` (``dependencies=[count_requests]``).
 """
 
 from __future__ import annotations
 
-import logging
-import time
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.requests import ClientDisconnect
 
-from facelive.server.deps import State, authorize, limit_rate
-from facelive.server.errors import ApiError, error_response
+from facelive.server.deps import State, authorize, count_requests, limit_rate
+from facelive.server.errors import outcome
 from facelive.server.parsing import parse_payload, payload_kind, read_body
 from facelive.server.schemas import LIVENESS_REQUEST_BODY, LIVENESS_RESPONSES
 from facelive.types import LivenessResult
 
 __all__ = ["router"]
 
-log = logging.getLogger("facelive.server")
 router = APIRouter(tags=["liveness"])
 
 
 @router.post("/v1/liveness", response_model=LivenessResult, responses=LIVENESS_RESPONSES,
-             openapi_extra=LIVENESS_REQUEST_BODY, summary="Liveness decision for one image")
+             openapi_extra=LIVENESS_REQUEST_BODY, summary="Liveness decision for one image",
+             dependencies=[Depends(count_requests)])
 async def liveness(request: Request, state: State) -> Response:
     """Decide live, spoof or unknown for one camera frame (see the request body)."""
-    t0 = time.perf_counter()
-    outcome = "internal_error"
     settings = state.settings
-    try:
-        state.ready_pipeline(retry_after=True)
-        limit_rate(request, state)
-        key_id = authorize(request, state)
-        limit_rate(request, state, key_id, address=False)
-        kind = payload_kind(request)
-        body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
-                               settings.body_min_rate, state.uploads)
-        with state.admit():
-            data = await parse_payload(kind, body, request.headers.get("content-type", ""))
-            del body
-            result = await state.check(data)
-        state.metrics.observe_result(result)
-        outcome = result.decision
-        return JSONResponse(result.to_dict())
-    except ApiError as exc:
-        outcome = exc.code
-        return exc.response()
-    except ClientDisconnect:
-        outcome = "client_disconnected"
-        return error_response(400, "client_disconnected", "the client went away")
-    except Exception as exc:
-        log.error("unexpected error in /v1/liveness: %s", type(exc).__name__, exc_info=exc)
-        return error_response(500, "internal_error", "unexpected server error")
-    finally:
-        state.metrics.observe_request(outcome, time.perf_counter() - t0)
+    state.ready_pipeline(retry_after=True)
+    limit_rate(request, state)
+    key_id = authorize(request, state)
+    limit_rate(request, state, key_id, address=False)
+    kind = payload_kind(request)
+    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
+                           settings.body_min_rate, state.uploads)
+    with state.admit():
+        data = await parse_payload(kind, body, request.headers.get("content-type", ""))
+        del body
+        result = await state.check(data)
+    state.metrics.observe_result(result)
+    outcome(request).value = result.decision
+    return JSONResponse(result.to_dict())

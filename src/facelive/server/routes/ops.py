@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse, Response
 
 import facelive
 from facelive.server.deps import ApiKey, AppSettings, State
-from facelive.server.errors import ApiError
 from facelive.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from facelive.server.schemas import error_responses
 
@@ -30,10 +29,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", tags=["operations"], summary="The models are loaded",
             responses=error_responses((503, "Models not loaded (`not_ready`), with the reason.")))
 async def readyz(state: State) -> Response:
-    try:
-        pipeline = state.ready_pipeline("the models are not loaded yet")
-    except ApiError as exc:
-        return exc.response()
+    pipeline = state.ready_pipeline("the models are not loaded yet")
     return JSONResponse({"status": "ready", "load_ms": state.load_ms,
                          "tests": [t.get("name") for t in pipeline.info()["tests"]]})
 
@@ -43,10 +39,7 @@ async def readyz(state: State) -> Response:
                                              "(`unauthorized`)."),
                                       (503, "Models not loaded (`not_ready`).")))
 async def info(state: State, settings: AppSettings, key: ApiKey) -> Response:
-    try:
-        pipeline = state.ready_pipeline("not ready")
-    except ApiError as exc:
-        return exc.response()
+    pipeline = state.ready_pipeline("not ready")
     return JSONResponse({
         "version": facelive.__version__,
         "pipeline": pipeline.info(),

@@ -1,4 +1,4 @@
-"""The challenge session API (issue 14): ``POST /v1/sessions``, ``GET .../challenge``,
+"""The challenge session API: ``POST /v1/sessions``, ``GET .../challenge``,
 ``POST .../frames``, ``GET .../result`` and ``GET /.well-known/jwks.json``.
 
 The backend endpoints (create, result) take the site's API key; the browser endpoints
@@ -7,7 +7,10 @@ answered ``202 {"status": "received"}`` as soon as it is accepted (the browser n
 verdict); the clip is verified afterwards, off the event loop (:meth:`ServiceState.verify_clip`:
 a pipeline process with a hard deadline), holding one of the ``max_concurrency`` processing
 slots until it is signed and stored. Store calls run in worker threads (a Redis store does
-network I/O). The logic is :class:`facelive.server.sessions.SessionService`.
+network I/O). The logic is :class:`facelive.server.sessions.SessionService`. Refusals are
+raised as :class:`~facelive.server.errors.ApiError`; the app's handler answers them and
+:class:`~facelive.server.middleware.OutcomeMiddleware` counts them (``refused_<code>``) for the
+routes declared with ``count_refusals``.
 """
 
 from __future__ import annotations
@@ -16,18 +19,18 @@ import logging
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.requests import ClientDisconnect
 
 from facelive.server.deps import (
     State,
     address_bucket,
     bearer_token,
+    count_refusals,
     limit_rate,
     session_key,
 )
-from facelive.server.errors import ApiError, error_response
+from facelive.server.errors import ApiError
 from facelive.server.parsing import parse_frames_upload, parse_small_json, read_body
 from facelive.server.schemas import (
     CHALLENGE_RESPONSES,
@@ -50,57 +53,42 @@ log = logging.getLogger("facelive.server")
 router = APIRouter(tags=["sessions"])
 
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def refused(state: ServiceState, exc: ApiError) -> Response:
-    state.metrics.sessions.labels(f"refused_{exc.code}").inc()
-    return exc.response()
-
-
-def disconnected() -> Response:
-    return error_response(400, "client_disconnected", "the client went away")
+COUNT_REFUSALS = [Depends(count_refusals)]
 
 
 @router.post("/v1/sessions", status_code=201, response_model=SessionCreated,
              responses=CREATE_SESSION_RESPONSES, openapi_extra=CREATE_SESSION_REQUEST_BODY,
-             summary="Create a challenge session (site backend, API key)")
+             summary="Create a challenge session (site backend, API key)",
+             dependencies=COUNT_REFUSALS)
 async def create_session(request: Request, state: State) -> Response:
     """Create a session; give `session_id` and `client_token` to the browser (the API key
     never leaves the backend). Optional JSON body `{"mode": "flash" | "steady"}`."""
-    try:
-        service = state.require_sessions()
-        limit_rate(request, state)
-        key_id = session_key(request, state)
-        limit_rate(request, state, key_id, address=False)
-        s = state.settings
-        body = await read_body(request, MAX_CREATE_BODY, s.body_timeout_s, s.body_min_rate,
-                               state.uploads)
-        mode = parse_small_json(body).get("mode", "flash")
-        if not isinstance(mode, str):
-            raise ApiError(422, "invalid_field", "mode must be a string")
-        out = await anyio.to_thread.run_sync(service.create, key_id, address_bucket(request),
-                                             mode)
-        state.metrics.sessions.labels("created").inc()
-        return JSONResponse(out, status_code=201, headers=NO_STORE)
-    except ApiError as exc:
-        return refused(state, exc)
-    except ClientDisconnect:
-        return disconnected()
+    service = state.require_sessions()
+    limit_rate(request, state)
+    key_id = session_key(request, state)
+    limit_rate(request, state, key_id, address=False)
+    s = state.settings
+    body = await read_body(request, MAX_CREATE_BODY, s.body_timeout_s, s.body_min_rate,
+                           state.uploads)
+    mode = parse_small_json(body).get("mode", "flash")
+    if not isinstance(mode, str):
+        raise ApiError(422, "invalid_field", "mode must be a string")
+    out = await anyio.to_thread.run_sync(service.create, key_id, address_bucket(request), mode)
+    state.metrics.sessions.labels("created").inc()
+    return JSONResponse(out, status_code=201, headers=NO_STORE)
 
 
 @router.get("/v1/sessions/{session_id}/challenge", responses=CHALLENGE_RESPONSES,
-            summary="The session's challenge (browser, client token)")
+            summary="The session's challenge (browser, client token)",
+            dependencies=COUNT_REFUSALS)
 async def get_challenge(session_id: str, request: Request, state: State) -> Response:
     """The nonce and the colour sequence to play (the first fetch starts the server's clock
     for the clip)."""
-    try:
-        service = state.require_sessions()
-        limit_rate(request, state)
-        out = await anyio.to_thread.run_sync(service.fetch_challenge, session_id,
-                                             bearer_token(request))
-        return JSONResponse(out, headers=NO_STORE)
-    except ApiError as exc:
-        return refused(state, exc)
+    service = state.require_sessions()
+    limit_rate(request, state)
+    out = await anyio.to_thread.run_sync(service.fetch_challenge, session_id,
+                                         bearer_token(request))
+    return JSONResponse(out, headers=NO_STORE)
 
 
 async def complete_in_background(state: ServiceState, service: SessionService,
@@ -120,57 +108,50 @@ async def complete_in_background(state: ServiceState, service: SessionService,
 @router.post("/v1/sessions/{session_id}/frames", status_code=202,
              response_model=FramesReceived, responses=FRAMES_RESPONSES,
              openapi_extra=FRAMES_REQUEST_BODY,
-             summary="Upload the filmed frames (browser, client token)")
+             summary="Upload the filmed frames (browser, client token)",
+             dependencies=COUNT_REFUSALS)
 async def post_frames(session_id: str, request: Request, state: State) -> Response:
     """Multipart: `frames` (JPEG files, capture order), `timestamps` (JSON list, ms since the
     challenge started), `nonce`. Answered 202 `{"status": "received"}` without the verdict."""
+    service = state.require_sessions()
+    state.ready_pipeline(retry_after=True)
+    limit_rate(request, state)
+    session = await anyio.to_thread.run_sync(service.begin_upload, session_id,
+                                             bearer_token(request))
+    s = state.settings
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type", "send the frames as "
+                       "multipart/form-data (fields 'frames', 'timestamps', 'nonce')")
+    body = await read_body(request, s.session_max_body_bytes, s.body_timeout_s,
+                           s.body_min_rate, state.uploads)
+    upload = await parse_frames_upload(body, content_type, s.session_max_frames)
+    del body
+    state.take_slot()
     try:
-        service = state.require_sessions()
-        state.ready_pipeline(retry_after=True)
-        limit_rate(request, state)
-        session = await anyio.to_thread.run_sync(service.begin_upload, session_id,
-                                                 bearer_token(request))
-        s = state.settings
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
-            raise ApiError(415, "unsupported_media_type", "send the frames as "
-                           "multipart/form-data (fields 'frames', 'timestamps', 'nonce')")
-        body = await read_body(request, s.session_max_body_bytes, s.body_timeout_s,
-                               s.body_min_rate, state.uploads)
-        upload = await parse_frames_upload(body, content_type, s.session_max_frames)
-        del body
-        state.take_slot()
-        try:
-            accepted = await anyio.to_thread.run_sync(service.accept, session, upload.frames,
-                                                      upload.timestamps_ms, upload.nonce)
-        except BaseException:
-            state.release_slot()
-            raise
-        state.spawn(complete_in_background(state, service, accepted))
-        state.metrics.sessions.labels("uploaded").inc()
-        return JSONResponse({"status": "received"}, status_code=202, headers=NO_STORE)
-    except ApiError as exc:
-        return refused(state, exc)
-    except ClientDisconnect:
-        return disconnected()
+        accepted = await anyio.to_thread.run_sync(service.accept, session, upload.frames,
+                                                  upload.timestamps_ms, upload.nonce)
+    except BaseException:
+        state.release_slot()
+        raise
+    state.spawn(complete_in_background(state, service, accepted))
+    state.metrics.sessions.labels("uploaded").inc()
+    return JSONResponse({"status": "received"}, status_code=202, headers=NO_STORE)
 
 
 @router.get("/v1/sessions/{session_id}/result", response_model=SessionResult,
             responses=RESULT_RESPONSES,
-            summary="The session's decision and signed token (site backend, API key)")
+            summary="The session's decision and signed token (site backend, API key)",
+            dependencies=COUNT_REFUSALS)
 async def get_result(session_id: str, request: Request, state: State) -> Response:
     """200 `{"session_id", "decision", "token"}` once verified; 202 `{"status": "pending"}`
     (no upload yet) or `{"status": "verifying"}` with Retry-After before that."""
-    try:
-        service = state.require_sessions()
-        limit_rate(request, state)
-        key_id = session_key(request, state)
-        limit_rate(request, state, key_id, address=False)
-        status, body, headers = await anyio.to_thread.run_sync(service.result, session_id,
-                                                               key_id)
-        return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
-    except ApiError as exc:
-        return refused(state, exc)
+    service = state.require_sessions()
+    limit_rate(request, state)
+    key_id = session_key(request, state)
+    limit_rate(request, state, key_id, address=False)
+    status, body, headers = await anyio.to_thread.run_sync(service.result, session_id, key_id)
+    return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
 
 
 @router.get("/.well-known/jwks.json", tags=["sessions"],
@@ -178,8 +159,5 @@ async def get_result(session_id: str, request: Request, state: State) -> Respons
             responses=error_responses((503, "The session API is off (`sessions_disabled`).")))
 async def jwks(state: State) -> Response:
     """The Ed25519 public key(s) that verify the result tokens, for any JOSE library."""
-    try:
-        service = state.require_sessions()
-    except ApiError as exc:
-        return exc.response()
+    service = state.require_sessions()
     return JSONResponse(service.signer.jwks(), headers={"Cache-Control": "public, max-age=300"})
