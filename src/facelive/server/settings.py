@@ -114,8 +114,8 @@ class Settings(BaseSettings):
         "from the end of its head (408 `body_timeout`).")
     body_min_rate: NonNegativeInt = Field(1024, description="Slowest accepted upload, bytes/s "
         "averaged, enforced after 5 s (408 `body_timeout`); `0`: off.")
-    header_timeout_s: PositiveFloat = Field(10.0, description="Time to send a complete request "
-        "head, on a new connection or after a response (408, connection closed).")
+    header_timeout_s: PositiveFloat = Field(10.0, description="Accepted, not enforced: uvicorn "
+        "has no request-head timeout, the reverse proxy's is (nginx `client_header_timeout`).")
     keep_alive_s: PositiveInt = Field(5, description="Idle seconds before a kept-alive "
                                       "connection is closed.")
     max_connections: PositiveInt = Field(256, description="Open connections per server process; "
