@@ -15,7 +15,8 @@ from facelive.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "astronaut.jpg"
-KEYS = {"path", "decision", "score", "tests", "ms", "error"}
+KEYS = {"schema_version", "path", "decision", "score", "threshold", "reason", "reason_code",
+        "face_count", "tests", "face", "face_ms", "ms", "error", "error_code"}
 
 
 def _jsonl(capsys) -> list[dict]:
@@ -34,15 +35,21 @@ def test_jsonl_contract_and_bad_files(tmp_path, capsys) -> None:
     assert rc == 1  # some files failed
     assert set(rows) == {"face.jpg", "broken.jpg", "empty.png", "tiny.png"}
     for r in rows.values():
-        assert KEYS <= set(r)
+        assert set(r) == KEYS and r["schema_version"] == "2"  # a file's object has its path
     good = rows["face.jpg"]
     assert good["error"] is None and good["decision"] in ("live", "spoof")
+    assert good["reason"] is None and good["reason_code"] is None
+    assert good["face_count"] is None  # the quality test needs no face: none was looked for
     assert 0.0 <= good["score"] <= 1.0
     t = good["tests"]["quality"]
     assert t["status"] == "ok" and t["score"] == good["score"] and t["ms"] > 0
+    assert t["threshold"] == good["threshold"]  # one test: its own operating point decides
+    assert t["verdict"] == good["decision"]
     for name in ("broken.jpg", "empty.png", "tiny.png"):
         assert rows[name]["decision"] == "unknown" and rows[name]["score"] is None
-        assert rows[name]["error"]
+        assert rows[name]["error"] and rows[name]["reason_code"] == "unreadable_image"
+        assert rows[name]["error_code"] and rows[name]["tests"] == {}
+    assert rows["broken.jpg"]["error_code"] == "truncated_image"
 
 
 def test_exit_zero_and_json_object(capsys) -> None:
@@ -91,7 +98,8 @@ def test_two_real_faces_get_no_decision(tmp_path, capsys) -> None:
     assert main(["check", "--format", "jsonl", str(tmp_path / "two.png")]) == 0
     (row,) = _jsonl(capsys)
     assert row["decision"] == "unknown" and row["reason"] == "multiple faces (2)"
-    assert row["face"] is None and row["score"] is None
+    assert row["reason_code"] == "multiple_faces" and row["face_count"] == 2
+    assert row["face"] is None and row["score"] is None and row["threshold"] is None
     assert main(["check", "--format", "jsonl", "--faces", "largest",
                  str(tmp_path / "two.png")]) == 0
     (row,) = _jsonl(capsys)

@@ -270,9 +270,12 @@ def test_multiple_faces_get_no_decision_unless_largest_is_asked_for():
         r = pipe.check(IMG)
     assert r.decision == "unknown" and r.score is None and r.face is None
     assert r.reason == "multiple faces (2)"
+    assert r.reason_code == "multiple_faces" and r.face_count == 2
+    assert r.tests["whole"].verdict == "live"  # scored, but never decides alone
     with Pipeline(tests, fusion=None, detector=TwoFaces(), faces="largest") as pipe:
         r = pipe.check(IMG)
     assert r.decision == "live" and r.face == TwoFaces.boxes[0]
+    assert r.reason_code is None and r.face_count == 1  # only the largest face is looked for
     with pytest.raises(FaceliveError):
         Pipeline(tests, fusion=None, detector=TwoFaces(), faces="any")
 

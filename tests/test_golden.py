@@ -92,8 +92,9 @@ WITH_FACE3D = {  # --tests quality,cnn,probe,face3d: the four-test subset of the
     **GOLDEN, "decision": "spoof", "score": 0.2841690863705264, "threshold": 0.3136130309027962,
     "tests": {**GOLDEN["tests"], "face3d": 0.028045833110809326},
 }
-KEY_ORDER = ["path", "decision", "score", "threshold", "tests", "face", "face_ms", "ms", "error",
-             "reason"]
+KEY_ORDER = ["schema_version", "path", "decision", "score", "threshold", "reason", "reason_code",
+             "face_count", "tests", "face", "face_ms", "ms", "error", "error_code"]
+TEST_KEY_ORDER = ["verdict", "score", "threshold", "status", "ms"]
 
 
 def _check(obj: dict, golden: dict = GOLDEN) -> None:
@@ -103,13 +104,16 @@ def _check(obj: dict, golden: dict = GOLDEN) -> None:
     assert obj["threshold"] == pytest.approx(golden["threshold"], abs=1e-12)
     assert list(obj["tests"]) == list(golden["tests"])
     for name, score in golden["tests"].items():
-        assert list(obj["tests"][name]) == ["score", "status", "ms"]
+        assert list(obj["tests"][name]) == TEST_KEY_ORDER
         assert obj["tests"][name]["status"] == "ok"
         assert obj["tests"][name]["score"] == pytest.approx(score, abs=TOL), name
+        t = obj["tests"][name]
+        assert t["verdict"] == ("live" if t["score"] >= t["threshold"] else "spoof"), name
     face = obj["face"]
     assert {k: face[k] for k in "xywh"} == {k: GOLDEN["face"][k] for k in "xywh"}
     assert face["confidence"] == pytest.approx(GOLDEN["face"]["confidence"], abs=1e-6)
     assert obj["error"] is None and obj["reason"] is None
+    assert obj["schema_version"] == "2" and obj["reason_code"] is None and obj["face_count"] == 1
 
 
 def test_pipeline_scores_are_pinned() -> None:

@@ -18,9 +18,10 @@ from PIL import Image
 
 from facelive.commands.serve import add_arguments, from_args
 from facelive.errors import FaceliveError
-from facelive.server.app import create_app, load_pipeline
+from facelive.liveness import Frame, LivenessTest
+from facelive.server.app import API_VERSION, create_app, load_pipeline
 from facelive.server.settings import Settings
-from facelive.types import FaceBox, LivenessResult, TestResult
+from facelive.types import REASON_CODES, SCHEMA_VERSION, FaceBox, LivenessResult, TestResult
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -65,7 +66,7 @@ class FakePipeline:
         score = round(float(source.mean() / 255.0), 6)
         return LivenessResult(
             path=path, decision="live" if score >= 0.5 else "spoof", score=score, threshold=0.5,
-            tests={"fake": TestResult(score=score, status="ok", ms=2.0)},
+            tests={"fake": TestResult(score=score, status="ok", ms=2.0, threshold=0.5)},
             face=FaceBox(x=w // 4, y=h // 4, w=w // 2, h=h // 2, confidence=0.9),
             face_ms=1.0, ms=3.0)
 
@@ -318,17 +319,107 @@ def test_openapi_result_schema_is_the_typed_result(client: TestClient) -> None:
     schemas = spec["components"]["schemas"]
     result = schemas["LivenessResult"]
     fields = {f.name for f in dataclasses.fields(LivenessResult)}
-    assert set(result["properties"]) == fields == {
-        "path", "decision", "score", "threshold", "tests", "face", "face_ms", "ms", "error",
-        "reason"}  # error_code is not a JSON key
+    file_result = LivenessResult.failed("a.jpg", "unreadable", "truncated_image", 1.0)
+    assert set(result["properties"]) == fields == set(file_result.to_dict()) == {
+        "schema_version", "path", "decision", "score", "threshold", "reason", "reason_code",
+        "face_count", "tests", "face", "face_ms", "ms", "error", "error_code"}
+    # every key is always written, except path (only for a file: never null)
+    assert set(result["required"]) == fields - {"path"}
+    assert result["properties"]["path"]["type"] == "string"
+    assert result["properties"]["schema_version"]["const"] == SCHEMA_VERSION == "2"
     assert result["properties"]["decision"]["enum"] == ["live", "spoof", "unknown"]
+    codes = result["properties"]["reason_code"]["anyOf"][0]["enum"]
+    assert codes == list(REASON_CODES) and {"no_face", "multiple_faces", "unreadable_image",
+                                            "test_error", "test_timeout",
+                                            "missing_scores"} <= set(codes)
     tests = result["properties"]["tests"]
     assert tests["additionalProperties"] == {"$ref": "#/components/schemas/TestResult"}
-    assert schemas["TestResult"]["properties"]["status"]["enum"] == [
-        "ok", "no_face", "error", "timeout"]
+    test_schema = schemas["TestResult"]
+    assert test_schema["properties"]["status"]["enum"] == ["ok", "no_face", "error", "timeout"]
+    assert set(test_schema["properties"]) == {f.name for f in dataclasses.fields(TestResult)}
+    assert set(test_schema["required"]) == {"verdict", "score", "threshold", "status", "ms"}
+    assert test_schema["properties"]["verdict"]["anyOf"][0]["enum"] == ["live", "spoof"]
     assert {"$ref": "#/components/schemas/FaceBox"} in result["properties"]["face"]["anyOf"]
     assert set(schemas["FaceBox"]["properties"]) == {"x", "y", "w", "h", "confidence"}
     assert not {"TestOutcome", "FaceBoxModel"} & set(schemas)  # no duplicate models
+    assert all(p.get("description") for p in result["properties"].values())
+
+
+def test_openapi_is_versioned_and_says_one_image_is_not_presence(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["version"] == API_VERSION == f"{SCHEMA_VERSION}.0.0"
+    post = spec["paths"]["/v1/liveness"]["post"]
+    result = spec["components"]["schemas"]["LivenessResult"]
+    for text in (post["description"], result["description"]):
+        assert "does not prove presence" in text.replace("\n", " ")
+        assert "challenge" in text and "integration-web.md" in text
+        assert "multiple_faces" in text
+
+
+def test_upload_result_has_no_path(client: TestClient) -> None:
+    r = client.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+    body = r.json()
+    assert r.status_code == 200 and "path" not in body
+    assert body["schema_version"] == SCHEMA_VERSION and body["reason_code"] is None
+    assert body["tests"]["fake"]["verdict"] == body["decision"]
+
+
+class _Const(LivenessTest):
+    """A liveness test with a constant score of 0.9."""
+
+    threshold = 0.5
+
+    def __init__(self, name: str, needs_face: bool) -> None:
+        self.name, self.needs_face = name, needs_face
+
+    def score_frame(self, frame: Frame) -> float:
+        return 0.9
+
+
+class _TwoFaces:
+    """A detector that sees two faces (a photo held beside a live face)."""
+
+    boxes = [FaceBox(10, 10, 60, 60, 0.95), FaceBox(90, 10, 40, 40, 0.9)]
+
+    def detect(self, image: np.ndarray) -> FaceBox:
+        return self.boxes[0]
+
+    def detect_all(self, image: np.ndarray) -> list[FaceBox]:
+        return list(self.boxes)
+
+
+@pytest.mark.parametrize("missing", ["abstain", "available"])
+def test_several_faces_answer_the_same_in_the_library_and_the_api(missing: str) -> None:
+    """Several faces: ``unknown`` with ``multiple_faces`` and the face count, from
+    ``Pipeline.check`` and from ``POST /v1/liveness`` alike (even when the fusion could decide
+    on the tests that need no face)."""
+    from facelive.fusion import FusionModel
+    from facelive.fusion.model import fit_linear
+    from facelive.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    y = rng.random(200) < 0.5
+    p = np.clip(np.column_stack([np.where(y, 0.8, 0.2)] * 2) + rng.normal(0, 0.1, (200, 2)),
+                0.01, 0.99)
+    models = {("face",): fit_linear(p[:, :1], y, ("face",)),
+              ("face", "whole"): fit_linear(p, y, ("face", "whole")),
+              ("whole",): fit_linear(p[:, 1:], y, ("whole",))}
+    tests = [_Const("face", True), _Const("whole", False)]
+    with Pipeline(tests, fusion=FusionModel(("face", "whole"), models, missing),
+                  detector=_TwoFaces(), parallel=False) as pipe:
+        image = np.asarray(Image.open(io.BytesIO(jpeg())))[:, :, ::-1].copy()
+        lib = pipe.check(image).to_dict()
+        with TestClient(create_app(Settings(), pipeline=pipe)) as c:
+            api = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+    assert api.status_code == 200, api.text
+    for body in (lib, api.json()):
+        assert (body["decision"], body["reason_code"], body["face_count"]) == (
+            "unknown", "multiple_faces", 2)
+        assert body["reason"] == "multiple faces (2)" and body["face"] is None
+        assert body["score"] is None and body["threshold"] is None and "path" not in body
+        assert body["tests"]["whole"]["verdict"] == "live"  # scored, but never decides alone
+    assert {k: v for k, v in api.json().items() if "ms" not in k and k != "tests"} == {
+        k: v for k, v in lib.items() if "ms" not in k and k != "tests"}
 
 
 def test_body_is_the_results_json_object(fake: FakePipeline) -> None:
@@ -393,7 +484,6 @@ def test_missing_models_refuse_to_start() -> None:
 
 def test_real_pipeline_with_a_stub_test(shared_data: Any) -> None:
     """The real Pipeline (real face detection) behind the API, with a constant-score test."""
-    from facelive.liveness import Frame, LivenessTest
     from facelive.pipeline import Pipeline
 
     class Constant(LivenessTest):
@@ -411,6 +501,7 @@ def test_real_pipeline_with_a_stub_test(shared_data: Any) -> None:
         assert set(body) == set(pipe.check(frame).to_dict())  # what `facelive check` prints
         noise = c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
         assert noise.json()["decision"] == "unknown" and noise.json()["reason"] == "no face found"
+        assert noise.json()["reason_code"] == "no_face" and noise.json()["face_count"] == 0
 
 
 def test_default_pipeline_end_to_end(shared_data: Any) -> None:
@@ -426,6 +517,7 @@ def test_default_pipeline_end_to_end(shared_data: Any) -> None:
         assert r.status_code == 200, r.text
         body, expected = r.json(), pipe.check(live).to_dict()
         assert body["decision"] in ("live", "spoof", "unknown")
+        assert expected.pop("path") == str(live) and "path" not in body  # an upload has none
         assert set(body) == set(expected) and set(body["tests"]) == set(expected["tests"])
         assert body["decision"] == expected["decision"]
 

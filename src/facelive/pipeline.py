@@ -15,6 +15,8 @@ Decision rules (documented in ``docs/usage.md``):
 - several tests without a fusion model: live only when every test says live (score: the lowest
   test score); any missing score gives no decision.
 A frame without a face gives ``"decision": "unknown"`` whenever a selected test needs a face.
+A result without a decision says why: ``reason`` (text) and ``reason_code`` (one of
+:data:`facelive.types.REASON_CODES`); each test's result carries its own threshold and verdict.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from facelive.fusion import FusionModel, load_fusion
 from facelive.imageio import load_image
 from facelive.liveness.base import Frame, LivenessTest
 from facelive.liveness.registry import DEFAULT_TESTS, available_tests, load_test
-from facelive.types import FaceBox, LivenessResult, TestResult
+from facelive.types import FaceBox, LivenessResult, ReasonCode, TestResult
 
 __all__ = ["DEFAULT_TESTS", "FACE_POLICIES", "Pipeline"]
 
@@ -97,8 +99,9 @@ class Pipeline:
         Threads for the tests (default: one per test, at most one per CPU core).
     faces : {"refuse", "largest"}, optional
         What a frame with more than one face (above the detector's confidence cut) gets:
-        ``"refuse"`` (default): no decision, reason ``"multiple faces"`` (one person per check,
-        so that a photo held beside a live face is never judged by the live one);
+        ``"refuse"`` (default): no decision, ``reason_code`` ``"multiple_faces"`` with
+        ``face_count`` (one person per check, so that a photo held beside a live face is never
+        judged by the live one);
         ``"largest"``: judge the largest face. Only checked when a selected test needs a face.
 
     Raises
@@ -376,31 +379,44 @@ class Pipeline:
         except Exception as exc:  # e.g. the detector refusing an image: a result, not a crash
             return LivenessResult.failed(
                 path, f"face detection failed: {type(exc).__name__}: {exc}", "detection_error",
-                (time.perf_counter() - t0) * 1e3)
+                (time.perf_counter() - t0) * 1e3, reason_code="detection_error")
         decision, score, thr = self.decide(results)
-        reason = None
-        n_faces = frame.cache.get("faces", 0)
-        if n_faces > 1 and frame.face is None:  # one person per check: never a partial guess
-            decision, score, thr = "unknown", None, None
-            reason = f"multiple faces ({n_faces})"
-        elif decision == "unknown":
-            if frame.face is None and self._needs_face:
-                reason = "no face found"
-            else:
-                bad = [f"{n}: {r.status}" for n, r in results.items() if r.status != "ok"]
-                reason = "no decision (" + ", ".join(bad) + ")" if bad else "no decision"
+        n_faces: int | None = frame.cache.get("faces")  # None: no test needed a face
+        reason: str | None = None
+        code: ReasonCode | None = None
+        if n_faces is not None and n_faces > 1 and frame.face is None:
+            decision, score, thr = "unknown", None, None  # one person per check: no partial guess
+        if decision == "unknown":
+            reason, code = self._why_unknown(results, frame, n_faces)
+        thresholds = {t.name: t.threshold for t in self.tests}
         return LivenessResult(
             path=path,
             decision=decision,  # type: ignore[arg-type]
             score=None if score is None else float(score),
             threshold=None if thr is None else float(thr),
-            tests=results,
+            tests={n: r.judged(thresholds.get(n)) for n, r in results.items()},
             face=frame.face,
             face_ms=round(face_ms, 3),
             ms=round((time.perf_counter() - t0) * 1e3, 3),
             error=None,
             reason=reason,
+            reason_code=code,
+            face_count=n_faces,
         )
+
+    def _why_unknown(self, results: dict[str, TestResult], frame: Frame,
+                     n_faces: int | None) -> tuple[str, ReasonCode]:
+        """The ``reason`` and ``reason_code`` of a frame without a decision (see
+        :data:`facelive.types.ReasonCode`)."""
+        if n_faces is not None and n_faces > 1 and frame.face is None:
+            return f"multiple faces ({n_faces})", "multiple_faces"
+        if frame.face is None and self._needs_face:
+            return "no face found", "no_face"
+        bad = [f"{n}: {r.status}" for n, r in results.items() if r.status != "ok"]
+        statuses = {r.status for r in results.values()}
+        code: ReasonCode = ("test_error" if "error" in statuses
+                            else "test_timeout" if "timeout" in statuses else "missing_scores")
+        return ("no decision (" + ", ".join(bad) + ")" if bad else "no decision"), code
 
     def check(self, source: str | os.PathLike[str] | bytes | np.ndarray,
               path: str | None = None) -> LivenessResult:

@@ -45,9 +45,15 @@ from facelive.server.routes import demo, liveness, ops, sessions, web
 from facelive.server.routes.web import STATIC_DIR
 from facelive.server.settings import Settings
 from facelive.server.state import LivenessPipeline, ServiceState, WorkerPool, load_pipeline
+from facelive.types import SCHEMA_VERSION
 
-__all__ = ["create_app", "create_app_from_env", "load_pipeline", "start_workers", "ApiError",
-           "STATIC_DIR", "WorkerPool"]
+__all__ = ["API_VERSION", "create_app", "create_app_from_env", "load_pipeline", "start_workers",
+           "ApiError", "STATIC_DIR", "WorkerPool"]
+
+API_VERSION = f"{SCHEMA_VERSION}.0.0"
+"""The HTTP API's version, the OpenAPI document's ``info.version``: its major number is the
+``schema_version`` of the ``POST /v1/liveness`` result (the package's own version is in
+``GET /v1/info``)."""
 
 
 def start_workers(settings: Settings) -> WorkerPool:
@@ -93,9 +99,13 @@ def create_app(settings: Settings | None = None,
 
     app = FastAPI(
         title="facelive",
-        version=facelive.__version__,
-        description="Face liveness (presentation-attack detection) for web cameras. "
-                    "Every error answers `{\"error\": {\"code\", \"message\"}}`.",
+        version=API_VERSION,
+        description="Face liveness (presentation-attack detection) for web cameras "
+                    f"(facelive {facelive.__version__}; API {API_VERSION}, whose major number "
+                    "is the `schema_version` of the `POST /v1/liveness` result). "
+                    "Every error answers `{\"error\": {\"code\", \"message\"}}`. "
+                    "One image does not prove presence: see the screen-flash challenge "
+                    "(`/v1/sessions`).",
         lifespan=lifespan,
         docs_url=None, redoc_url=None,  # Swagger UI / ReDoc load scripts from a CDN
         openapi_url="/openapi.json" if settings.openapi else None,

@@ -1,8 +1,10 @@
 """The API's documented shapes: error bodies, the OpenAPI ``responses`` tables, the request body.
 
-The success body of ``POST /v1/liveness`` is not modelled here: the route declares
-:class:`facelive.types.LivenessResult` (a dataclass) as its ``response_model``, so the OpenAPI
-schema is generated from the one typed result the pipeline returns.
+The success body of ``POST /v1/liveness`` is not modelled twice: the route declares
+:class:`facelive.types.LivenessResult` (a dataclass, :data:`LIVENESS_RESPONSE_MODEL`) as its
+``response_model``, so the OpenAPI schema (its keys, their descriptions, the reason codes and
+``schema_version``) is generated from the one typed result the pipeline returns; this module only
+adds the endpoint's description (:data:`LIVENESS_DESCRIPTION`) and its error table.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["ErrorDetail", "ErrorResponse", "IMAGE_FIELD", "LIVENESS_REQUEST_BODY",
-           "LIVENESS_RESPONSES", "error_responses", "FRAMES_FIELD", "TIMESTAMPS_FIELD",
+from facelive.types import REASON_CODES, SCHEMA_VERSION, LivenessResult
+
+__all__ = ["ErrorDetail", "ErrorResponse", "IMAGE_FIELD", "LIVENESS_DESCRIPTION",
+           "LIVENESS_REQUEST_BODY", "LIVENESS_RESPONSE_MODEL", "LIVENESS_RESPONSES",
+           "error_responses", "FRAMES_FIELD", "TIMESTAMPS_FIELD",
            "NONCE_FIELD", "SessionCreated", "SessionResult", "SessionPending", "FramesReceived",
            "CREATE_SESSION_RESPONSES", "CHALLENGE_RESPONSES", "FRAMES_RESPONSES",
            "RESULT_RESPONSES", "FRAMES_REQUEST_BODY", "CREATE_SESSION_REQUEST_BODY"]
@@ -43,9 +48,27 @@ def error_responses(*pairs: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse, "description": desc} for status, desc in pairs}
 
 
+LIVENESS_RESPONSE_MODEL = LivenessResult
+"""The 200 body of ``POST /v1/liveness``: the typed result, whose schema OpenAPI shows."""
+
+LIVENESS_DESCRIPTION = (
+    "Decide live, spoof or unknown for one camera frame. The answer is the object "
+    "`facelive check --format json` prints (`schema_version` \"" + SCHEMA_VERSION + "\"): "
+    "`decision`, the final `score` and `threshold`, each test's own `verdict`, `score` and "
+    "`threshold`, the face box and `face_count`, timings. `decision: \"unknown\"` is not an "
+    "error: `reason_code` (" + ", ".join(f"`{c}`" for c in REASON_CODES) + ") says why, and "
+    "`reason` in words; several faces always give `multiple_faces` (one person per check).\n\n"
+    "**One image does not prove presence.** The answer says whether this picture looks like a "
+    "live face rather than a print or a replayed screen, not that anyone is in front of a "
+    "camera now: a tampered browser or a virtual camera can send any picture. When the answer "
+    "decides who gets in, use the screen-flash challenge (`POST /v1/sessions`; see "
+    "docs/integration-web.md and docs/challenge.md)."
+)
+"""The OpenAPI description of ``POST /v1/liveness``."""
+
 LIVENESS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The liveness result (decision live, spoof or unknown; unknown with a "
-                         "reason when no face was found)."},
+    200: {"description": "The liveness result: `decision` live, spoof or unknown; unknown with "
+                         "`reason_code` and `reason`."},
     **error_responses(
         (400, "Malformed request: empty body (`empty_body`), empty image (`empty_image`), "
               "malformed or too deeply nested JSON (`invalid_json`), bad base64 "

@@ -2,8 +2,11 @@
 
 The route declares ``response_model=LivenessResult`` (the dataclass), so the OpenAPI schema is
 generated from the one typed result; the body is its :meth:`~LivenessResult.to_dict`, the object
-``facelive check --format json`` prints, sent as is. Nothing about an image except its outcome
-and timings is logged.
+``facelive check --format json`` prints (``schema_version`` included), sent as is: no ``path``
+(an upload has none), ``reason_code`` beside ``reason``, each test's verdict and threshold. The
+endpoint's OpenAPI description (:data:`~facelive.server.schemas.LIVENESS_DESCRIPTION`) says that
+one image does not prove presence and points to the screen-flash challenge. Nothing about an
+image except its outcome and timings is logged.
 
 Order of work, cheapest refusal first: readiness, the address's rate limit, the API key (when
 keys are configured), the key's rate limit, the content type; then the body is read (with its
@@ -26,16 +29,21 @@ from fastapi.responses import JSONResponse, Response
 from facelive.server.deps import State, authorize, count_requests, limit_rate
 from facelive.server.errors import outcome
 from facelive.server.parsing import parse_payload, payload_kind, read_body
-from facelive.server.schemas import LIVENESS_REQUEST_BODY, LIVENESS_RESPONSES
-from facelive.types import LivenessResult
+from facelive.server.schemas import (
+    LIVENESS_DESCRIPTION,
+    LIVENESS_REQUEST_BODY,
+    LIVENESS_RESPONSE_MODEL,
+    LIVENESS_RESPONSES,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["liveness"])
 
 
-@router.post("/v1/liveness", response_model=LivenessResult, responses=LIVENESS_RESPONSES,
-             openapi_extra=LIVENESS_REQUEST_BODY, summary="Liveness decision for one image",
+@router.post("/v1/liveness", response_model=LIVENESS_RESPONSE_MODEL,
+             responses=LIVENESS_RESPONSES, openapi_extra=LIVENESS_REQUEST_BODY,
+             summary="Liveness decision for one image", description=LIVENESS_DESCRIPTION,
              dependencies=[Depends(count_requests)])
 async def liveness(request: Request, state: State) -> Response:
     """Decide live, spoof or unknown for one camera frame (see the request body)."""
