@@ -86,14 +86,6 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return a @ BT601
 
 
-def to_colour(image: np.ndarray) -> np.ndarray:
-    """Colour float64 (H, W, 3) copy of ``image`` (a grey image is repeated on 3 channels)."""
-    a = _as_array(image, "image")
-    if a.ndim == 2:
-        return np.repeat(a[:, :, None], 3, axis=2)
-    return a
-
-
 def blurred(image: np.ndarray) -> np.ndarray:
     """``I'``: 3x3 Gaussian, sigma 0.5, symmetric border, float64 (grey or channel-wise colour).
 
@@ -130,11 +122,6 @@ def db(num: float, den: float) -> float:
     if num <= 0.0:
         return -DB_CAP
     return float(np.clip(10.0 * np.log10(num / den), -DB_CAP, DB_CAP))
-
-
-def wrap_phase(x: np.ndarray) -> np.ndarray:
-    """Wrap angles to [-pi, pi)."""
-    return (x + np.pi) % (2.0 * np.pi) - np.pi
 
 
 def sobel(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

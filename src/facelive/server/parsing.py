@@ -34,7 +34,7 @@ from facelive.server.schemas import (
     TIMESTAMPS_FIELD,
 )
 
-__all__ = ["read_body", "parse_multipart", "parse_json", "read_image_payload", "payload_kind",
+__all__ = ["read_body", "parse_multipart", "parse_json", "payload_kind",
            "parse_payload", "UploadBudget", "THREAD_PARSE_BYTES", "MIN_RATE_GRACE_S",
            "FramesUpload", "parse_frames_upload", "parse_small_json"]
 
@@ -290,19 +290,6 @@ async def parse_payload(kind: str, body: bytes, content_type: str) -> bytes:
     if len(body) > THREAD_PARSE_BYTES:
         return await anyio.to_thread.run_sync(_parse, kind, body, content_type)
     return _parse(kind, body, content_type)
-
-
-async def read_image_payload(request: Request, max_body_bytes: int,
-                             timeout_s: float | None = None, min_rate: int = 0) -> bytes:
-    """The encoded image bytes of a liveness request, whatever its accepted content type.
-
-    Raises :class:`ApiError` (400, 408, 413, 415 or 422) for a request that carries no usable
-    image. (The service reads the body and parses it in two steps, taking its processing slot
-    in between; this is both steps.)
-    """
-    kind = payload_kind(request)
-    body = await read_body(request, max_body_bytes, timeout_s, min_rate)
-    return await parse_payload(kind, body, request.headers.get("content-type", ""))
 
 
 # -- challenge sessions: the frames upload (issue 14) ---------------------------------------------
