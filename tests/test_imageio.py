@@ -228,3 +228,53 @@ def test_jpeg_fast_path_leaves_the_rest_to_pillow(rgb: Image.Image) -> None:
     assert fast(jpg[: len(jpg) // 2]) is None  # libjpeg-turbo warns: Pillow decides
     with pytest.raises(ImageError):
         decode_image(jpg[: len(jpg) // 2])
+
+
+def test_decoding_in_threads_leaves_warnings_alone(rgb: Image.Image) -> None:
+    """Images decode in worker threads: decoding must not touch the process-wide warning
+    filters, so that another thread's warnings (here Pillow's decompression-bomb warning, and a
+    plain ``UserWarning``) are shown as the application set them, during and after decoding."""
+    import threading
+    import warnings
+
+    png = _encode(rgb, "PNG")
+    bomb = _png_header_only(10_000, 10_000)  # over Pillow's limit but under twice it: a warning
+    n_threads, rounds = 6, 40
+    start = threading.Barrier(n_threads + 1)
+    failures: list[BaseException] = []
+    seen_bomb_warnings = [0]
+
+    def decode() -> None:
+        try:
+            start.wait()
+            for _ in range(rounds):
+                assert decode_image(png).shape == (48, 64, 3)
+                with pytest.raises(ImageTooLargeError, match="decompression bomb"):
+                    decode_image(bomb)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    def other() -> None:  # the application's own thread, relying on warnings being shown
+        try:
+            start.wait()
+            for _ in range(rounds):
+                warnings.warn("still shown", UserWarning, stacklevel=1)
+                Image.open(io.BytesIO(bomb))  # Pillow warns; it must not raise here
+                seen_bomb_warnings[0] += 1
+        except BaseException as exc:
+            failures.append(exc)
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        filters = list(warnings.filters)
+        threads = [threading.Thread(target=decode) for _ in range(n_threads)]
+        threads.append(threading.Thread(target=other))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert warnings.filters == filters  # nothing left behind by a decoding thread
+    assert not failures, failures
+    assert seen_bomb_warnings[0] == rounds
+    assert sum(str(w.message) == "still shown" for w in shown) == rounds
+    assert sum(w.category is Image.DecompressionBombWarning for w in shown) >= rounds

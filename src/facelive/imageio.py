@@ -9,7 +9,10 @@ The header is read first (Pillow decodes lazily), so a decompression bomb is rej
 declared size before any pixel is decoded; so is a thin strip (an aspect ratio over
 :data:`MAX_ASPECT_RATIO`), whose short side the quality test would scale up (an 8000x32 PNG of
 2 KB became a 60000x240 working frame, 4 GB of memory). Together the two limits bound the work
-one accepted image can cause (docs/deployment.md gives the measured worst case).
+one accepted image can cause (docs/deployment.md gives the measured worst case). Pillow's own
+limit (``PIL.Image.MAX_IMAGE_PIXELS``) is enforced by an explicit check, never by changing the
+warning filters, which are process-wide and so not safe while images decode in threads; the
+``DecompressionBombWarning`` Pillow gives is left to the application's warning settings.
 
 Baseline JPEGs in colour without an EXIF rotation (what cameras and browsers upload) are decoded
 by simplejpeg (libjpeg-turbo, straight to BGR) when it is installed, after the same header checks:
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import cv2
@@ -77,6 +79,38 @@ def _check_size(width: int, height: int, *, max_pixels: int, min_side: int,
             f"image is {width}x{height}, an aspect ratio of "
             f"{max(width, height) / min(width, height):.1f}:1; the limit is "
             f"{max_aspect_ratio:g}:1"
+        )
+
+
+def _check_bomb(size: tuple[int, int], name: str) -> None:
+    """Reject an image over Pillow's decompression-bomb limit, as an error.
+
+    Pillow raises :class:`PIL.Image.DecompressionBombError` over twice
+    ``Image.MAX_IMAGE_PIXELS`` but only warns between once and twice the limit. Turning that
+    warning into an error with ``warnings.catch_warnings`` is not thread safe (images decode in
+    worker threads; the filters are process-wide and the context manager can restore another
+    thread's filters), so the limit is checked here instead and the warning is left to the
+    application's own warning settings.
+
+    Parameters
+    ----------
+    size : tuple of int
+        The declared ``(width, height)`` from the header.
+    name : str
+        What to call the image in the message.
+
+    Raises
+    ------
+    facelive.errors.ImageTooLargeError
+        With Pillow's message, when ``width * height`` is over ``Image.MAX_IMAGE_PIXELS``
+        (not when that is ``None``).
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    pixels = max(1, size[0]) * max(1, size[1])
+    if limit is not None and pixels > limit:
+        raise ImageTooLargeError(
+            f"{name}: Image size ({pixels} pixels) exceeds limit of {limit} pixels, "
+            "could be decompression bomb DOS attack."
         )
 
 
@@ -166,27 +200,27 @@ def decode_image(
         raise EmptyImageError(f"{name}: empty file")
     raw = bytes(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(raw))
-            fmt = img.format or "unknown"
-            if fmt not in SUPPORTED_FORMATS:
-                raise UnsupportedImageError(
-                    f"{name}: format {fmt} is not supported (use JPEG, PNG, BMP, WebP or TIFF)"
-                )
-            width, height = img.size
-            _check_size(width, height, max_pixels=max_pixels, min_side=min_side,
-                        max_aspect_ratio=max_aspect_ratio)
-            out = _decode_jpeg_fast(raw, img)
-            if out is None:
-                img.load()
-                if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
-                    img = ImageOps.exif_transpose(img)
-                out = _decode_pil(img)
+        img = Image.open(io.BytesIO(raw))
+        _check_bomb(img.size, name)
+        fmt = img.format or "unknown"
+        if fmt not in SUPPORTED_FORMATS:
+            raise UnsupportedImageError(
+                f"{name}: format {fmt} is not supported (use JPEG, PNG, BMP, WebP or TIFF)"
+            )
+        width, height = img.size
+        _check_size(width, height, max_pixels=max_pixels, min_side=min_side,
+                    max_aspect_ratio=max_aspect_ratio)
+        out = _decode_jpeg_fast(raw, img)
+        if out is None:
+            img.load()
+            if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+                img = ImageOps.exif_transpose(img)
+            out = _decode_pil(img)
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+            Image.DecompressionBombWarning) as exc:  # the warning: where the application
+        # has made warnings errors, Pillow raises it from ``Image.open``
         if isinstance(exc, UnidentifiedImageError):
             raise UnsupportedImageError(f"{name}: not a recognised image file") from None
         raise ImageTooLargeError(f"{name}: {exc}") from None
