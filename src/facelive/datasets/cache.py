@@ -26,7 +26,7 @@ import datetime as _dt
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,13 +77,6 @@ def build_cache(samples: Sequence[Sample], out: str | Path, *, size: int = 224,
     (counts, skipped, faces found).
     """
     import h5py
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
 
     if size < 8:
         raise DatasetError(f"size must be >= 8, got {size}")
@@ -93,88 +86,214 @@ def build_cache(samples: Sequence[Sample], out: str | Path, *, size: int = 224,
         raise DatasetError("no samples to cache")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    square_crop = None
-    own_detector = False
+    crop, own_detector = None, False
     if face_crop:
-        try:
-            from facelive.face.detection import FaceDetector, square_crop
-        except ImportError as exc:
-            raise DatasetError(f"face cropping needs facelive.face.detection ({exc})") from None
-        if detector is None:
-            detector = FaceDetector()
-            own_detector = True
+        crop, detector, own_detector = _face_cropper(detector, context, size)
+    tmp = _temporary_beside(out)
+    try:
+        with h5py.File(tmp, "w") as f:
+            written = _write_images(f, samples, size, fit, crop, detector, progress)
+            _write_metadata(f, written, source, {"size": size, "fit": fit,
+                                                 "face_crop": face_crop, "context": context,
+                                                 **(args or {})})
+        os.replace(tmp, out)
+    except BaseException:  # interrupted or failed: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if own_detector and hasattr(detector, "close"):
+            detector.close()
+    m, live = len(written.kept), int(written.labels.sum())
+    return {"path": str(out), "n": m, "live": live, "spoof": m - live,
+            "skipped": written.skipped, "faces": written.n_faces if face_crop else None}
+
+
+@dataclass
+class _Written:
+    """What :func:`_write_images` stored: the samples kept (in file order), their labels and
+    face boxes, the samples skipped (``[key, reason]``) and how many faces were found."""
+
+    kept: list[Sample]
+    labels: np.ndarray
+    boxes: np.ndarray
+    skipped: list[list[str]]
+    n_faces: int
+
+
+def _face_cropper(detector: Any, context: float, size: int
+                  ) -> tuple[Callable[[np.ndarray, Any], np.ndarray], Any, bool]:
+    """The face crop of a face-cropped cache and its detector.
+
+    Parameters
+    ----------
+    detector : object or None
+        An object with ``detect(image) -> FaceBox | None``; ``None`` makes a
+        :class:`facelive.face.detection.FaceDetector`.
+    context : float
+        The crop's side over the face box's.
+    size : int
+        The crop's side, in pixels.
+
+    Returns
+    -------
+    crop : callable
+        ``crop(image, box)``: :func:`facelive.face.detection.square_crop` with ``context`` and
+        ``size``.
+    detector : object
+        The detector to use.
+    own : bool
+        True when the detector was made here (the caller closes it).
+
+    Raises
+    ------
+    facelive.errors.DatasetError
+        When the face detection module cannot be imported.
+    """
+    try:
+        from facelive.face.detection import FaceDetector, square_crop
+    except ImportError as exc:
+        raise DatasetError(f"face cropping needs facelive.face.detection ({exc})") from None
+
+    def crop(image: np.ndarray, box: Any) -> np.ndarray:
+        return square_crop(image, box, context, size)
+
+    if detector is None:
+        return crop, FaceDetector(), True
+    return crop, detector, False
+
+
+def _temporary_beside(out: Path) -> Path:
+    """A new empty temporary file in ``out``'s folder, with the mode a new file gets.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The file it will replace (:func:`os.replace` is atomic within one file system).
+
+    Returns
+    -------
+    pathlib.Path
+        The temporary file (``.<name>.<random>.tmp``).
+    """
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
-    skipped: list[list[str]] = []
-    n_faces = 0
-    try:
-        with h5py.File(tmp, "w") as f:
-            n = len(samples)
-            images = f.create_dataset("images", shape=(n, size, size, 3), dtype=np.uint8,
-                                      chunks=(1, size, size, 3), compression="gzip",
-                                      compression_opts=4, maxshape=(n, size, size, 3))
-            labels = np.zeros(n, np.int8)
-            boxes = np.full((n, 4), -1, np.int32)
-            kept: list[Sample] = []
-            cols = (TextColumn("caching"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn())
-            with Progress(*cols, disable=not progress) as bar:
-                task = bar.add_task("caching", total=n)
-                for smp in samples:
-                    bar.advance(task)
-                    try:
-                        img = smp.load()
-                    except FaceliveError as exc:
-                        skipped.append([smp.key, exc.message])
-                        continue
-                    i = len(kept)
-                    box = detector.detect(img) if face_crop else None
-                    if box is not None and square_crop is not None:
-                        img = square_crop(img, box, context, size)
-                        boxes[i] = (box.x, box.y, box.w, box.h)
-                        n_faces += 1
-                    else:
-                        img = fit_image(img, size, fit)
-                    images[i] = img
-                    labels[i] = 1 if smp.is_live else 0
-                    kept.append(smp)
-            m = len(kept)
-            if m == 0:
-                raise DatasetError(f"no sample could be read ({len(skipped)} skipped)")
-            images.resize(m, axis=0)
-            f["labels"] = labels[:m]
-            f["face_boxes"] = boxes[:m]
-            text = h5py.string_dtype("utf-8")
-            for name, values in (("keys", [s.key for s in kept]),
-                                 ("attack_types", [s.attack_type or "" for s in kept]),
-                                 ("subjects", [s.subject for s in kept]),
-                                 ("groups", [s.group for s in kept]),
-                                 ("splits", [s.split for s in kept])):
-                f.create_dataset(name, data=np.array(values, dtype=object), dtype=text)
-            from facelive import __version__
+    return tmp
 
-            f.attrs.update({
-                "format": FORMAT, "version": VERSION, "source": source,
-                "args": json.dumps({"size": size, "fit": fit, "face_crop": face_crop,
-                                    "context": context, **(args or {})}, default=str),
-                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "facelive_version": __version__, "channel_order": "BGR",
-                "skipped": json.dumps(skipped),
-            })
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if own_detector and hasattr(detector, "close"):
-            detector.close()
-    return {"path": str(out), "n": m, "live": int(labels[:m].sum()),
-            "spoof": int(m - labels[:m].sum()), "skipped": skipped,
-            "faces": n_faces if face_crop else None}
+
+def _write_images(f: Any, samples: Sequence[Sample], size: int, fit: str,
+                  crop: Callable[[np.ndarray, Any], np.ndarray] | None, detector: Any,
+                  progress: bool) -> _Written:
+    """Load, fit (or face-crop) and store every readable sample's image in ``f["images"]``.
+
+    Parameters
+    ----------
+    f : h5py.File
+        The cache being written.
+    samples : sequence of Sample
+        What to store, in order; unreadable ones are skipped.
+    size : int
+        The stored images' side.
+    fit : str
+        How an image without a face crop is fitted (:func:`fit_image`).
+    crop : callable or None
+        ``crop(image, box)`` for a face-cropped cache (see :func:`_face_cropper`), else
+        ``None``.
+    detector : object
+        The face detector when ``crop`` is given.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    _Written
+        The samples kept and skipped, labels, face boxes (-1 where none) and faces found.
+
+    Raises
+    ------
+    facelive.errors.DatasetError
+        When no sample could be read.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    n = len(samples)
+    images = f.create_dataset("images", shape=(n, size, size, 3), dtype=np.uint8,
+                              chunks=(1, size, size, 3), compression="gzip",
+                              compression_opts=4, maxshape=(n, size, size, 3))
+    done = _Written([], np.zeros(n, np.int8), np.full((n, 4), -1, np.int32), [], 0)
+    cols = (TextColumn("caching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*cols, disable=not progress) as bar:
+        task = bar.add_task("caching", total=n)
+        for smp in samples:
+            bar.advance(task)
+            try:
+                img = smp.load()
+            except FaceliveError as exc:
+                done.skipped.append([smp.key, exc.message])
+                continue
+            i = len(done.kept)
+            box = detector.detect(img) if crop is not None else None
+            if box is not None and crop is not None:
+                img = crop(img, box)
+                done.boxes[i] = (box.x, box.y, box.w, box.h)
+                done.n_faces += 1
+            else:
+                img = fit_image(img, size, fit)
+            images[i] = img
+            done.labels[i] = 1 if smp.is_live else 0
+            done.kept.append(smp)
+    m = len(done.kept)
+    if m == 0:
+        raise DatasetError(f"no sample could be read ({len(done.skipped)} skipped)")
+    images.resize(m, axis=0)
+    done.labels, done.boxes = done.labels[:m], done.boxes[:m]
+    return done
+
+
+def _write_metadata(f: Any, written: _Written, source: str, args: dict[str, Any]) -> None:
+    """Store the labels, face boxes, the kept samples' strings and the file's attributes.
+
+    Parameters
+    ----------
+    f : h5py.File
+        The cache being written (its images already stored).
+    written : _Written
+        What :func:`_write_images` stored.
+    source : str
+        The ``source`` attribute (dataset name and root).
+    args : dict
+        The build arguments (the ``args`` attribute, as JSON).
+    """
+    import h5py
+
+    from facelive import __version__
+
+    kept = written.kept
+    f["labels"] = written.labels
+    f["face_boxes"] = written.boxes
+    text = h5py.string_dtype("utf-8")
+    for name, values in (("keys", [s.key for s in kept]),
+                         ("attack_types", [s.attack_type or "" for s in kept]),
+                         ("subjects", [s.subject for s in kept]),
+                         ("groups", [s.group for s in kept]),
+                         ("splits", [s.split for s in kept])):
+        f.create_dataset(name, data=np.array(values, dtype=object), dtype=text)
+    f.attrs.update({
+        "format": FORMAT, "version": VERSION, "source": source,
+        "args": json.dumps(args, default=str),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "facelive_version": __version__, "channel_order": "BGR",
+        "skipped": json.dumps(written.skipped),
+    })
 
 
 @dataclass

@@ -14,7 +14,8 @@ voxelisation.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,153 +175,319 @@ def train_face3d(nuaa_root: str | Path, replay_root: str | Path, *, epochs: int 
     of the NUAA-trained protocol model (``.npz`` with ``keys``, ``shipped``, ``nuaa_only``,
     ``ra_only``; derived from research-only data: keep it out of git).
     """
-    from facelive import modelstore
-    from facelive.datasets import open_dataset
-    from facelive.evaluation import eer_threshold, evaluate_scores
-    from facelive.face.mesh import FaceMesher
-    from facelive.liveness.face3d import CARD_FILE, MODEL_FILE
-    from facelive.training.cnn.data import nuaa_heldout_subjects
-    from facelive.training.face3d.data import extract_meshes
     from facelive.training.report import jsonable
 
     t_start = time.perf_counter()
-    nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
-    ra_tr = open_dataset("replay-attack", replay_root, split="train").samples()
-    ra_dv = open_dataset("replay-attack", replay_root, split="devel").samples()
-    m_n = extract_meshes(nuaa, name="nuaa-train")
-    m_t = extract_meshes(ra_tr, name="ra-train")
-    m_d = extract_meshes(ra_dv, name="ra-devel")
-    held = set(nuaa_heldout_subjects())
-    is_held = np.array([s.subject in held for s in nuaa])
-
-    def labels(samples: Sequence[Sample]) -> np.ndarray:
-        return np.array([int(s.is_live) for s in samples])
-
-    def ok(m: dict[str, np.ndarray]) -> np.ndarray:
-        return m["status"] == 0
-
-    def fit(parts: Sequence[tuple[dict[str, np.ndarray], Sequence[Sample], np.ndarray, str]],
-            desc: str) -> VoxNet:
-        v, g, y, c = [], [], [], []
-        for m, smp, mask, db in parts:
-            keep = mask & ok(m)
-            v.append(m["vertices"][keep])
-            g.append(m["intensity"][keep])
-            yy = labels(smp)[keep]
-            y.append(yy)
-            c.append(np.array([f"{db}/{int(t)}" for t in yy]))
-        return fit_voxnet(np.concatenate(v), np.concatenate(g), np.concatenate(y),
-                          np.concatenate(c), epochs=epochs, seed=seed, desc=desc)
-
-    def scores(net: VoxNet, m: dict[str, np.ndarray], mask: np.ndarray | None = None
-               ) -> np.ndarray:
-        mask = np.ones(len(m["status"]), bool) if mask is None else mask
-        return predict(net, m["vertices"][mask], m["intensity"][mask], ok(m)[mask])
-
-    def eer_thr(p: np.ndarray, y: np.ndarray) -> float:
-        f = np.isfinite(p)
-        return float(eer_threshold(p[f & (y == 1)], p[f & (y == 0)]))
-
+    data = _TrainingData.load(nuaa_root, replay_root)
     report: dict[str, Any] = {"version": VERSION, "epochs": epochs, "seed": seed,
-                              "mesh_status": {}, "nuaa_heldout_subjects": sorted(held)}
-    for name, m in (("nuaa-train", m_n), ("ra-train", m_t), ("ra-devel", m_d)):
-        report["mesh_status"][name] = {k: int(np.sum(m["status"] == i)) for i, k in
-                                       enumerate(("ok", "no_face", "no_mesh", "unreadable"))}
-    # --- shipped model ------------------------------------------------------------------------
-    n_tr = np.ones(len(ra_tr), bool)
+                              "mesh_status": data.mesh_status(),
+                              "nuaa_heldout_subjects": sorted(data.held)}
     if evaluate_only:  # re-evaluate the model in the models folder; nothing is trained/written
-        from facelive.training.face3d.data import shipped_face3d_scores
-
-        folder = modelstore.find_folder(MODEL_FILE)
-        card = modelstore.read_json(CARD_FILE, folder)
-        train_on = "ra" if list(card.get("trained_on", [])) == ["Replay-Attack train"] else (
-            "nuaa+ra")
-        net = None
-
-        def model_scores(v: np.ndarray, g: np.ndarray, k: np.ndarray) -> np.ndarray:
-            return shipped_face3d_scores(v, g, k)
-
-        report["train_on"] = train_on
-        report["evaluated_only"] = True
-        p_dev = model_scores(m_d["vertices"], m_d["intensity"], ok(m_d))
-        thr = float(card["threshold"])
-        report["devel"] = evaluate_scores(_as_scores(p_dev), ra_dv, threshold=thr)
-        report["model"] = card
-        report["onnx_bytes"] = len(modelstore.read_bytes(MODEL_FILE, folder))
+        shipped = _evaluate_shipped(data)
     else:
-        if train_on == "ra":
-            net = fit([(m_t, ra_tr, n_tr, "ra")], "face3d (RA only)")
-            trained_on = ["Replay-Attack train"]
-        elif train_on == "nuaa+ra":
-            net = fit([(m_n, nuaa, ~is_held, "nuaa"), (m_t, ra_tr, n_tr, "ra")],
-                      "face3d (NUAA+RA)")
-            trained_on = ["NUAA train (subjects other than 0003, 0006, 0009)",
-                          "Replay-Attack train"]
-        else:
-            raise ValueError(f"train_on must be 'nuaa+ra' or 'ra', got {train_on!r}")
-
-        def model_scores(v: np.ndarray, g: np.ndarray, k: np.ndarray) -> np.ndarray:
-            return predict(net, v, g, k)
-
-        report["train_on"] = train_on
-        p_dev = scores(net, m_d)
-        thr = eer_thr(p_dev, labels(ra_dv))
-        report["devel"] = evaluate_scores(_as_scores(p_dev), ra_dv, threshold=thr)
-        onnx_bytes, diff = export_onnx(net, grid=GRID)
-        mesher = FaceMesher()
-        card = {
-            "name": "face3d", "version": VERSION,
-            "architecture": "VoxNet (Maturana & Scherer 2015) + batch norm, 2 input channels",
-            "input": "float32 (N, 2, G, G, G): occupancy, shading "
-                     "(facelive.liveness.face3d.voxel)",
-            "output": "softmax [P(attack), P(live)]",
-            "grid": GRID, "steps": STEPS, "context": mesher.context, "crop_size": mesher.size,
-            "threshold": thr, "threshold_from": "Replay-Attack devel, EER point",
-            "onnx_max_abs_diff_vs_torch": diff, "epochs": epochs, "seed": seed,
-            "trained_on": trained_on,
-            "licence": "weights derived from research-only data (NUAA, Replay-Attack): "
-                       "research use only",
-        }
-        modelstore.write_bytes(MODEL_FILE, onnx_bytes, out_dir)
-        modelstore.write_json(CARD_FILE, card, out_dir)
-        report["model"] = card
-        report["onnx_bytes"] = len(onnx_bytes)
-    # --- generalisation protocols (facelive.evaluation.protocols) ------------------------------
+        shipped = _train_shipped(data, train_on, epochs=epochs, seed=seed, out_dir=out_dir)
+    report.update(shipped.report)
     if cross:
-        from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
-
-        universe = Universe.from_parts(nuaa, ra_tr, ra_dv)
-        verts = np.concatenate([m["vertices"] for m in (m_n, m_t, m_d)])
-        inten = np.concatenate([m["intensity"] for m in (m_n, m_t, m_d)])
-        ok_all = np.concatenate([ok(m) for m in (m_n, m_t, m_d)])
-        y = universe.is_live
-        report["protocols"] = {}
-        for name in PROTOCOLS:
-            split = protocol_split(name, universe)
-            if name == "ra-to-nuaa" and train_on == "ra":  # the shipped model is that source's
-                p = model_scores(verts, inten, ok_all)
-            else:
-                p = protocol_scores(universe, verts, inten, ok_all, split.train, epochs=epochs,
-                                    seed=seed, desc=f"face3d ({name})")
-            t = eer_thr(p[split.devel], y[split.devel].astype(int))
-            report["protocols"][name] = {
-                "description": split.description, "threshold": t,
-                "target": evaluate_scores(_as_scores(p[split.target]),
-                                          universe.select(split.target), threshold=t)}
-            if name == "nuaa-to-ra":
-                p_nd = p[universe.part == "ra-devel"]
-        if train_on == "ra":  # the shipped model never saw NUAA: its later session is honest too
-            cs = protocol_split("cross-session", universe)
-            report["shipped_nuaa_session02"] = evaluate_scores(
-                _as_scores(model_scores(verts[cs.target], inten[cs.target], ok_all[cs.target])),
-                universe.select(cs.target), threshold=thr)
-        if scores_out is not None:
-            scores_out.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(scores_out, keys=np.array([s.key for s in ra_dv]), shipped=p_dev,
-                     nuaa_only=p_nd, ra_only=p_dev if train_on == "ra" else np.full(
-                         len(ra_dv), np.nan))
+        report.update(_protocols(data, shipped, epochs=epochs, seed=seed,
+                                 scores_out=scores_out))
     report["train_seconds"] = round(time.perf_counter() - t_start, 1)
     return jsonable(report)
+
+
+@dataclass
+class _TrainingData:
+    """The samples and meshes (:func:`facelive.training.face3d.data.extract_meshes`, cached) of
+    NUAA train, Replay-Attack train and Replay-Attack devel, and NUAA's held-back subjects."""
+
+    nuaa: list[Sample]
+    ra_train: list[Sample]
+    ra_devel: list[Sample]
+    m_nuaa: dict[str, np.ndarray]
+    m_train: dict[str, np.ndarray]
+    m_devel: dict[str, np.ndarray]
+    held: set[str]
+
+    @classmethod
+    def load(cls, nuaa_root: str | Path, replay_root: str | Path) -> _TrainingData:
+        """List the three parts and extract (or read the cached) meshes.
+
+        Parameters
+        ----------
+        nuaa_root, replay_root : str or pathlib.Path
+            The NUAA and Replay-Attack folders.
+
+        Returns
+        -------
+        _TrainingData
+            The samples and meshes.
+        """
+        from facelive.datasets import open_dataset
+        from facelive.training.cnn.data import nuaa_heldout_subjects
+        from facelive.training.face3d.data import extract_meshes
+
+        nuaa = open_dataset("nuaa", nuaa_root, split="train").samples()
+        ra_tr = open_dataset("replay-attack", replay_root, split="train").samples()
+        ra_dv = open_dataset("replay-attack", replay_root, split="devel").samples()
+        return cls(nuaa, ra_tr, ra_dv, extract_meshes(nuaa, name="nuaa-train"),
+                   extract_meshes(ra_tr, name="ra-train"),
+                   extract_meshes(ra_dv, name="ra-devel"), set(nuaa_heldout_subjects()))
+
+    def parts(self) -> tuple[dict[str, np.ndarray], ...]:
+        """The meshes of NUAA train, Replay-Attack train and devel (the order of a
+        :class:`facelive.evaluation.protocols.Universe`)."""
+        return self.m_nuaa, self.m_train, self.m_devel
+
+    def mesh_status(self) -> dict[str, dict[str, int]]:
+        """Per part, how many meshes were ``ok``, ``no_face``, ``no_mesh`` or ``unreadable``.
+
+        Returns
+        -------
+        dict
+            ``{part: {status: count}}``.
+        """
+        names = ("nuaa-train", "ra-train", "ra-devel")
+        return {name: {k: int(np.sum(m["status"] == i)) for i, k in
+                       enumerate(("ok", "no_face", "no_mesh", "unreadable"))}
+                for name, m in zip(names, self.parts(), strict=True)}
+
+
+ScoreFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``scores(vertices, intensity, ok) -> P(live)`` of a model (NaN where ``ok`` is false)."""
+
+
+@dataclass
+class _Shipped:
+    """The shipped model as trained or re-evaluated: its scoring function, what it was trained
+    on, its Replay-Attack devel scores and threshold, and its part of the report."""
+
+    scores: ScoreFn
+    train_on: str
+    p_devel: np.ndarray
+    threshold: float
+    report: dict[str, Any]
+
+
+def _labels(samples: Sequence[Sample]) -> np.ndarray:
+    return np.array([int(s.is_live) for s in samples])
+
+
+def _ok(m: dict[str, np.ndarray]) -> np.ndarray:
+    return m["status"] == 0
+
+
+def _eer_thr(p: np.ndarray, y: np.ndarray) -> float:
+    """The EER threshold of scores ``p`` (NaN ignored) with labels ``y`` (1 = live)."""
+    from facelive.evaluation import eer_threshold
+
+    f = np.isfinite(p)
+    return float(eer_threshold(p[f & (y == 1)], p[f & (y == 0)]))
+
+
+def _fit(parts: Sequence[tuple[dict[str, np.ndarray], Sequence[Sample], np.ndarray, str]],
+         desc: str, *, epochs: int, seed: int) -> VoxNet:
+    """:func:`fit_voxnet` on the meshes of ``parts``, batches balanced over database x label.
+
+    Parameters
+    ----------
+    parts : sequence of (meshes, samples, mask, database)
+        Each part's meshes and samples, which of them to train on and the database's name.
+    desc : str
+        The progress bar's label.
+    epochs, seed : int
+        As for :func:`fit_voxnet`.
+
+    Returns
+    -------
+    VoxNet
+        The trained network.
+    """
+    v, g, y, c = [], [], [], []
+    for m, smp, mask, db in parts:
+        keep = mask & _ok(m)
+        v.append(m["vertices"][keep])
+        g.append(m["intensity"][keep])
+        yy = _labels(smp)[keep]
+        y.append(yy)
+        c.append(np.array([f"{db}/{int(t)}" for t in yy]))
+    return fit_voxnet(np.concatenate(v), np.concatenate(g), np.concatenate(y),
+                      np.concatenate(c), epochs=epochs, seed=seed, desc=desc)
+
+
+def _evaluate_shipped(data: _TrainingData) -> _Shipped:
+    """Re-evaluate the model in the models folder on Replay-Attack devel at its card's
+    threshold (nothing is trained or written).
+
+    Parameters
+    ----------
+    data : _TrainingData
+        The samples and meshes.
+
+    Returns
+    -------
+    _Shipped
+        The model; its report has ``train_on`` (from the card), ``evaluated_only``,
+        ``devel``, ``model`` (the card) and ``onnx_bytes``.
+    """
+    from facelive import modelstore
+    from facelive.evaluation import evaluate_scores
+    from facelive.liveness.face3d import CARD_FILE, MODEL_FILE
+    from facelive.training.face3d.data import shipped_face3d_scores
+
+    folder = modelstore.find_folder(MODEL_FILE)
+    card = modelstore.read_json(CARD_FILE, folder)
+    train_on = "ra" if list(card.get("trained_on", [])) == ["Replay-Attack train"] else (
+        "nuaa+ra")
+
+    def model_scores(v: np.ndarray, g: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return shipped_face3d_scores(v, g, k)
+
+    m_d = data.m_devel
+    p_dev = model_scores(m_d["vertices"], m_d["intensity"], _ok(m_d))
+    thr = float(card["threshold"])
+    report = {"train_on": train_on, "evaluated_only": True,
+              "devel": evaluate_scores(_as_scores(p_dev), data.ra_devel, threshold=thr),
+              "model": card,
+              "onnx_bytes": len(modelstore.read_bytes(MODEL_FILE, folder))}
+    return _Shipped(model_scores, train_on, p_dev, thr, report)
+
+
+def _train_shipped(data: _TrainingData, train_on: str, *, epochs: int, seed: int,
+                   out_dir: Path | None) -> _Shipped:
+    """Train the shipped model, set its threshold at the EER point of Replay-Attack devel and
+    write ``face3d.onnx`` and ``face3d.json`` to ``out_dir`` (default: the models folder).
+
+    Parameters
+    ----------
+    data : _TrainingData
+        The samples and meshes.
+    train_on : {"ra", "nuaa+ra"}
+        Replay-Attack train, or NUAA train (less the held-back subjects) and Replay-Attack
+        train.
+    epochs, seed : int
+        As for :func:`fit_voxnet`.
+    out_dir : pathlib.Path or None
+        Where the model files go.
+
+    Returns
+    -------
+    _Shipped
+        The model; its report has ``train_on``, ``devel``, ``model`` (the card) and
+        ``onnx_bytes``.
+
+    Raises
+    ------
+    ValueError
+        On another ``train_on``.
+    """
+    from facelive import modelstore
+    from facelive.evaluation import evaluate_scores
+    from facelive.face.mesh import FaceMesher
+    from facelive.liveness.face3d import CARD_FILE, MODEL_FILE
+
+    ra_tr = data.ra_train
+    n_tr = np.ones(len(ra_tr), bool)
+    if train_on == "ra":
+        net = _fit([(data.m_train, ra_tr, n_tr, "ra")], "face3d (RA only)",
+                   epochs=epochs, seed=seed)
+        trained_on = ["Replay-Attack train"]
+    elif train_on == "nuaa+ra":
+        is_held = np.array([s.subject in data.held for s in data.nuaa])
+        net = _fit([(data.m_nuaa, data.nuaa, ~is_held, "nuaa"),
+                    (data.m_train, ra_tr, n_tr, "ra")], "face3d (NUAA+RA)",
+                   epochs=epochs, seed=seed)
+        trained_on = ["NUAA train (subjects other than 0003, 0006, 0009)",
+                      "Replay-Attack train"]
+    else:
+        raise ValueError(f"train_on must be 'nuaa+ra' or 'ra', got {train_on!r}")
+
+    def model_scores(v: np.ndarray, g: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return predict(net, v, g, k)
+
+    m_d = data.m_devel
+    p_dev = predict(net, m_d["vertices"], m_d["intensity"], _ok(m_d))
+    thr = _eer_thr(p_dev, _labels(data.ra_devel))
+    devel = evaluate_scores(_as_scores(p_dev), data.ra_devel, threshold=thr)
+    onnx_bytes, diff = export_onnx(net, grid=GRID)
+    mesher = FaceMesher()
+    card = {
+        "name": "face3d", "version": VERSION,
+        "architecture": "VoxNet (Maturana & Scherer 2015) + batch norm, 2 input channels",
+        "input": "float32 (N, 2, G, G, G): occupancy, shading "
+                 "(facelive.liveness.face3d.voxel)",
+        "output": "softmax [P(attack), P(live)]",
+        "grid": GRID, "steps": STEPS, "context": mesher.context, "crop_size": mesher.size,
+        "threshold": thr, "threshold_from": "Replay-Attack devel, EER point",
+        "onnx_max_abs_diff_vs_torch": diff, "epochs": epochs, "seed": seed,
+        "trained_on": trained_on,
+        "licence": "weights derived from research-only data (NUAA, Replay-Attack): "
+                   "research use only",
+    }
+    modelstore.write_bytes(MODEL_FILE, onnx_bytes, out_dir)
+    modelstore.write_json(CARD_FILE, card, out_dir)
+    report = {"train_on": train_on, "devel": devel, "model": card,
+              "onnx_bytes": len(onnx_bytes)}
+    return _Shipped(model_scores, train_on, p_dev, thr, report)
+
+
+def _protocols(data: _TrainingData, shipped: _Shipped, *, epochs: int, seed: int,
+               scores_out: Path | None) -> dict[str, Any]:
+    """Score every generalisation protocol (:mod:`facelive.evaluation.protocols`): a VoxNet of
+    this recipe per source (cached by :func:`protocol_scores`; ``ra-to-nuaa``'s is the shipped
+    model when that is trained on Replay-Attack only), its threshold at the EER point of the
+    source's threshold part, the target scored once.
+
+    Parameters
+    ----------
+    data : _TrainingData
+        The samples and meshes.
+    shipped : _Shipped
+        The shipped model.
+    epochs, seed : int
+        As for :func:`fit_voxnet`.
+    scores_out : pathlib.Path or None
+        Where to save the per-frame Replay-Attack devel scores (see :func:`train_face3d`).
+
+    Returns
+    -------
+    dict
+        ``protocols`` and, when the shipped model never saw NUAA, ``shipped_nuaa_session02``.
+    """
+    from facelive.evaluation import evaluate_scores
+    from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
+
+    universe = Universe.from_parts(data.nuaa, data.ra_train, data.ra_devel)
+    verts = np.concatenate([m["vertices"] for m in data.parts()])
+    inten = np.concatenate([m["intensity"] for m in data.parts()])
+    ok_all = np.concatenate([_ok(m) for m in data.parts()])
+    y = universe.is_live
+    out: dict[str, Any] = {"protocols": {}}
+    p_nd = None
+    for name in PROTOCOLS:
+        split = protocol_split(name, universe)
+        if name == "ra-to-nuaa" and shipped.train_on == "ra":  # the shipped model is its source's
+            p = shipped.scores(verts, inten, ok_all)
+        else:
+            p = protocol_scores(universe, verts, inten, ok_all, split.train, epochs=epochs,
+                                seed=seed, desc=f"face3d ({name})")
+        t = _eer_thr(p[split.devel], y[split.devel].astype(int))
+        out["protocols"][name] = {
+            "description": split.description, "threshold": t,
+            "target": evaluate_scores(_as_scores(p[split.target]),
+                                      universe.select(split.target), threshold=t)}
+        if name == "nuaa-to-ra":
+            p_nd = p[universe.part == "ra-devel"]
+    if shipped.train_on == "ra":  # the shipped model never saw NUAA: its later session is honest
+        cs = protocol_split("cross-session", universe)
+        out["shipped_nuaa_session02"] = evaluate_scores(
+            _as_scores(shipped.scores(verts[cs.target], inten[cs.target], ok_all[cs.target])),
+            universe.select(cs.target), threshold=shipped.threshold)
+    if scores_out is not None:
+        n = len(data.ra_devel)
+        scores_out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(scores_out, keys=np.array([s.key for s in data.ra_devel]),
+                 shipped=shipped.p_devel, nuaa_only=p_nd,
+                 ra_only=shipped.p_devel if shipped.train_on == "ra" else np.full(n, np.nan))
+    return out
 
 
 def card_markdown(report: dict[str, Any], command: str) -> str:
