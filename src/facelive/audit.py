@@ -28,7 +28,6 @@ key id, ``exp`` and ``iat`` and the presence of ``sid``, ``nonce`` and ``decisio
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -38,6 +37,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from facelive.encoding import sha256_hex
 from facelive.errors import FaceliveError
 
 __all__ = [
@@ -118,7 +118,7 @@ def frame_sha256(data: bytes) -> str:
     >>> frame_sha256(b"")[:16]
     'e3b0c44298fc1c14'
     """
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
 
 
 def _check_private_file(path: Path) -> None:

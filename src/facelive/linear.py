@@ -25,6 +25,30 @@ def lda() -> Any:
     return LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")
 
 
+def standardise(x: np.ndarray, min_scale: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """The column means and standard deviations with which features are standardised.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Features, one row per sample (float; its dtype is kept).
+    min_scale : float, optional
+        A standard deviation under this (a constant column) is replaced by 1, so that the column
+        standardises to 0 rather than dividing by 0.
+
+    Returns
+    -------
+    mean : numpy.ndarray
+        Per column.
+    scale : numpy.ndarray
+        Per column, 1 where under ``min_scale``; ``(x - mean) / scale`` is standardised.
+    """
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < min_scale] = 1.0
+    return mean, scale
+
+
 @dataclass
 class StandardizedLinear:
     """P(class 1) = sigmoid(coef . (x - mean) / scale + intercept)."""
@@ -58,9 +82,7 @@ class StandardizedLinear:
         """Standardise ``x`` and fit ``estimator`` (any scikit-learn linear classifier exposing
         ``coef_`` and ``intercept_``; LDA by default) on labels ``y`` (True = class 1)."""
         x = np.asarray(x, dtype=np.float64)
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale < 1e-12] = 1.0
+        mean, scale = standardise(x)
         est = estimator if estimator is not None else lda()
         est.fit((x - mean) / scale, np.asarray(y, dtype=int))
         return cls(mean, scale, np.ravel(est.coef_).astype(np.float64),
@@ -89,9 +111,7 @@ def fit_sign_constrained(x: np.ndarray, y: np.ndarray, signs: np.ndarray | None 
     s = np.ones(k) if signs is None else np.sign(np.asarray(signs, dtype=np.float64))
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     w = w / w.mean()
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-12] = 1.0
+    mean, scale = standardise(x)
     z = (x - mean) / scale * np.where(s == 0, 0.0, s)  # oriented: every weight >= 0
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:

@@ -12,7 +12,6 @@ from ``DIR`` when ``DIR`` has it, else from the shipped folder; a model's compan
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from facelive.encoding import sha256_hex
 from facelive.errors import ModelError
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
@@ -29,8 +29,8 @@ SUMS_FILE = "SHA256SUMS"
 MODELS_ENV = "FACELIVE_MODELS"
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+sha256_bytes = sha256_hex
+"""The SHA-256 hex digest of a model file's bytes (:func:`facelive.encoding.sha256_hex`)."""
 
 
 def _read_sums(folder: Path) -> dict[str, str]:

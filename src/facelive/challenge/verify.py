@@ -56,7 +56,6 @@ The checks
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -67,6 +66,7 @@ import cv2
 import numpy as np
 
 from facelive.challenge.sequence import NEUTRAL, PALETTE, Challenge, srgb_to_linear
+from facelive.encoding import sha256_hex
 
 if TYPE_CHECKING:
     from facelive.face.detection import FaceDetector
@@ -209,6 +209,25 @@ class ChallengeReport:
             "weak": self.weak,
         }
 
+    def outcome(self, threshold: float | None = None) -> dict[str, Any]:
+        """What this report decides of the signed result's claims, in one place for the library
+        (:meth:`claims`) and the service (which signs them in another process).
+
+        Parameters
+        ----------
+        threshold : float, optional
+            The passive tests' threshold to give when they were not run.
+
+        Returns
+        -------
+        dict
+            ``decision``, ``reasons``, ``scores`` (:meth:`scores`), ``checks``
+            (:meth:`checks`) and ``threshold`` (the passive tests').
+        """
+        return {"decision": self.decision, "reasons": list(self.reasons),
+                "scores": self.scores(), "checks": self.checks(),
+                "threshold": self.passive.get("threshold", threshold)}
+
     def claims(self, session_id: str, challenge: Challenge | dict[str, Any],
                models: dict[str, Any] | None = None, issuer: str = "facelive"
                ) -> dict[str, Any]:
@@ -233,11 +252,9 @@ class ChallengeReport:
         from facelive.audit import result_claims
 
         ch = challenge.to_dict() if isinstance(challenge, Challenge) else dict(challenge)
-        return result_claims(
-            session_id=session_id, nonce=self.nonce, challenge=ch,
-            frames_sha256=self.frames_sha256, scores=self.scores(), models=models or {},
-            threshold=self.passive.get("threshold"), decision=self.decision,
-            reasons=self.reasons, checks=self.checks(), issuer=issuer)
+        return result_claims(session_id=session_id, nonce=self.nonce, challenge=ch,
+                             frames_sha256=self.frames_sha256, models=models or {},
+                             issuer=issuer, **self.outcome())
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -254,7 +271,7 @@ def decode_frames(frames: Sequence[Any]) -> tuple[list[np.ndarray], list[str]]:
             images.append(f)
             continue
         data = f if isinstance(f, (bytes, bytearray)) else open(os.fspath(f), "rb").read()
-        hashes.append(hashlib.sha256(bytes(data)).hexdigest())
+        hashes.append(sha256_hex(data))
         images.append(load_image(bytes(data)))
     if hashes and len(hashes) != len(images):
         hashes = []  # mixed input: no complete record

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from facelive.datasets.base import Dataset, Sample
+from facelive.encoding import json_default
 from facelive.errors import DatasetError, FaceliveError
 from facelive.evaluation.metrics import compute_metrics
 
@@ -265,14 +266,6 @@ def write_report(result: dict[str, Any], out: Path) -> Path:
     return path
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot serialise {type(o).__name__}")
-
-
 def _plots(result: dict[str, Any], run: ScoreRun, samples: list[Sample], out: Path) -> list[str]:
     from facelive.evaluation import plots
 
@@ -360,7 +353,7 @@ def run_evaluation(dataset: Dataset, pipe: _Pipeline, out: str | Path, *,
         for smp, sc, dec, err in zip(samples, run.scores, run.decisions, run.errors, strict=True):
             w.writerow([smp.key, smp.split, smp.label, smp.attack_type or "", smp.subject,
                         smp.group, "" if sc is None else f"{sc:.6f}", dec, err or ""])
-    (out / "metrics.json").write_text(json.dumps(result, indent=2, default=_json_default),
+    (out / "metrics.json").write_text(json.dumps(result, indent=2, default=json_default),
                                       encoding="utf-8")
     write_report(result, out)
     return result

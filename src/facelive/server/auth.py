@@ -16,10 +16,8 @@ use the same :class:`ApiKeys` and :class:`RateLimiter` through :mod:`facelive.se
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
-import math
 import secrets
 import sys
 import threading
@@ -29,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from facelive.encoding import sha256_hex
 from facelive.errors import FaceliveError
 
 __all__ = ["ApiKeys", "RateLimiter", "hash_key", "client_bucket", "parse_bearer"]
@@ -38,7 +37,7 @@ _HEX = frozenset("0123456789abcdef")
 
 def hash_key(key: str) -> str:
     """The SHA-256 hex digest under which ``key`` is stored (UTF-8 bytes, no newline)."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return sha256_hex(key)
 
 
 def _valid_digest(d: str) -> bool:
@@ -177,11 +176,6 @@ class RateLimiter:
                 b.tokens -= 1.0
                 return 0.0
             return (1.0 - b.tokens) / self.rate
-
-    @staticmethod
-    def retry_after(wait_s: float) -> str:
-        """A ``Retry-After`` value (whole seconds, at least 1) for a wait."""
-        return str(max(1, math.ceil(wait_s)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from facelive.server.auth import RateLimiter, client_bucket, parse_bearer
-from facelive.server.errors import ApiError, outcome
+from facelive.server.errors import ApiError, outcome, retry_after
 from facelive.server.settings import Settings
 from facelive.server.state import ServiceState
 
@@ -99,7 +99,7 @@ def limit_rate(request: Request, state: ServiceState, key_id: str | None = None,
         if wait > 0:
             raise ApiError(429, "rate_limited",
                            f"too many requests from this {what}; retry after {wait:.1f} s",
-                           {"Retry-After": RateLimiter.retry_after(wait)})
+                           retry_after(wait))
 
 
 def require_api_key(request: Request, state: State) -> str | None:

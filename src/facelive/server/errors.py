@@ -10,6 +10,7 @@ notes its code as the request's :class:`Outcome`, which
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 __all__ = ["ApiError", "IMAGE_ERROR_STATUS", "Outcome", "error_response", "image_error",
-           "internal_error", "outcome", "register_exception_handlers"]
+           "internal_error", "outcome", "register_exception_handlers", "retry_after"]
 
 log = logging.getLogger("facelive.server")
 
@@ -46,6 +47,22 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         return error_response(self.status, self.code, self.message, self.headers)
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """The ``Retry-After`` header for a wait of ``seconds``.
+
+    Parameters
+    ----------
+    seconds : float
+        How long the client should wait.
+
+    Returns
+    -------
+    dict
+        ``{"Retry-After": "<whole seconds>"}``: rounded up, at least 1.
+    """
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 def error_response(status: int, code: str, message: str,

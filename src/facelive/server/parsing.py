@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 from fastapi import Request
 
-from facelive.server.errors import ApiError
+from facelive.server.errors import ApiError, retry_after
 from facelive.server.schemas import (
     FRAMES_FIELD,
     IMAGE_FIELD,
@@ -59,8 +59,7 @@ class UploadBudget:
     def take(self, n: int) -> None:
         if self.used + n > self.limit:
             raise ApiError(503, "overloaded", "too many uploads in progress; retry later",
-                           {"Retry-After": str(max(1, self.retry_after_s)),
-                            "Connection": "close"})
+                           {**retry_after(self.retry_after_s), "Connection": "close"})
         self.used += n
 
     def give(self, n: int) -> None:

@@ -28,7 +28,6 @@ hour) so that it answers 410 rather than 404, then dropped.
 from __future__ import annotations
 
 import abc
-import hashlib
 import hmac
 import json
 import secrets
@@ -38,6 +37,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from facelive.encoding import sha256_hex
 
 __all__ = [
     "Session", "Counter", "SessionStore", "MemorySessionStore", "RedisSessionStore",
@@ -83,7 +84,7 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     """Hex SHA-256 of a token (tokens are 256-bit random, so no salt or slow hash is needed)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return sha256_hex(token)
 
 
 @dataclass
@@ -455,7 +456,7 @@ class RedisSessionStore(SessionStore):
             raise SessionConflict(f"result already stored for {session_id}")
 
     def consume_nonce(self, nonce, ttl_s=3600.0):
-        key = f"{self.prefix}nonce:{hashlib.sha256(nonce.encode()).hexdigest()}"
+        key = f"{self.prefix}nonce:{sha256_hex(nonce)}"
         return bool(self._r.set(key, "1", nx=True, px=max(1, int(float(ttl_s) * 1000))))
 
     def hit(self, name, window_s):

@@ -33,7 +33,6 @@ routes (Redis is network I/O), the verification in a pipeline process or a bound
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import math
@@ -44,7 +43,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from facelive.audit import ResultSigner, result_claims
-from facelive.server.errors import ApiError
+from facelive.encoding import jsonable, sha256_hex
+from facelive.server.errors import ApiError, retry_after
 from facelive.server.session_store import (
     Session,
     SessionConflict,
@@ -59,7 +59,7 @@ from facelive.server.session_store import (
     open_store,
 )
 from facelive.server.settings import Settings
-from facelive.server.workers import ChallengeJob, jsonable
+from facelive.server.workers import ChallengeJob
 
 __all__ = ["SessionService", "Accepted", "DEMO_KEY_ID", "FRAME_MEMORY_S", "config_problems",
            "sessions_enabled", "open_signer", "open_session_store", "bearer_challenge"]
@@ -156,10 +156,6 @@ class Accepted:
     reused_frames: int
 
 
-def _retry_after(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
-
-
 def store_failures() -> tuple[type[Exception], ...]:
     """The exceptions of an unreachable or failing session store: any
     :class:`redis.exceptions.RedisError` (connection, timeout, response errors) and the socket
@@ -203,13 +199,13 @@ class SessionService:
                            "frames were already submitted for this session") from None
         except StoreFull:
             raise ApiError(503, "sessions_full", "too many open sessions; retry later",
-                           {"Retry-After": _retry_after(self.settings.retry_after_s)}) from None
+                           retry_after(self.settings.retry_after_s)) from None
         except SessionStoreError as exc:
             raise ApiError(exc.status, "session_error", str(exc)) from None
         except store_failures() as exc:
             log.error("session store unavailable: %s: %s", type(exc).__name__, exc)
             raise ApiError(503, "store_unavailable", "the session store is unavailable",
-                           {"Retry-After": _retry_after(self.settings.retry_after_s)}) from None
+                           retry_after(self.settings.retry_after_s)) from None
 
     # -- backend: create ---------------------------------------------------------------------
     def create(self, key_id: str, address: str, mode: str = "flash") -> dict[str, Any]:
@@ -233,7 +229,7 @@ class SessionService:
                                    f"more than {limit} sessions from this {what} in "
                                    f"{s.session_window_s:g} s; retry after "
                                    f"{math.ceil(counter.reset_in_s)} s",
-                                   {"Retry-After": _retry_after(counter.reset_in_s)})
+                                   retry_after(counter.reset_in_s))
             now = self.clock()
             challenge = new_challenge(mode=mode, now=now)  # type: ignore[arg-type]
             sid = new_session_id()
@@ -299,7 +295,7 @@ class SessionService:
         expected = str(session.challenge.get("nonce", ""))
         if not hmac.compare_digest(nonce.encode(), expected.encode()):
             raise ApiError(422, "invalid_nonce", "the nonce is not this session's challenge's")
-        hashes = [hashlib.sha256(f).hexdigest() for f in frames]
+        hashes = [sha256_hex(f) for f in frames]
         with self._store():
             ttl = session.expires_at - self.clock() + self.store.retain_s
             if not self.store.consume_nonce(nonce, max(ttl, 60.0)):
@@ -418,7 +414,7 @@ class SessionService:
             return 200, {"session_id": session.session_id,
                          "decision": session.result.get("decision"),
                          "token": session.result.get("token")}, {}
-        pending = {"Retry-After": str(RESULT_RETRY_AFTER_S)}
+        pending = retry_after(RESULT_RETRY_AFTER_S)
         if session.frames_submitted_at is not None:
             s = self.settings
             if now - session.frames_submitted_at > (s.verify_timeout_s + s.job_timeout_s

@@ -24,6 +24,7 @@ import anyio
 from facelive.errors import FaceliveError, ImageError
 from facelive.server.auth import ApiKeys, RateLimiter
 from facelive.server.errors import ApiError, image_error
+from facelive.server.errors import retry_after as retry_after_header
 from facelive.server.metrics import Metrics
 from facelive.server.parsing import UploadBudget
 from facelive.server.sessions import (
@@ -206,8 +207,7 @@ class ServiceState:
                        retry_after: bool = False) -> LivenessPipeline | WorkerPool:
         """The pipeline (or pool: both have ``info()``), or :class:`ApiError` 503 ``not_ready``
         with the reason (and a ``Retry-After`` of at least one second when ``retry_after``)."""
-        headers = ({"Retry-After": str(max(self.settings.retry_after_s, 1))}
-                   if retry_after else None)
+        headers = retry_after_header(self.settings.retry_after_s) if retry_after else None
         if self.pool is not None:
             if self.pool.alive == 0:
                 raise ApiError(503, "not_ready", "no pipeline process is running "
@@ -246,7 +246,7 @@ class ServiceState:
         if self.in_flight >= limit:
             raise ApiError(503, "overloaded",
                            f"all {limit} processing slots are busy; retry later",
-                           {"Retry-After": str(self.settings.retry_after_s)})
+                           retry_after_header(self.settings.retry_after_s))
         self.in_flight += 1
         self.metrics.in_flight.inc()
 

@@ -42,14 +42,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from facelive.encoding import jsonable
 from facelive.errors import FaceliveError, ImageError
-from facelive.server.errors import ApiError, image_error
+from facelive.server.errors import ApiError, image_error, retry_after
 from facelive.server.metrics import Metrics
 from facelive.server.settings import Settings
 from facelive.types import LivenessResult
 
 __all__ = ["LivenessPipeline", "WorkerPool", "load_pipeline", "run_pipeline", "usable_cores",
-           "pool_size", "ChallengeJob", "run_challenge", "jsonable"]
+           "pool_size", "ChallengeJob", "run_challenge"]
 
 log = logging.getLogger("facelive.server")
 
@@ -148,20 +149,6 @@ def _face_tools() -> tuple[Any, Any]:
     return _tools.pair
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars and tuples turned into plain JSON types (recursively)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        return jsonable(item())
-    return str(value)
-
-
 def run_challenge(pipeline: LivenessPipeline, job: ChallengeJob, settings: Settings
                   ) -> dict[str, Any]:
     """Decode the frames (``session_frame_max_pixels``, ``max_aspect_ratio``) and verify the
@@ -191,9 +178,7 @@ def run_challenge(pipeline: LivenessPipeline, job: ChallengeJob, settings: Setti
     report = verify_challenge(images, job.timestamps_ms, job.challenge, pipeline=pipeline,
                               detector=detector, mesher=mesher, elapsed_ms=job.elapsed_ms)
     del images
-    return jsonable({"decision": report.decision, "reasons": list(report.reasons),
-                     "scores": report.scores(), "checks": report.checks(),
-                     "threshold": report.passive.get("threshold", threshold), "models": models,
+    return jsonable({**report.outcome(threshold), "models": models,
                      "latency_ms": report.colour.get("latency_ms"),
                      "ms": (time.perf_counter() - t0) * 1e3})
 
@@ -478,7 +463,7 @@ class WorkerPool:
             if remaining <= 0:
                 raise ApiError(503, "overloaded", "no pipeline process became free in time; "
                                "retry later",
-                               {"Retry-After": str(max(1, self.settings.retry_after_s))})
+                               retry_after(self.settings.retry_after_s))
             try:
                 w = self._idle.get(timeout=min(remaining, 0.5))
             except queue.Empty:
@@ -557,7 +542,7 @@ class WorkerPool:
         if kind not in ("timeout", "memory"):
             return
         s = self.settings
-        retry = {"Retry-After": str(max(1, s.retry_after_s))}
+        retry = retry_after(s.retry_after_s)
         self._retire(w, kind)
         if kind == "timeout":
             raise ApiError(503, "timeout", f"{doing} took longer than the "

@@ -124,10 +124,10 @@ def fit(X: np.ndarray, y: np.ndarray, q: np.ndarray) -> dict:
     from sklearn.linear_model import LogisticRegression, Ridge
 
     from facelive.iqa.biqi_model import CLASSES, MODEL_FORMAT, WAVELET
+    from facelive.linear import standardise
 
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
+    # only a constant column (standard deviation exactly 0) is left unscaled
+    mean, scale = standardise(X, min_scale=np.finfo(np.float64).smallest_subnormal)
     Z = (X - mean) / scale
     dist = y >= 0
     clf = LogisticRegression(C=1.0, max_iter=5000).fit(Z[dist], y[dist])

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import expit
 
 from facelive.fusion.model import balanced_weights
+from facelive.linear import standardise
 
 
 def fit_linear(features: np.ndarray, y: np.ndarray, strata: Sequence[str],
@@ -19,8 +20,7 @@ def fit_linear(features: np.ndarray, y: np.ndarray, strata: Sequence[str],
     from sklearn.linear_model import LogisticRegression
 
     x = np.asarray(features, np.float64)
-    mu, sd = x.mean(0), x.std(0)
-    sd[sd < 1e-12] = 1.0
+    mu, sd = standardise(x)
     clf = LogisticRegression(C=C, max_iter=5000)
     clf.fit((x - mu) / sd, np.asarray(y, int), sample_weight=balanced_weights(strata))
     w = clf.coef_[0] / sd

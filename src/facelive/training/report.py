@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from facelive.encoding import json_default
+
 CardTemplate = Callable[[dict[str, Any], str], str]
 """A model's card template: ``template(report, command) -> Markdown``."""
 
@@ -27,19 +29,9 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return "facelive " + " ".join(shlex.quote(str(a)) for a in args)
 
 
-def _default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    return float(obj)
-
-
 def to_json(report: Mapping[str, Any]) -> str:
     """The report as indented JSON (numpy values and paths converted)."""
-    return json.dumps(report, indent=1, default=_default)
+    return json.dumps(report, indent=1, default=json_default)
 
 
 def jsonable(report: Mapping[str, Any]) -> dict[str, Any]:
