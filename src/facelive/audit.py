@@ -201,6 +201,8 @@ class ResultSigner:
             When the file is missing, readable or writable by others, or not an Ed25519 private
             key.
         """
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from joserfc.errors import JoseError
         from joserfc.jwk import OKPKey
 
         p = Path(path)
@@ -216,9 +218,7 @@ class ResultSigner:
                 key = OKPKey.import_key(data)
             else:
                 key = OKPKey.import_key(raw)
-        except AuditError:
-            raise
-        except Exception as exc:
+        except (JoseError, UnsupportedAlgorithm, ValueError, TypeError, KeyError) as exc:
             raise AuditError(f"{p}: not an Ed25519 private key ({type(exc).__name__})",
                              code="key_error") from None
         return cls(key, kid)
@@ -411,7 +411,7 @@ def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None 
             pub = {f: k[f] for f in ("kty", "crv", "x", "kid") if f in k}
             try:
                 keys.append(OKPKey.import_key(pub))
-            except Exception:
+            except (JoseError, ValueError, TypeError, KeyError):  # not a usable key: skipped
                 continue
     if not keys:
         raise AuditError("the JWK Set has no Ed25519 key")

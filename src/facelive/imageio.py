@@ -174,7 +174,7 @@ def _decode_jpeg_fast(data: bytes, img: Image.Image) -> np.ndarray | None:
         return None
     try:
         out = _simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
-    except Exception:  # any complaint: Pillow decides, as it would without simplejpeg
+    except ValueError:  # libjpeg-turbo's errors and (strict) warnings: Pillow decides
         return None
     if out.shape != (img.size[1], img.size[0], 3) or out.dtype != np.uint8:
         return None

@@ -149,6 +149,6 @@ def load_onnx(model_path: Path | str | None, onnx_name: str, card_name: str,
     try:
         session = ort.InferenceSession(read_bytes(onnx_name, folder), opts,
                                        providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+    except Exception as exc:  # onnxruntime's exception types share no base but Exception
         raise ModelError(f"cannot load {onnx_name}: {exc}") from exc
     return session, card

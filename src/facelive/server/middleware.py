@@ -249,7 +249,7 @@ class OutcomeMiddleware:
 
         try:
             await self.app(scope, receive, watch)
-        except Exception as exc:
+        except Exception as exc:  # whatever a route raises is a 500 answer, not a dropped request
             if started:
                 raise
             log.error("unexpected error on %s: %s", printable(scope.get("path", "")),

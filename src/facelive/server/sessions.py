@@ -137,7 +137,7 @@ def open_session_store(settings: Settings, clock: Callable[[], float]) -> Sessio
     if ping is not None:
         try:
             ping()
-        except Exception as exc:
+        except store_failures() as exc:
             store.close()
             raise RuntimeError(f"cannot reach the session store (Redis): "
                                f"{type(exc).__name__}: {exc}") from None
@@ -327,7 +327,7 @@ class SessionService:
             reason = ("verification timed out" if exc.code == "timeout"
                       else f"verification failed ({exc.code})")
             outcome = self._failed(reason, models)
-        except Exception as exc:
+        except Exception as exc:  # any failure still gives the client a signed result
             log.error("session %s: verification failed: %s", session.session_id,
                       type(exc).__name__, exc_info=exc)
             outcome = self._failed("verification failed (internal_error)", models)
@@ -353,7 +353,7 @@ class SessionService:
     def _failed(reason: str, models: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:
             info = models()
-        except Exception:
+        except Exception:  # already failing: the result is stored even without the versions
             info = {}
         return {"decision": "unknown", "reasons": [reason], "scores": {}, "checks": {},
                 "threshold": info.get("threshold"), "models": info}

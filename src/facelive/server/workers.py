@@ -238,7 +238,7 @@ def _worker_main(conn: Connection, settings: Settings, loader: Callable[[Setting
             reply = (job, "image_error", exc.code, exc.message)
         except MemoryError:
             reply = (job, "memory", "not enough memory for this image")
-        except Exception as exc:
+        except Exception as exc:  # any other failure is the job's reply; the process serves on
             reply = (job, "error", type(exc).__name__, str(exc)[:300])
         del data, msg
         try:
@@ -247,7 +247,7 @@ def _worker_main(conn: Connection, settings: Settings, loader: Callable[[Setting
             break
     try:
         pipeline.close()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the process is exiting; closing is best effort
         pass
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from facelive.datasets import Sample
 from facelive.diskcache import cached_arrays, digest
+from facelive.errors import FaceliveError
 
 VERSION = "2"
 
@@ -88,7 +89,7 @@ def _features_of(sample: Sample, augment_seed: int | None = None) -> np.ndarray:
             seed = int(digest([sample.key, str(augment_seed)], 8), 16)
             image = capture_chain(image, np.random.default_rng(seed))
         return quality_features(image)
-    except Exception:  # an unreadable image is reported by the caller as NaN row
+    except FaceliveError:  # unreadable or unusable image: the caller reports a NaN row
         return np.full(25, np.nan)
 
 

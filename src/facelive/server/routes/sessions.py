@@ -131,7 +131,7 @@ async def post_frames(session_id: str, request: Request, state: State) -> Respon
     try:
         accepted = await anyio.to_thread.run_sync(service.accept, session, upload.frames,
                                                   upload.timestamps_ms, upload.nonce)
-    except BaseException:
+    except BaseException:  # refused, failed or cancelled: the slot is given back, then re-raised
         state.release_slot()
         raise
     state.spawn(complete_in_background(state, service, accepted))

@@ -18,6 +18,7 @@ import numpy as np
 
 from facelive.datasets import Sample
 from facelive.diskcache import cached_arrays, digest
+from facelive.errors import FaceliveError
 from facelive.face.mesh import MESH_VERTICES
 
 MESH_RECIPE = "1"
@@ -55,7 +56,7 @@ def extract_meshes(samples: Sequence[Sample], *, name: str, use_cache: bool = Tr
             for i, s in enumerate(samples):
                 try:
                     img = s.load()
-                except Exception:
+                except FaceliveError:  # Sample.load's errors: unreadable or missing image
                     status[i] = 3
                     progress.advance(task)
                     continue
