@@ -39,7 +39,7 @@ from facelive.server.app import create_app
 from facelive.server.auth import hash_key
 from facelive.server.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEY, KEY2 = "site-key-1", "site-key-2"
 DIGESTS = (hash_key(KEY), hash_key(KEY2))
 COLOUR_REASON = "colour response does not follow the challenge"

@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path(os.environ.get("FACELIVE_CHROMIUM", "/usr/bin/chromium"))
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VERDICTS = ("live", "spoof", "noface", "unknown")
 
 STUB_SERVER = """

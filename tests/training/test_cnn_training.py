@@ -138,7 +138,7 @@ def test_pseudo_depth_of_a_real_face():
     from facelive.imageio import load_image
     from facelive.training.cnn.depth import depth_map, depth_targets
 
-    img = load_image(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
+    img = load_image(Path(__file__).resolve().parents[2] / "examples" / "astronaut.jpg")
     with FaceDetector() as det:
         box = det.detect(img)
     crop = square_crop(img, box, 2.0, 224)

@@ -26,7 +26,7 @@ from facelive.server.session_store import (
     open_store,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHALLENGE = {"nonce": "n-1", "steps": [{"colour": [255, 255, 255], "start_ms": 0,
                                         "duration_ms": 500}], "created_at": 1.0}
 

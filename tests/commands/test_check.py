@@ -13,7 +13,7 @@ import pytest
 
 from facelive.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "astronaut.jpg"
 KEYS = {"schema_version", "path", "decision", "score", "threshold", "reason", "reason_code",
         "face_count", "tests", "face", "face_ms", "ms", "error", "error_code"}

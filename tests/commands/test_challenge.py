@@ -11,7 +11,7 @@ import pytest
 from facelive.challenge.sequence import Challenge
 from facelive.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

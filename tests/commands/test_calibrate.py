@@ -13,7 +13,7 @@ from facelive import modelstore
 from facelive.cli import main
 from facelive.errors import FaceliveError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "astronaut.jpg"
 
 

@@ -27,7 +27,7 @@ from facelive.liveness import Frame, LivenessTest
 from facelive.pipeline import Pipeline
 from facelive.types import FaceBox
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_mediapipe_is_the_public_package() -> None:

@@ -21,7 +21,7 @@ from facelive.liveness.face3d.voxel import (
 from facelive.liveness.registry import available_tests
 from facelive.types import FaceBox
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "astronaut.jpg"
 
 
 # --- voxelisation --------------------------------------------------------------------------

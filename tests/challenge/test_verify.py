@@ -27,7 +27,7 @@ from facelive.challenge.verify import (
     verify_challenge,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 from facelive.server.parsing import parse_multipart
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_load.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_load.py"
 
 
 @pytest.fixture(scope="module")

@@ -354,7 +354,7 @@ def _natural_frames() -> list[np.ndarray]:
     from facelive.imageio import load_image
     from facelive.liveness.quality import canonical_frame
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     astronaut = canonical_frame(load_image(root / "examples" / "astronaut.jpg"))
     return [astronaut, astronaut[:, ::-1].copy(), cv2.GaussianBlur(astronaut, (5, 5), 2.0),
             textured(240, 320, seed=7)]

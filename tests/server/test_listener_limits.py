@@ -29,7 +29,7 @@ from PIL import Image
 from facelive.server.listener import uvicorn_options
 from facelive.server.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 SERVER = """
 import time, uvicorn
