@@ -1,5 +1,14 @@
 """Shared fixtures.
 
+Layout: ``tests/<subpackage>/`` holds the tests of ``facelive.<subpackage>`` (``server``,
+``challenge``, ``iqa``, ``liveness``, ``face``, ``datasets``, ``evaluation``, ``training``,
+``commands``), ``tests/benchmarks/`` those of ``benchmarks/``; the top level holds the tests of
+``facelive``'s top-level modules and the checks of the whole repository (architecture, docs,
+golden values). Test file names are unique across the folders (pytest imports them by their base
+name). The stand-ins the tests share (a pipeline without models, a constant-score test, a fixed
+detector, a fake clock, the challenge-session flow, the browser helpers) are in ``helpers``,
+importable from every test module because this file puts ``tests/`` on ``sys.path``.
+
 Tests that need the research data (``../shared/data`` beside the repository, or the folder in the
 ``FACELIVE_DATA`` environment variable) use the ``shared_data`` fixture, which skips with the reason
 when the data is absent.
@@ -9,8 +18,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +27,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:  # pytest's default import mode has done it; --import-mode=importlib
+    sys.path.insert(0, str(TESTS))  # has not
+
+from helpers import free_port  # noqa: E402
+
+REPO = TESTS.parent
 DATA = Path(os.environ.get("FACELIVE_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -32,13 +47,6 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from facelive.overlay import (
 )
 from facelive.types import FaceBox, LivenessResult, TestResult
 from facelive.video import SmoothedDecision
+from helpers import StubPipeline
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
 
@@ -34,29 +35,10 @@ class ListCapture:
         return (True, self.frames.pop(0)) if self.frames else (False, None)
 
 
-class StubPipeline:
-    """Scores frames by their mean grey level; a frame darker than 10 has no face, one of
-    exactly 100 has a face but no decision (as when a test has no score under `abstain`)."""
-
-    threshold = 0.5
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def check_frame(self, image: np.ndarray) -> LivenessResult:
-        self.calls += 1
-        level = float(image.mean()) / 255.0
-        face = FaceBox(10, 10, 40, 40, 0.9)
-        if level < 10 / 255:
-            return LivenessResult(None, "unknown", None, None,
-                                  {"t": TestResult(None, "no_face", 1.0)}, None, 1.0, 2.0,
-                                  reason="no face found")
-        if image.mean() == 100:
-            return LivenessResult(None, "unknown", None, None,
-                                  {"t": TestResult(None, "error", 1.0)}, face, 1.0, 2.0,
-                                  reason="no decision (t: error)")
-        return LivenessResult(None, "live" if level >= 0.5 else "spoof", level, 0.5,
-                              {"t": TestResult(level, "ok", 1.0)}, face, 1.0, 2.0)
+def stub() -> StubPipeline:
+    """Scores frames by their mean grey level; a frame darker than 10 has no face, one of exactly
+    100 has a face but no decision (as when a test has no score under `abstain`)."""
+    return StubPipeline(no_face_below=10, undecided_at=100)
 
 
 def _frames(*levels: int) -> list[np.ndarray]:
@@ -64,7 +46,7 @@ def _frames(*levels: int) -> list[np.ndarray]:
 
 
 def test_stream_smooths_and_resets_on_lost_face():
-    pipe = StubPipeline()
+    pipe = stub()
     out = list(analyse_stream(ListCapture(_frames(200, 200, 60, 0, 60)), pipe, smooth=3))
     assert [f.index for f in out] == [0, 1, 2, 3, 4]
     assert [verdict(f.result, f.smoothed) for f in out] == ["live", "live", "live", "unknown",
@@ -76,7 +58,7 @@ def test_stream_smooths_and_resets_on_lost_face():
 
 
 def test_a_frame_without_decision_never_shows_the_previous_verdict():
-    out = list(analyse_stream(ListCapture(_frames(200, 200, 100, 200)), StubPipeline()))
+    out = list(analyse_stream(ListCapture(_frames(200, 200, 100, 200)), stub()))
     assert [verdict(f.result, f.smoothed) for f in out] == ["live", "live", "unknown", "live"]
 
 
@@ -92,7 +74,7 @@ def test_margins_use_each_frames_own_threshold():
 
 
 def test_stream_analyses_every_nth_frame_and_stops():
-    pipe = StubPipeline()
+    pipe = stub()
     out = list(analyse_stream(ListCapture(_frames(*[200] * 7)), pipe, every=3, max_frames=6))
     assert len(out) == 6 and pipe.calls == 2
     assert [f.analysed for f in out] == [True, False, False, True, False, False]
@@ -102,7 +84,7 @@ def test_stream_analyses_every_nth_frame_and_stops():
 
 
 def test_grey_frames_are_accepted():
-    pipe = StubPipeline()
+    pipe = stub()
     grey = np.full((120, 160), 200, np.uint8)
     (f,) = analyse_stream(ListCapture([grey]), pipe)
     assert f.image.shape == (120, 160, 3)

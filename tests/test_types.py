@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import inspect
-import time
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -20,44 +19,21 @@ from facelive.types import (
     ReasonCode,
     TestResult,
 )
+from helpers import ConstantTest, FixedDetector
 
 IMG = np.zeros((64, 64, 3), np.uint8)
 BOX = FaceBox(10, 10, 30, 30, 0.9)
 
 
-class Const(LivenessTest):
-    """A test with a fixed score (or a failure: ``raise``, ``sleep`` past the budget)."""
-
-    def __init__(self, name: str, value: float = 0.9, *, needs_face: bool = False,
-                 threshold: float = 0.5, fail: bool = False, delay: float = 0.0) -> None:
-        self.name, self.value, self.needs_face = name, value, needs_face
-        self.threshold, self.fail, self.delay = threshold, fail, delay
-
-    def score_frame(self, frame: Frame) -> float:
-        time.sleep(self.delay)
-        if self.fail:
-            raise RuntimeError("boom")
-        return self.value
-
-
-class Detector:
-    """A detector that finds ``boxes`` (or raises when ``boxes`` is an exception)."""
-
-    def __init__(self, boxes: list[FaceBox] | Exception) -> None:
-        self.boxes = boxes
-
-    def detect_all(self, image: np.ndarray) -> list[FaceBox]:
-        if isinstance(self.boxes, Exception):
-            raise self.boxes
-        return list(self.boxes)
-
-    def detect(self, image: np.ndarray) -> FaceBox | None:
-        boxes = self.detect_all(image)
-        return boxes[0] if boxes else None
+def const(name: str, value: float = 0.9, *, needs_face: bool = False,
+          delay: float = 0.0, **kw: Any) -> ConstantTest:
+    """A test named ``name`` with a fixed score (or a failure: ``fail``, ``delay`` past the
+    budget); no face needed unless told."""
+    return ConstantTest(name, value, needs_face=needs_face, delay_s=delay, **kw)
 
 
 def check(tests: list[LivenessTest], boxes: list[FaceBox] | Exception = (BOX,), **kw):
-    with Pipeline(tests, fusion=None, detector=Detector(list(boxes) if isinstance(
+    with Pipeline(tests, fusion=None, detector=FixedDetector(list(boxes) if isinstance(
             boxes, tuple) else boxes), **kw) as pipe:
         return pipe.check(IMG)
 
@@ -73,7 +49,7 @@ def test_reason_codes_are_one_documented_list() -> None:
 
 
 def test_a_decision_has_no_reason_and_each_test_its_verdict() -> None:
-    r = check([Const("a", 0.9, needs_face=True), Const("b", 0.3, threshold=0.4)])
+    r = check([const("a", 0.9, needs_face=True), const("b", 0.3, threshold=0.4)])
     d = r.to_dict()
     assert d["decision"] == "spoof" and d["reason"] is None and d["reason_code"] is None
     assert d["face_count"] == 1 and d["schema_version"] == SCHEMA_VERSION
@@ -83,12 +59,12 @@ def test_a_decision_has_no_reason_and_each_test_its_verdict() -> None:
 
 
 @pytest.mark.parametrize("tests,boxes,kw,code,reason", [
-    ([Const("a", needs_face=True)], (), {}, "no_face", "no face found"),
-    ([Const("a", needs_face=True), Const("b")], (BOX, BOX), {}, "multiple_faces",
+    ([const("a", needs_face=True)], (), {}, "no_face", "no face found"),
+    ([const("a", needs_face=True), const("b")], (BOX, BOX), {}, "multiple_faces",
      "multiple faces (2)"),
-    ([Const("a", fail=True), Const("b", delay=0.3)], (), {"budget_ms": 50.0}, "test_error",
+    ([const("a", fail=True), const("b", delay=0.3)], (), {"budget_ms": 50.0}, "test_error",
      "no decision (a: error, b: timeout)"),
-    ([Const("a"), Const("b", delay=0.3)], (), {"budget_ms": 50.0}, "test_timeout",
+    ([const("a"), const("b", delay=0.3)], (), {"budget_ms": 50.0}, "test_timeout",
      "no decision (b: timeout)"),
 ])
 def test_every_unknown_has_a_reason_code(tests, boxes, kw, code, reason) -> None:
@@ -101,28 +77,28 @@ def test_every_unknown_has_a_reason_code(tests, boxes, kw, code, reason) -> None
 def test_multiple_faces_even_when_the_other_tests_could_decide() -> None:
     """``missing="available"`` would decide on the test that needs no face: several faces still
     give no decision, with the count."""
-    r = check([Const("a", needs_face=True), Const("b")], (BOX, BOX, BOX), missing="available")
+    r = check([const("a", needs_face=True), const("b")], (BOX, BOX, BOX), missing="available")
     assert (r.decision, r.reason_code, r.face_count, r.face) == (
         "unknown", "multiple_faces", 3, None)
     assert r.tests["b"].verdict == "live" and r.tests["a"].status == "no_face"
 
 
 def test_missing_scores_when_nothing_failed_outright() -> None:
-    class NoScore(Const):
+    class NoScore(ConstantTest):
         def score(self, frame: Frame) -> TestResult:
             return TestResult(None, "no_face", 0.1, "no face in its own crop")
 
-    r = check([NoScore("a", needs_face=True), Const("b")])
+    r = check([NoScore("a", needs_face=True), const("b")])
     assert (r.decision, r.reason_code, r.reason) == (
         "unknown", "missing_scores", "no decision (a: no_face)")
 
 
 def test_images_that_cannot_be_used() -> None:
-    r = check([Const("a", needs_face=True)], RuntimeError("detector refused"))
+    r = check([const("a", needs_face=True)], RuntimeError("detector refused"))
     assert (r.decision, r.reason_code, r.error_code) == ("unknown", "detection_error",
                                                          "detection_error")
     assert "detector refused" in r.error and r.reason is None and r.face_count is None
-    with Pipeline([Const("a")], fusion=None) as pipe:
+    with Pipeline([const("a")], fusion=None) as pipe:
         bad = pipe.check(b"not an image").to_dict()
     assert (bad["decision"], bad["reason_code"]) == ("unknown", "unreadable_image")
     assert bad["error"] and bad["error_code"] and bad["tests"] == {} and "path" not in bad
@@ -133,7 +109,7 @@ def test_path_only_for_a_file(tmp_path) -> None:
 
     f = tmp_path / "img.png"
     cv2.imwrite(str(f), np.full((64, 64, 3), 128, np.uint8))
-    with Pipeline([Const("a")], fusion=None) as pipe:
+    with Pipeline([const("a")], fusion=None) as pipe:
         from_file = pipe.check(f).to_dict()
         from_bytes = pipe.check(f.read_bytes()).to_dict()
         from_array = pipe.check(IMG).to_dict()

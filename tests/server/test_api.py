@@ -18,10 +18,10 @@ from PIL import Image
 
 from facelive.commands.serve import add_arguments, from_args
 from facelive.errors import FaceliveError
-from facelive.liveness import Frame, LivenessTest
 from facelive.server.app import API_VERSION, create_app, load_pipeline
 from facelive.server.settings import Settings
 from facelive.types import REASON_CODES, SCHEMA_VERSION, FaceBox, LivenessResult, TestResult
+from helpers import ConstantTest, FixedDetector, StubPipeline
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -46,45 +46,17 @@ def png_header_claiming(w: int, h: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
 
 
-class FakePipeline:
-    """Same ``check``/``info`` interface as facelive.pipeline.Pipeline; scores by brightness."""
-
-    load_ms = 1.0
-
-    def __init__(self, gate: threading.Event | None = None) -> None:
-        self.gate = gate
-        self.calls = 0
-        self.shapes: list[tuple[int, ...]] = []
-
-    def check(self, source: Any, path: str | None = None) -> LivenessResult:
-        if self.gate is not None:
-            assert self.gate.wait(10), "test gate never opened"
-        self.calls += 1
-        assert isinstance(source, np.ndarray) and source.dtype == np.uint8
-        self.shapes.append(source.shape)
-        h, w = source.shape[:2]
-        score = round(float(source.mean() / 255.0), 6)
-        return LivenessResult(
-            path=path, decision="live" if score >= 0.5 else "spoof", score=score, threshold=0.5,
-            tests={"fake": TestResult(score=score, status="ok", ms=2.0, threshold=0.5)},
-            face=FaceBox(x=w // 4, y=h // 4, w=w // 2, h=h // 2, confidence=0.9),
-            face_ms=1.0, ms=3.0)
-
-    def info(self) -> dict[str, Any]:
-        return {"tests": [{"name": "fake", "version": "1", "needs_face": True,
-                           "threshold": 0.5}], "fusion": None, "threshold": 0.5}
-
-    def close(self) -> None:
-        pass
+# a detector that sees two faces (a photo held beside a live face)
+TWO_FACES = FixedDetector([FaceBox(10, 10, 60, 60, 0.95), FaceBox(90, 10, 40, 40, 0.9)])
 
 
 @pytest.fixture
-def fake() -> FakePipeline:
-    return FakePipeline()
+def fake() -> StubPipeline:
+    return StubPipeline()
 
 
 @pytest.fixture
-def client(fake: FakePipeline) -> TestClient:
+def client(fake: StubPipeline) -> TestClient:
     app = create_app(Settings(max_body_bytes=200_000, max_pixels=4_000_000), pipeline=fake)
     with TestClient(app) as c:
         yield c
@@ -102,11 +74,11 @@ def assert_error(r: Any, status: int, code: str | None = None) -> None:
 # -- happy paths ---------------------------------------------------------------------------
 
 
-def test_multipart_upload(client: TestClient, fake: FakePipeline) -> None:
+def test_multipart_upload(client: TestClient, fake: StubPipeline) -> None:
     r = client.post("/v1/liveness", files={"image": ("f.jpg", jpeg(), "image/jpeg")})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["decision"] in ("live", "spoof") and body["tests"]["fake"]["status"] == "ok"
+    assert body["decision"] in ("live", "spoof") and body["tests"]["stub"]["status"] == "ok"
     assert body["face"]["w"] == 80 and fake.shapes == [(120, 160, 3)]
 
 
@@ -116,7 +88,7 @@ def test_multipart_with_other_fields_first(client: TestClient) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_base64_json_and_data_url(client: TestClient, fake: FakePipeline) -> None:
+def test_base64_json_and_data_url(client: TestClient, fake: StubPipeline) -> None:
     b64 = base64.b64encode(jpeg(seed=1)).decode()
     r1 = client.post("/v1/liveness", json={"image": b64})
     r2 = client.post("/v1/liveness", json={"image": "data:image/jpeg;base64," + b64})
@@ -133,7 +105,7 @@ def test_raw_image_body(client: TestClient) -> None:
 def test_health_ready_info_and_page(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["tests"] == ["fake"]
+    assert ready.status_code == 200 and ready.json()["tests"] == ["stub"]
     info = client.get("/v1/info").json()
     assert info["limits"]["max_body_bytes"] == 200_000
     page = client.get("/")
@@ -191,7 +163,7 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("name,kwargs,status,code", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
-def test_bad_input_gets_specific_4xx(client: TestClient, fake: FakePipeline, name: str,
+def test_bad_input_gets_specific_4xx(client: TestClient, fake: StubPipeline, name: str,
                                      kwargs: dict[str, Any], status: int, code: str | None) -> None:
     r = client.post("/v1/liveness", **kwargs)
     if code is None:
@@ -216,7 +188,7 @@ def test_streamed_oversized_body_is_cut_off(client: TestClient) -> None:
     assert_error(r, 413, "body_too_large")
 
 
-def test_pixel_limit_is_configurable(fake: FakePipeline) -> None:
+def test_pixel_limit_is_configurable(fake: StubPipeline) -> None:
     app = create_app(Settings(max_pixels=10_000), pipeline=fake)
     with TestClient(app) as c:
         assert_error(c.post("/v1/liveness", content=jpeg(160, 120),
@@ -231,11 +203,7 @@ def test_unknown_route_and_method_are_json_errors(client: TestClient) -> None:
 
 
 def test_pipeline_exception_is_500_and_service_survives() -> None:
-    class Broken(FakePipeline):
-        def check(self, source: Any, path: str | None = None) -> LivenessResult:
-            raise RuntimeError("boom")
-
-    with TestClient(create_app(Settings(), pipeline=Broken()),
+    with TestClient(create_app(Settings(), pipeline=StubPipeline(error=RuntimeError("boom"))),
                     raise_server_exceptions=False) as c:
         assert_error(c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"}),
                      500, "internal_error")
@@ -247,7 +215,7 @@ def test_pipeline_exception_is_500_and_service_survives() -> None:
 
 def test_back_pressure_503_with_retry_after() -> None:
     gate = threading.Event()
-    fake = FakePipeline(gate)
+    fake = StubPipeline(gate=gate)
     app = create_app(Settings(max_concurrency=2, retry_after_s=3), pipeline=fake)
     state = app.state.facelive
     with TestClient(app) as c:
@@ -292,11 +260,11 @@ def test_metrics(client: TestClient) -> None:
     assert f'facelive_requests_total{{outcome="{decision}"}} 1.0' in text
     assert 'facelive_requests_total{outcome="empty_body"} 1.0' in text
     assert 'facelive_request_duration_seconds_bucket{le="0.25",outcome="empty_body"}' in text
-    assert 'facelive_test_duration_seconds_count{test="fake"} 1.0' in text
+    assert 'facelive_test_duration_seconds_count{test="stub"} 1.0' in text
     assert "facelive_ready 1.0" in text and "facelive_requests_in_flight 0.0" in text
 
 
-def test_metrics_registry_is_per_app(fake: FakePipeline) -> None:
+def test_metrics_registry_is_per_app(fake: StubPipeline) -> None:
     a, b = create_app(Settings(), pipeline=fake), create_app(Settings(), pipeline=fake)
     assert a.state.facelive.metrics.registry is not b.state.facelive.metrics.registry
 
@@ -361,31 +329,7 @@ def test_upload_result_has_no_path(client: TestClient) -> None:
     body = r.json()
     assert r.status_code == 200 and "path" not in body
     assert body["schema_version"] == SCHEMA_VERSION and body["reason_code"] is None
-    assert body["tests"]["fake"]["verdict"] == body["decision"]
-
-
-class _Const(LivenessTest):
-    """A liveness test with a constant score of 0.9."""
-
-    threshold = 0.5
-
-    def __init__(self, name: str, needs_face: bool) -> None:
-        self.name, self.needs_face = name, needs_face
-
-    def score_frame(self, frame: Frame) -> float:
-        return 0.9
-
-
-class _TwoFaces:
-    """A detector that sees two faces (a photo held beside a live face)."""
-
-    boxes = [FaceBox(10, 10, 60, 60, 0.95), FaceBox(90, 10, 40, 40, 0.9)]
-
-    def detect(self, image: np.ndarray) -> FaceBox:
-        return self.boxes[0]
-
-    def detect_all(self, image: np.ndarray) -> list[FaceBox]:
-        return list(self.boxes)
+    assert body["tests"]["stub"]["verdict"] == body["decision"]
 
 
 @pytest.mark.parametrize("missing", ["abstain", "available"])
@@ -404,9 +348,10 @@ def test_several_faces_answer_the_same_in_the_library_and_the_api(missing: str) 
     models = {("face",): fit_linear(p[:, :1], y, ("face",)),
               ("face", "whole"): fit_linear(p, y, ("face", "whole")),
               ("whole",): fit_linear(p[:, 1:], y, ("whole",))}
-    tests = [_Const("face", True), _Const("whole", False)]
+    tests = [ConstantTest("face", 0.9, needs_face=True),
+             ConstantTest("whole", 0.9, needs_face=False)]
     with Pipeline(tests, fusion=FusionModel(("face", "whole"), models, missing),
-                  detector=_TwoFaces(), parallel=False) as pipe:
+                  detector=TWO_FACES, parallel=False) as pipe:
         image = np.asarray(Image.open(io.BytesIO(jpeg())))[:, :, ::-1].copy()
         lib = pipe.check(image).to_dict()
         with TestClient(create_app(Settings(), pipeline=pipe)) as c:
@@ -422,11 +367,11 @@ def test_several_faces_answer_the_same_in_the_library_and_the_api(missing: str) 
         k: v for k, v in lib.items() if "ms" not in k and k != "tests"}
 
 
-def test_body_is_the_results_json_object(fake: FakePipeline) -> None:
+def test_body_is_the_results_json_object(fake: StubPipeline) -> None:
     """The answer is exactly LivenessResult.to_dict() (the `facelive check` JSON object)."""
     seen: list[LivenessResult] = []
 
-    class Recording(FakePipeline):
+    class Recording(StubPipeline):
         def check(self, source: Any, path: str | None = None) -> LivenessResult:
             seen.append(super().check(source, path))
             return seen[-1]
@@ -443,7 +388,7 @@ def test_body_is_the_results_json_object(fake: FakePipeline) -> None:
 def test_error_result_status_from_error_code(code: str | None, status: int) -> None:
     """A pipeline result with ``error`` set: the status and code come from its ``error_code``."""
 
-    class Failing(FakePipeline):
+    class Failing(StubPipeline):
         def check(self, source: Any, path: str | None = None) -> LivenessResult:
             if code is None:  # error without error_code: answered as invalid_image
                 return LivenessResult(path=path, decision="unknown", score=None, threshold=None,
@@ -486,14 +431,8 @@ def test_real_pipeline_with_a_stub_test(shared_data: Any) -> None:
     """The real Pipeline (real face detection) behind the API, with a constant-score test."""
     from facelive.pipeline import Pipeline
 
-    class Constant(LivenessTest):
-        name, needs_face, threshold = "constant", True, 0.5
-
-        def score_frame(self, frame: Frame) -> float:
-            return 0.75
-
     frame = sorted((shared_data / "nuaa" / "ClientRaw").rglob("*.jpg"))[0].read_bytes()
-    with Pipeline([Constant()]) as pipe, TestClient(create_app(Settings(), pipeline=pipe)) as c:
+    with Pipeline([ConstantTest()]) as pipe, TestClient(create_app(Settings(), pipeline=pipe)) as c:
         r = c.post("/v1/liveness", files={"image": ("f.jpg", frame, "image/jpeg")})
         assert r.status_code == 200, r.text
         body = r.json()

@@ -3,107 +3,25 @@
 Chromium's fake camera plays a Y4M file generated from a face image (a real live frame from the
 shared data when present, else ``examples/astronaut.jpg``). When the shipped models are not in the
 repository yet, the server is the same app run with the real pipeline (real face detection) and a
-constant-score stand-in test, so the client is still tested. The screen-flash challenge's client
-(``facelive.js``) is tested in ``tests/test_sessions_browser.py`` with the helpers here.
+constant-score stand-in test, so the client is still tested (:mod:`helpers.browser`). The
+screen-flash challenge's client (``facelive.js``) is tested in
+``tests/server/test_sessions_browser.py``.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import httpx
-import numpy as np
 import pytest
+
+from helpers import EXAMPLE
+from helpers.browser import launch_chromium, run_server, write_y4m
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("FACELIVE_CHROMIUM", "/usr/bin/chromium"))
-REPO = Path(__file__).resolve().parents[2]
 VERDICTS = ("live", "spoof", "noface", "unknown")
-
-STUB_SERVER = """
-import sys, uvicorn
-from facelive.liveness import LivenessTest
-from facelive.pipeline import Pipeline
-from facelive.server.app import create_app
-from facelive.server.settings import Settings
-
-class Constant(LivenessTest):
-    name, needs_face, threshold = "constant", True, 0.5
-    def score_frame(self, frame):
-        return 0.75
-
-uvicorn.run(create_app(Settings(), Pipeline([Constant()])), host="127.0.0.1",
-            port=int(sys.argv[1]), log_level="warning")
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_y4m(image_bgr: np.ndarray, path: Path, frames: int = 10) -> None:
-    """A 640x480 4:2:0 YUV4MPEG2 clip repeating ``image_bgr`` (Chromium's fake camera input)."""
-    img = cv2.resize(image_bgr, (640, 480), interpolation=cv2.INTER_AREA)
-    yuv = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420).tobytes()
-    with path.open("wb") as fh:
-        fh.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            fh.write(b"FRAME\n" + yuv)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
-
-
-def run_server(tmp_path_factory: pytest.TempPathFactory,
-               env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
-    """(base URL, mode): ``facelive serve`` when the models load, else the stand-in pipeline;
-    ``env_extra``: ``FACELIVE_*`` settings for both."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO / "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    env.update(env_extra or {})
-    for mode in ("facelive serve", "stand-in pipeline"):
-        port = free_port()
-        cmd = ([sys.executable, "-m", "facelive", "serve", "--port", str(port)]
-               if mode == "facelive serve" else [sys.executable, "-c", STUB_SERVER, str(port)])
-        log = tmp_path_factory.mktemp("server") / "server.log"
-        with log.open("w") as fh:
-            proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            if _wait_ready(url, proc):
-                yield url, mode
-                return
-            if mode != "facelive serve":
-                proc.kill()
-                pytest.fail(f"the server did not start: {log.read_text()[-2000:]}")
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -121,28 +39,10 @@ def camera_file(request: pytest.FixtureRequest,
     except pytest.skip.Exception:  # no shared data: a synthetic picture ("no face" is fine)
         data = None
     real = sorted((data / "nuaa" / "ClientRaw").rglob("*.jpg"))[:1] if data else []
-    image = cv2.imread(str(real[0] if real else REPO / "examples" / "astronaut.jpg"))
+    image = cv2.imread(str(real[0] if real else EXAMPLE))
     path = tmp_path_factory.mktemp("camera") / "camera.y4m"
     write_y4m(image, path)
     return path, True
-
-
-def launch_chromium(camera: Path) -> Iterator[object]:
-    """Chromium with the fake camera playing ``camera`` (skips when Chromium is absent)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import anyio
-import numpy as np
 import pytest
 import redis.exceptions
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from facelive.server.app import create_app
 from facelive.server.auth import hash_key
 from facelive.server.settings import Settings
-from facelive.types import LivenessResult
+from helpers import StubPipeline, jpeg
 
 KEY = "site-key"
 
 
-class Pipeline:
-    """A stand-in pipeline whose ``check`` raises ``error`` (or says live)."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-
-    def check(self, source: Any, path: str | None = None) -> LivenessResult:
-        if self.error is not None:
-            raise self.error
-        return LivenessResult(path=path, decision="live", score=0.9, threshold=0.5, tests={},
-                              face=None, face_ms=0.0, ms=1.0)
-
-    def info(self) -> dict[str, Any]:
-        return {"tests": [], "fusion": None, "threshold": 0.5}
-
-
-def jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
 def post_image(c: TestClient) -> Any:
-    return c.post("/v1/liveness", content=jpeg(), headers={"content-type": "image/jpeg"})
+    return c.post("/v1/liveness", content=jpeg(64, 64), headers={"content-type": "image/jpeg"})
 
 
 def metric(c: TestClient, line: str) -> bool:
@@ -58,14 +33,14 @@ def error(r: Any) -> tuple[int, str]:
 def test_an_unexpected_error_is_a_500_body_and_counted() -> None:
     # TestClient re-raises what reaches Starlette's outermost handler: the answer must come from
     # the outcome middleware, with the server still serving
-    with TestClient(create_app(Settings(), Pipeline(RuntimeError("boom")))) as c:
+    with TestClient(create_app(Settings(), StubPipeline(error=RuntimeError("boom")))) as c:
         assert error(post_image(c)) == (500, "internal_error")
         assert c.get("/healthz").status_code == 200
         assert metric(c, 'facelive_requests_total{outcome="internal_error"} 1.0')
 
 
 def test_outcomes_are_recorded_once_per_request() -> None:
-    with TestClient(create_app(Settings(), Pipeline())) as c:
+    with TestClient(create_app(Settings(), StubPipeline())) as c:
         assert post_image(c).json()["decision"] == "live"
         assert error(c.post("/v1/liveness", content=b"",
                             headers={"content-type": "image/jpeg"})) == (400, "empty_body")
@@ -77,7 +52,7 @@ def test_outcomes_are_recorded_once_per_request() -> None:
 
 
 def test_a_client_that_went_away_is_400_and_counted() -> None:
-    app = create_app(Settings(), Pipeline())
+    app = create_app(Settings(), StubPipeline())
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -102,7 +77,7 @@ def test_a_client_that_went_away_is_400_and_counted() -> None:
                                      TimeoutError("socket timed out")])
 def test_session_store_failures_are_503_by_their_type(failure: Exception,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), Pipeline())) as c:
+    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), StubPipeline())) as c:
         store = c.app.state.facelive.sessions.store
 
         def fail(*args: Any, **kwargs: Any) -> None:
@@ -115,7 +90,7 @@ def test_session_store_failures_are_503_by_their_type(failure: Exception,
 
 
 def test_other_store_errors_are_not_taken_for_an_outage(monkeypatch: pytest.MonkeyPatch) -> None:
-    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), Pipeline())) as c:
+    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), StubPipeline())) as c:
 
         def fail(*args: Any, **kwargs: Any) -> None:
             raise ValueError("a bug")
@@ -127,12 +102,12 @@ def test_other_store_errors_are_not_taken_for_an_outage(monkeypatch: pytest.Monk
 
 
 def test_session_refusals_are_counted_by_code() -> None:
-    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), Pipeline())) as c:
+    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), StubPipeline())) as c:
         assert error(c.post("/v1/sessions")) == (401, "unauthorized")
         r = c.get("/v1/sessions/nope/result", headers={"authorization": f"Bearer {KEY}"})
         assert error(r) == (404, "session_not_found")
         assert metric(c, 'facelive_session_events_total{event="refused_unauthorized"} 1.0')
         assert metric(c, 'facelive_session_events_total{event="refused_session_not_found"} 1.0')
-    with TestClient(create_app(Settings(sessions=False), Pipeline())) as c:
+    with TestClient(create_app(Settings(sessions=False), StubPipeline())) as c:
         assert error(c.get("/.well-known/jwks.json")) == (503, "sessions_disabled")
         assert not metric(c, "refused_sessions_disabled")  # the key set is not a session event

@@ -1,17 +1,15 @@
-"""Service hardening against a real uvicorn server on 127.0.0.1: slow uploads, silent sockets,
-the connection cap, keep-alive, request framing and forwarded addresses.
+"""The listener's limits against a real uvicorn server on 127.0.0.1: slow uploads, silent
+sockets, the connection cap, keep-alive, request framing and forwarded addresses.
 
 The server is a subprocess running the app with uvicorn and :func:`uvicorn_options` (the options
 ``facelive serve`` uses), with a stand-in pipeline so that it starts in about a second; the
-pipeline processes themselves are tested in tests/test_hardening_workers.py and, with the real
-models, by benchmarks/bench_hostile.py (tests/test_hardening_bench.py).
+pipeline processes themselves are tested in tests/server/test_worker_isolation.py and, with the
+real models, by benchmarks/bench_hostile.py (tests/benchmarks/test_bench_hostile.py).
 """
 
 from __future__ import annotations
 
 import inspect
-import io
-import os
 import socket
 import subprocess
 import sys
@@ -21,37 +19,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
-from PIL import Image
 
 from facelive.server.listener import uvicorn_options
 from facelive.server.settings import Settings
-
-REPO = Path(__file__).resolve().parents[2]
+from helpers import free_port, jpeg, subprocess_env
 
 SERVER = """
-import time, uvicorn
+import uvicorn
 from facelive.server.app import create_app
 from facelive.server.listener import uvicorn_options
 from facelive.server.settings import Settings
-from facelive.types import LivenessResult, TestResult
-
-class Stub:
-    load_ms = 1.0
-    def check(self, image, path=None):
-        time.sleep(0.02)
-        return LivenessResult(path=path, decision="live", score=0.9, threshold=0.5,
-                              tests={"stub": TestResult(0.9, "ok", 20.0)}, face=None,
-                              face_ms=0.0, ms=20.0)
-    def info(self):
-        return {"tests": [{"name": "stub"}], "fusion": None, "threshold": 0.5}
-    def close(self):
-        pass
+from helpers import StubPipeline
 
 s = Settings()
-uvicorn.run(create_app(s, pipeline=Stub()), **uvicorn_options(s))
+uvicorn.run(create_app(s, pipeline=StubPipeline(0.9, delay_s=0.02)), **uvicorn_options(s))
 """
 
 LIMITS = {"FACELIVE_BODY_TIMEOUT_S": "4",
@@ -60,21 +43,11 @@ LIMITS = {"FACELIVE_BODY_TIMEOUT_S": "4",
           "FACELIVE_MAX_HEADER_BYTES": "8192", "FACELIVE_LOG_LEVEL": "info"}
 
 
-def jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((120, 160, 3), 200, np.uint8)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Path]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = dict(os.environ, FACELIVE_PORT=str(port), FACELIVE_HOST="127.0.0.1", **LIMITS,
-               PYTHONPATH=os.pathsep.join([str(REPO / "src")] + [
-                   p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env = subprocess_env(FACELIVE_PORT=str(port), FACELIVE_HOST="127.0.0.1", **LIMITS)
     with log.open("wb") as fh:
         proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env, stdout=fh,
                                 stderr=subprocess.STDOUT)

@@ -1,4 +1,4 @@
-"""The session store (issue 14): in memory, and in a real Redis shared by two store instances and
+"""The session store: in memory, and in a real Redis shared by two store instances and
 by two processes. The Redis tests start their own ``redis-server`` on a free port of 127.0.0.1
 (skipped, with the reason, where it is not installed: ``apt-get install -y redis-server``)."""
 
@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,18 +24,10 @@ from facelive.server.session_store import (
     new_token,
     open_store,
 )
+from helpers import FakeClock
 
-REPO = Path(__file__).resolve().parents[2]
 CHALLENGE = {"nonce": "n-1", "steps": [{"colour": [255, 255, 255], "start_ms": 0,
                                         "duration_ms": 500}], "created_at": 1.0}
-
-
-class FakeClock:
-    def __init__(self, t: float = 1_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _stores(kind: str, redis_url_factory, clock: FakeClock):
@@ -51,7 +42,7 @@ def _stores(kind: str, redis_url_factory, clock: FakeClock):
 
 @pytest.fixture(params=["memory", "redis"])
 def stores(request: pytest.FixtureRequest):
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     a, b = _stores(request.param, lambda: request.getfixturevalue("redis_url"), clock)
     yield a, b, clock
     a.close()
@@ -123,7 +114,7 @@ def test_counters(stores) -> None:
 
 
 def test_memory_counter_window_and_nonce_expiry() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     s = MemorySessionStore(clock=clock)
     assert s.hit("k", 10).count == 1
     clock.t += 5
@@ -137,7 +128,7 @@ def test_memory_counter_window_and_nonce_expiry() -> None:
 
 
 def test_memory_store_is_bounded() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     s = MemorySessionStore(max_sessions=3, max_nonces=5, clock=clock, retain_s=5)
     for i in range(3):
         s.create(f"s{i}", "h", "k", CHALLENGE, clock.t + 10)

@@ -1,13 +1,14 @@
-"""The challenge session API over HTTP (issue 14): the whole flow, every refusal, the signed result.
+"""The challenge session API over HTTP: the whole flow, every refusal, the signed result.
 
 The app serves a real :class:`facelive.pipeline.Pipeline` (real face detection) with one
 constant-score stand-in test, so the passive part always says live and the decision turns on the
 challenge; the verification itself (timing, one face, continuity, the colour response) is the
-real one. Clips are ``examples/astronaut.jpg`` "filmed" under the issued colours by
-:func:`facelive.challenge.simulate.simulate_clip`. The sessions' clock is a fake one, advanced by
-the clip's length between the challenge fetch and the upload (the server checks that the clip
-is not longer than the time that passed on its own clock). The pipeline-process path is
-``tests/test_sessions_workers.py``; two instances on one Redis, ``tests/test_sessions_redis.py``.
+real one. Clips are ``examples/astronaut.jpg`` "filmed" under the issued colours
+(:func:`helpers.sessions.clip`). The sessions' clock is a fake one, advanced by the clip's length
+between the challenge fetch and the upload (the server checks that the clip is not longer than
+the time that passed on its own clock). The pipeline-process path is
+``tests/server/test_sessions_workers.py``; two instances on one Redis,
+``tests/server/test_sessions_redis.py``.
 """
 
 from __future__ import annotations
@@ -21,127 +22,45 @@ import stat
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from facelive.challenge.sequence import Challenge, new_challenge
-from facelive.challenge.simulate import simulate_clip
-from facelive.liveness import LivenessTest
 from facelive.pipeline import Pipeline
 from facelive.server.app import create_app
 from facelive.server.auth import hash_key
 from facelive.server.settings import Settings
-
-REPO = Path(__file__).resolve().parents[2]
-KEY, KEY2 = "site-key-1", "site-key-2"
-DIGESTS = (hash_key(KEY), hash_key(KEY2))
-COLOUR_REASON = "colour response does not follow the challenge"
-
-
-class Constant(LivenessTest):
-    name, needs_face, threshold = "constant", True, 0.5
-
-    def score_frame(self, frame: Any) -> float:
-        return 0.75
-
-
-class FakeClock:
-    """Unix seconds that move only when told (starts at the real time, so tokens are fresh)."""
-
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
-
-
-def jpegs(frames: list[np.ndarray], quality: int = 85) -> list[bytes]:
-    return [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
-            for f in frames]
-
-
-def upload_files(frames: list[bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("frames", (f"frame-{i:03d}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
-
-
-def create(c: TestClient, key: str = KEY, **body: Any) -> dict[str, Any]:
-    r = c.post("/v1/sessions", headers=auth(key), json=body or None)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def fetch(c: TestClient, s: dict[str, Any]) -> Challenge:
-    r = c.get(f"/v1/sessions/{s['session_id']}/challenge", headers=auth(s["client_token"]))
-    assert r.status_code == 200, r.text
-    return Challenge.from_dict(r.json())
-
-
-def upload(c: TestClient, s: dict[str, Any], frames: list[bytes], ts: list[float],
-           nonce: str, token: str | None = None) -> Any:
-    return c.post(f"/v1/sessions/{s['session_id']}/frames",
-                  headers=auth(token or s["client_token"]), files=upload_files(frames),
-                  data={"timestamps": json.dumps(ts), "nonce": nonce})
-
-
-def wait_result(c: TestClient, sid: str, key: str = KEY, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = c.get(f"/v1/sessions/{sid}/result", headers=auth(key))
-        if r.status_code != 202 or time.monotonic() > deadline:
-            return r
-        assert r.json()["status"] in ("pending", "verifying")
-        assert r.headers["retry-after"] == "1"
-        time.sleep(0.1)
-
-
-def payload(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
-def joserfc_verify(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
-    """Verify with joserfc directly (any JOSE library would do), not through facelive.audit."""
-    from joserfc import jwt
-    from joserfc.jwk import KeySet
-
-    with warnings.catch_warnings():  # joserfc warns that RFC 9864 deprecates the name EdDSA
-        warnings.simplefilter("ignore")
-        return dict(jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["EdDSA"]).claims)
-
+from helpers import REPO, ConstantTest, FakeClock
+from helpers.sessions import (
+    COLOUR_REASON,
+    DIGESTS,
+    KEY,
+    KEY2,
+    auth,
+    clip,
+    create,
+    err,
+    fetch,
+    joserfc_verify,
+    load_astronaut,
+    payload,
+    upload,
+    upload_files,
+    wait_result,
+)
 
 # -- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
-    p = Pipeline([Constant()])
+    p = Pipeline([ConstantTest()])
     yield p
     p.close()
-
-
-def load_astronaut() -> tuple[np.ndarray, Any]:
-    """``examples/astronaut.jpg`` at a client's frame size, and its face box."""
-    from facelive.face.detection import FaceDetector
-
-    img = cv2.imread(str(REPO / "examples" / "astronaut.jpg"))
-    img = cv2.resize(img, (352, 352), interpolation=cv2.INTER_AREA)  # a client's frame size
-    det = FaceDetector()
-    try:
-        box = det.detect(img)
-    finally:
-        det.close()
-    assert box is not None
-    return img, box
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +83,6 @@ def make(pipeline: Pipeline, clock: FakeClock, tmp_path: Path):
         return TestClient(create_app(Settings(**kw), pipeline, clock=clock))
 
     return _make
-
-
-def clip(astronaut: tuple[np.ndarray, Any], ch: Challenge, seed: int = 0,
-         **kw: Any) -> tuple[list[bytes], list[float]]:
-    kw.setdefault("drift_px", 0.3)
-    frames, ts = simulate_clip(*astronaut, ch, fps=10.0, jpeg_quality=None,
-                               rng=np.random.default_rng(seed), **kw)
-    return jpegs(frames), ts
 
 
 def run_flow(c: TestClient, clock: FakeClock, astronaut: Any, *, seed: int = 0,
@@ -299,11 +210,6 @@ def test_the_browser_never_gets_the_verdict(make, clock, astronaut) -> None:
 
 
 # -- refusals ------------------------------------------------------------------------------------
-
-def err(r: Any, status: int, code: str) -> None:
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.json()["error"]["code"] == code, r.text
-
 
 def test_refusals_of_the_backend_endpoints(make, clock) -> None:
     with make() as c:

@@ -1,4 +1,4 @@
-"""The screen-flash challenge in a real browser (issue 14): Debian's Chromium (Playwright) with its
+"""The screen-flash challenge in a real browser: Debian's Chromium (Playwright) with its
 fake camera, a live ``facelive serve --demo`` with an API key and a signing key.
 
 ``facelive.js`` on a site's own page (a page the test serves on the server's origin, which imports
@@ -7,8 +7,8 @@ warning, the colours, the upload, ``{"status": "received"}`` and nothing more. T
 plays a still picture (``examples/astronaut.jpg``), which cannot reflect the screen's colours, so
 the challenge fails: the result, read through the backend API with the API key and verified
 against ``/.well-known/jwks.json``, is not "live", and its signed record says why. The helpers
-(server start, stand-in pipeline when the models are absent, Chromium) are from
-``tests/test_browser.py``.
+(server start, stand-in pipeline when the models are absent, Chromium) are
+:mod:`helpers.browser`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import httpx
 import pytest
 
 from facelive.server.auth import hash_key
-from test_browser import REPO, launch_chromium, run_server, write_y4m
+from helpers import EXAMPLE
+from helpers.browser import launch_chromium, run_server, write_y4m
+from helpers.sessions import COLOUR_REASON
 
 pytestmark = pytest.mark.browser
 
 API_KEY = "browser-test-key"
-COLOUR_REASON = "colour response does not follow the challenge"
 SITE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>a site</title></head>
 <body><h1>A site's own page</h1>
 <script type="module">
@@ -47,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     path = tmp_path_factory.mktemp("camera") / "camera.y4m"
-    write_y4m(cv2.imread(str(REPO / "examples" / "astronaut.jpg")), path)
+    write_y4m(cv2.imread(str(EXAMPLE)), path)
     yield from launch_chromium(path)
 
 

@@ -1,4 +1,4 @@
-"""Two app instances on one real Redis (issue 14): replicas behind a load balancer.
+"""Two app instances on one real Redis: replicas behind a load balancer.
 
 A ``redis-server`` is started on a free port for this module (skipped, with the reason, where it
 is not installed: ``apt-get install -y redis-server``; ``.ci/run`` installs it). Both apps use
@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import free_port
 from facelive.server.app import create_app
 from facelive.server.settings import Settings
-from test_sessions import (
+from helpers import ConstantTest, FakeClock, free_port
+from helpers.sessions import (
     DIGESTS,
     KEY,
-    FakeClock,
     clip,
     create,
     err,
@@ -39,9 +38,8 @@ from test_sessions import (
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Any]:
     from facelive.pipeline import Pipeline
-    from test_sessions import Constant
 
-    p = Pipeline([Constant()])
+    p = Pipeline([ConstantTest()])
     yield p
     p.close()
 

@@ -1,4 +1,5 @@
-"""Session clips are verified in the killable pipeline processes (issue 14 on issue 12's pool).
+"""Session clips are verified in the killable pipeline processes (the pool of
+``facelive.server.workers``).
 
 The loaders run in spawned processes (they import this module by name), so they are module-level
 functions; each pool has one process, to keep the tests light on the 2-core machine.
@@ -18,10 +19,9 @@ from facelive.pipeline import Pipeline
 from facelive.server.app import create_app
 from facelive.server.settings import Settings
 from facelive.server.workers import WorkerPool
-from test_sessions import (
+from helpers import ConstantTest, FakeClock
+from helpers.sessions import (
     DIGESTS,
-    Constant,
-    FakeClock,
     clip,
     create,
     fetch,
@@ -41,11 +41,11 @@ class Hanging(Pipeline):
 
 
 def load_constant(settings: Settings) -> Pipeline:
-    return Pipeline([Constant()])
+    return Pipeline([ConstantTest()])
 
 
 def load_hanging(settings: Settings) -> Pipeline:
-    return Hanging([Constant()])
+    return Hanging([ConstantTest()])
 
 
 @pytest.fixture(scope="module")

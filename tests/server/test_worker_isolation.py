@@ -1,97 +1,50 @@
-"""Budgets that stop work (issue 12): the pipeline runs in processes that can be killed.
+"""Budgets that stop work: the pipeline runs in processes that can be killed.
 
-The loaders below run in spawned pipeline processes (they import this module by name), so they
-are module-level functions. Each pool here has one process, to keep the tests light on the
-2-core machine.
+The loaders below run in spawned pipeline processes (they import this module by name, and the
+stand-ins from ``helpers``), so they are module-level functions. Each pool here has one process,
+to keep the tests light on the 2-core machine.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from facelive.errors import FaceliveError
 from facelive.server.app import create_app
 from facelive.server.settings import Settings
 from facelive.server.workers import WorkerPool
-from facelive.types import LivenessResult, TestResult
+from helpers import ConstantTest, StubPipeline, jpeg, png
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def jpeg(w: int = 96, h: int = 64) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(buf, "JPEG")
-    return buf.getvalue()
+def load_ok(settings: Settings) -> StubPipeline:
+    return StubPipeline(0.9)
 
 
-def png(w: int, h: int) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
+def load_hang(settings: Settings) -> StubPipeline:
+    return StubPipeline(0.9, behaviour="hang")
 
 
-class Stub:
-    """A pipeline stand-in whose ``check`` does what its ``mode`` says."""
-
-    load_ms = 1.0
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-
-    def check(self, image: Any, path: str | None = None) -> LivenessResult:
-        if self.mode == "hang":  # a loop no budget covers: only killing the process stops it
-            while True:
-                pass
-        if self.mode == "hog":  # keeps allocating and touching memory
-            hoard = []
-            while True:
-                hoard.append(np.ones(16 << 20, np.uint8))
-                time.sleep(0.005)
-        if self.mode == "crash":
-            os._exit(3)
-        if self.mode == "raise":
-            raise RuntimeError("boom")
-        return LivenessResult(path=path, decision="live", score=0.9, threshold=0.5,
-                              tests={"stub": TestResult(0.9, "ok", 1.0)}, face=None,
-                              face_ms=0.0, ms=1.0)
-
-    def info(self) -> dict[str, Any]:
-        return {"tests": [{"name": "stub"}], "fusion": None, "threshold": 0.5}
-
-    def close(self) -> None:
-        pass
+def load_hog(settings: Settings) -> StubPipeline:
+    return StubPipeline(0.9, behaviour="hog")
 
 
-def load_ok(settings: Settings) -> Stub:
-    return Stub("ok")
+def load_crash(settings: Settings) -> StubPipeline:
+    return StubPipeline(0.9, behaviour="crash")
 
 
-def load_hang(settings: Settings) -> Stub:
-    return Stub("hang")
+def load_raise(settings: Settings) -> StubPipeline:
+    return StubPipeline(0.9, error=RuntimeError("boom"))
 
 
-def load_hog(settings: Settings) -> Stub:
-    return Stub("hog")
-
-
-def load_crash(settings: Settings) -> Stub:
-    return Stub("crash")
-
-
-def load_raise(settings: Settings) -> Stub:
-    return Stub("raise")
-
-
-def load_missing(settings: Settings) -> Stub:
+def load_missing(settings: Settings) -> StubPipeline:
     raise FaceliveError("cannot load the models: model file quality.json is missing",
                         code="model_error")
 
@@ -108,13 +61,8 @@ def load_spinning_test(settings: Settings) -> Any:
             while True:
                 pass
 
-    class Constant(LivenessTest):
-        name, needs_face, threshold = "constant", False, 0.5
-
-        def score_frame(self, frame: Frame) -> float:
-            return 0.75
-
-    return Pipeline([Spin(), Constant()], fusion=None, budget_ms=settings.budget_ms)
+    return Pipeline([Spin(), ConstantTest(needs_face=False)], fusion=None,
+                    budget_ms=settings.budget_ms)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -154,7 +102,7 @@ def test_images_are_decoded_and_checked_in_the_process(settings: Settings) -> No
     pool, client = serve(settings, load_ok)
     with pool, client as c:
         assert pool.pids() and os.getpid() not in pool.pids()
-        r = post(c, jpeg())
+        r = post(c, jpeg(96, 64, 128))
         assert r.status_code == 200 and r.json()["tests"]["stub"]["status"] == "ok"
         thin = post(c, png(8000, 32), "image/png")  # refused from its header, in the process
         assert thin.status_code == 422 and thin.json()["error"]["code"] == "image_aspect_ratio"
@@ -173,7 +121,7 @@ def test_hung_job_is_killed_at_its_deadline(settings: Settings) -> None:
     with pool, client as c:
         (pid,) = pool.pids()
         t0 = time.monotonic()
-        r = post(c, jpeg())
+        r = post(c, jpeg(96, 64, 128))
         took = time.monotonic() - t0
         assert r.status_code == 503 and r.json()["error"]["code"] == "timeout", r.text
         assert "Retry-After" in r.headers
@@ -195,7 +143,7 @@ def test_test_over_budget_stops_using_cpu(settings: Settings) -> None:
         cpu0 = cpu_seconds(pid)
         assert cpu0 is not None
         t0 = time.monotonic()
-        r = post(c, jpeg())
+        r = post(c, jpeg(96, 64, 128))
         took = time.monotonic() - t0
         assert r.status_code == 200, r.text
         body = r.json()
@@ -217,7 +165,7 @@ def test_memory_hog_is_killed(settings: Settings) -> None:
     pool, client = serve(s, load_hog)
     with pool, client as c:
         t0 = time.monotonic()
-        r = post(c, jpeg())
+        r = post(c, jpeg(96, 64, 128))
         assert r.status_code == 503 and r.json()["error"]["code"] == "memory_limit", r.text
         assert time.monotonic() - t0 < 15
         assert pool.restarts == {"memory": 1}
@@ -226,7 +174,7 @@ def test_memory_hog_is_killed(settings: Settings) -> None:
 def test_crash_is_500_and_the_process_replaced(settings: Settings) -> None:
     pool, client = serve(settings, load_crash)
     with pool, client as c:
-        r = post(c, jpeg())
+        r = post(c, jpeg(96, 64, 128))
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
         assert c.get("/healthz").status_code == 200
         assert pool.restarts == {"crashed": 1}
@@ -237,7 +185,7 @@ def test_pipeline_exception_keeps_the_process(settings: Settings) -> None:
     pool, client = serve(settings, load_raise)
     with pool, client as c:
         (pid,) = pool.pids()
-        r = post(c, jpeg())
+        r = post(c, jpeg(96, 64, 128))
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
         assert pool.pids() == [pid] and pool.restarts == {}
 
