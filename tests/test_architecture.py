@@ -1,4 +1,4 @@
-"""The layout of issue 10: layers follow the data flow and no module imports in a cycle.
+"""The package layout: layers follow the data flow and no module imports in a cycle.
 
 The layers are declared in pyproject.toml (``[tool.importlinter]``) and checked with
 import-linter; cycles are found with grimp (import-linter's graph builder), counting imports

@@ -127,8 +127,8 @@ def test_decompression_bomb_rejected_before_decoding() -> None:
 
 
 def test_thin_images_rejected_before_decoding(rgb: Image.Image) -> None:
-    """Issue 12: an 8000x32 PNG of 2 KB passed the pixel limit and became a 60000x240 working
-    frame in the quality test. The aspect ratio is checked from the header, before decoding."""
+    """An 8000x32 PNG of 2 KB is within the pixel limit but would become a 60000x240 working
+    frame in the quality test: the aspect ratio is checked from the header, before decoding."""
     with pytest.raises(ImageAspectRatioError, match="8000x32") as info:
         decode_image(_png_header_only(8000, 32))  # header only: never decoded
     assert info.value.code == "image_aspect_ratio"

@@ -1,4 +1,4 @@
-"""Challenge sequences (issue 14): random, JSON-able, photosensitive-safe (WCAG 2.3.1)."""
+"""Challenge sequences: random, JSON-able, photosensitive-safe (WCAG 2.3.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The challenge verifier on synthetic clips built from real face images (issue 14).
+"""The challenge verifier on synthetic clips built from real face images.
 
 A still face is "filmed" under the issued colours (``simulate_clip``:
 the screen's light added to the face in linear light, a camera latency, sensor noise, JPEG, a slow

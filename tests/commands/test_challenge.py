@@ -1,4 +1,4 @@
-"""``facelive challenge new | simulate | verify`` (issue 14): exit 0 on a decision, 1 on bad
+"""``facelive challenge new | simulate | verify``: exit 0 on a decision, 1 on bad
 input, 2 on usage errors."""
 
 from __future__ import annotations

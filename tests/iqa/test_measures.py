@@ -340,9 +340,9 @@ def test_measures_thread_safe() -> None:
     assert got == expected * 2
 
 
-# ---------------------------------------------------------------- fast paths (issue 13, phase 2)
-# Each fast path is checked against the numpy reference it replaced (the value the measures had
-# before): elementwise to a few ulp, and every measure of real frames to 1e-12 relative.
+# ----------------------------------------------------------------------------------- fast paths
+# Each fast path is checked against a plain numpy reference of the same quantity: elementwise to
+# a few ulp, and every measure of real frames to 1e-12 relative.
 
 
 def _reference_phase_diff2(re: np.ndarray, im: np.ndarray) -> np.ndarray:
@@ -426,7 +426,7 @@ def test_measures_subset_equals_full() -> None:
         q.measures(img, ["MSE", "NOPE"])
 
 
-# ------------------------------------------------------ float32 working precision (issue 13)
+# ---------------------------------------------------------------- float32 working precision
 # measures() computes WORKING_PRECISION_MEASURES in float32 by default; docs/iqm.md allows it
 # where every measure stays within 1e-4 relative of the float64 reference on natural images.
 

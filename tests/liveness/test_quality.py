@@ -133,7 +133,7 @@ def test_sensible_scores_on_real_devel_frames(shared_data) -> None:
     assert 0 < np.mean(np.array(spoof) >= t.threshold) < 1 or np.mean(live) > 0.5
 
 
-# --- per-domain standardisation and sign constraints (issue 11) ----------------------------------
+# --- per-domain standardisation and sign constraints ---------------------------------------------
 def _domains_data(rng, n: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two capture domains whose measures are shifted and scaled differently; measure 0 points
     the same way in both, measure 1 the opposite way (a domain quirk)."""

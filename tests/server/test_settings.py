@@ -23,7 +23,7 @@ from facelive.server.settings import ENV, Settings
 
 DEPLOYMENT = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 
-# The flags `facelive serve` has always had; generated now, they must all still exist.
+# Every flag `facelive serve` accepts: the parser generated from Settings must keep them all.
 FLAGS = """--host --port --workers --max-body-bytes --max-pixels --max-concurrency --retry-after
 --max-aspect-ratio --pipeline-workers --job-timeout --worker-max-rss-mb --upload-buffer-bytes
 --body-timeout --body-min-rate --header-timeout --keep-alive --max-connections --max-header-bytes

@@ -1,4 +1,4 @@
-"""Server-issued screen-colour challenges (issue 14): draw a sequence
+"""Server-issued screen-colour challenges: draw a sequence
 (:mod:`~facelive.challenge.sequence`), verify a filmed clip against it
 (:mod:`~facelive.challenge.verify`), and simulate clips for tests
 (:mod:`~facelive.challenge.simulate`). See ``docs/challenge.md``.

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "challenge",
         help="screen-colour challenges: new, verify, simulate",
-        description="Server-issued screen-colour challenges (issue 14). Exit status of verify: 0 "
+        description="Server-issued screen-colour challenges. Exit status of verify: 0 "
                     "when the clip got a decision (live, spoof or unknown: read the JSON), 1 on "
                     "bad input (unreadable frames or JSON, counts that differ), 2 usage.",
     )

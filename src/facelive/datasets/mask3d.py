@@ -2,7 +2,7 @@
 
 One HDF5 file per recording, ``NN_SS_RR.hdf5`` (subject NN = 01-17, session SS, recording RR),
 anywhere below the root (the distribution stores them in ``session0X/Data/``). Sessions 01 and 02
-are bona fide, session 03 is the mask attack. Each file holds ``Color_Data`` (N, 3, 480, 640)
+are bona fide, 03 is the mask attack. Each file holds ``Color_Data`` (N, 3, 480, 640)
 ``uint8`` RGB, channel-first (channel-last files are also accepted), ``Depth_Data`` and
 ``Eye_Pos``. Every ``frame_step``-th frame is a sample (default 10 of the 300 frames); the group is
 the recording.

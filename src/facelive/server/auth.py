@@ -10,8 +10,8 @@ The rate limiter is a token bucket per client (an API key's id, or an address: I
 IPv6 per /64 since one host holds a whole /64), in memory, remembering at most ``max_clients``
 clients (the least recently seen are forgotten, which only ever makes a limit more lenient).
 
-Nothing here depends on a route: the liveness API and later APIs (the session API of issue 14)
-use the same :class:`ApiKeys` and :class:`RateLimiter` through :mod:`facelive.server.deps`.
+Nothing here depends on a route: the liveness API and the challenge-session API use the same
+:class:`ApiKeys` and :class:`RateLimiter` through :mod:`facelive.server.deps`.
 """
 
 from __future__ import annotations

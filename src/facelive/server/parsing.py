@@ -291,7 +291,7 @@ async def parse_payload(kind: str, body: bytes, content_type: str) -> bytes:
     return _parse(kind, body, content_type)
 
 
-# -- challenge sessions: the frames upload (issue 14) ---------------------------------------------
+# -- challenge sessions: the frames upload --------------------------------------------------------
 
 MAX_TEXT_FIELD_BYTES = 64 * 1024
 """Largest ``timestamps`` or ``nonce`` part of a frames upload (else 413)."""

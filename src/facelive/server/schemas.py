@@ -116,7 +116,7 @@ LIVENESS_REQUEST_BODY: dict[str, Any] = {
 }
 
 
-# -- challenge sessions (issue 14) -----------------------------------------------------------
+# -- challenge sessions ----------------------------------------------------------------------
 
 class SessionCreated(BaseModel):
     """``POST /v1/sessions``: give ``session_id`` and ``client_token`` to the browser."""

@@ -1,6 +1,6 @@
 """Capture sessions, single-use nonces and rate counters: in memory or in Redis.
 
-The session flow of issue 14 keeps a little state per session: who created it (the API key's id),
+The challenge-session flow keeps a little state per session: who created it (the API key's id),
 the hash of the browser's client token, the issued challenge, when the challenge was first
 fetched, whether frames were submitted (exactly once) and the signed result. One process can keep
 it in memory (:class:`MemorySessionStore`, bounded and expiring); replicas behind a load balancer

@@ -15,11 +15,12 @@ Client tokens are ``<session_id>.<256 random bits>``; the store keeps only their
 prefix tells a token of *another* session (403 ``forbidden``, once that token is checked
 against its own session) from a wrong one (401 ``unauthorized``).
 
-Every refusal is an :class:`~facelive.server.errors.ApiError` with its code: unknown session 404
-``session_not_found``, expired 410 ``session_expired``, frames or nonce twice 409
-``frames_submitted`` / ``nonce_used``, missing or wrong key/token 401 ``unauthorized``, a
-client token used on another session 403 ``forbidden``, too many sessions per key or client
-address 429 ``too_many_sessions`` with ``Retry-After``; size limits (413) are the parser's.
+Every refusal is an :class:`~facelive.server.errors.ApiError` with its code: 404
+``session_not_found`` (unknown session), 410 ``session_expired``, 409 ``frames_submitted`` /
+``nonce_used`` (frames or nonce twice), 401 ``unauthorized`` (missing or wrong key or token), 403
+``forbidden`` (a client token used on another session), 429 ``too_many_sessions`` with
+``Retry-After`` (too many sessions per key or client address); size limits (413) are the
+parser's.
 
 Frames re-sent from an earlier session: besides the colour check (an earlier clip follows
 another sequence), the SHA-256 of every accepted frame is remembered in the store for

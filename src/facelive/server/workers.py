@@ -15,8 +15,8 @@ pipeline in ``size`` processes started with the ``spawn`` context (MediaPipe, ON
   still running there) is replaced once it has answered, so the overrun stops using CPU;
 - a process that dies (crash, OOM killer) answers 500 ``internal_error`` and is replaced.
 
-The same processes verify challenge clips (:class:`ChallengeJob`, :meth:`WorkerPool.verify`,
-issue 14): the frames are decoded there with the session limits and checked by
+The same processes verify challenge clips (:class:`ChallengeJob`, :meth:`WorkerPool.verify`):
+the frames are decoded there with the session limits and checked by
 :func:`facelive.challenge.verify.verify_challenge` with the process's pipeline and a face
 detector and mesh kept for the process's life, under ``verify_timeout_s`` and the same memory
 limit. :func:`run_challenge` is that job, also run in a thread for a pipeline object given to
@@ -121,7 +121,7 @@ def run_pipeline(pipeline: LivenessPipeline, data: bytes, settings: Settings) ->
     return check(image)
 
 
-# -- challenge clips (issue 14) ------------------------------------------------------------------
+# -- challenge clips -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ChallengeJob:

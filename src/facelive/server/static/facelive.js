@@ -1,4 +1,4 @@
-// facelive.js: the screen-flash challenge client (issue 14). An ES module, no dependencies.
+// facelive.js: the screen-flash challenge client. An ES module, no dependencies.
 //
 //   import { faceliveCheck } from "https://liveness.example.com/static/facelive.js";
 //   await faceliveCheck({ server, sessionId, clientToken, element });
