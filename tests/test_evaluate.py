@@ -190,10 +190,25 @@ def test_conditions_transform_samples() -> None:
     assert web_client(img).shape == (240, 640, 3)  # at most 640 px on the long side
     j = transformed([s], "jpeg70")[0].load()
     assert j.shape == img.shape and not np.array_equal(j, img)
+    phone = transformed([s], "phone")[0].load()
+    assert phone.shape == (720, 1920, 3)  # 1920 px on the long side
+    portrait = transformed([s], "phone-portrait")[0].load()
+    assert portrait.shape == (1920, 1080, 3)  # upright after the EXIF rotation
+    column = img[:, (1280 - 270) // 2:(1280 - 270) // 2 + 270]
+    upright = cv2.resize(column, (1080, 1920), interpolation=cv2.INTER_CUBIC)
+    # same orientation as the scene (a wrong rotation would not match at all)
+    assert np.abs(portrait.astype(int) - upright).mean() < 25
     assert parse_conditions(None) == list(CONDITIONS) == parse_conditions("all")
     assert parse_conditions("web, jpeg85") == ["web", "jpeg85"]
     with pytest.raises(ValueError):
         parse_conditions("jpeg50")
+
+
+def test_decision_flips() -> None:
+    from facelive.evaluation.conditions import decision_flips
+
+    assert decision_flips([0.9, 0.1, None, 0.6], [0.8, 0.7, None, None], 0.5) == 0.5
+    assert decision_flips([], [], 0.5) is None
 
 
 def test_cli_evaluate_conditions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -213,6 +228,8 @@ def test_cli_evaluate_conditions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     table = (out / "conditions.md").read_text()
     assert "| jpeg70 | decision (fused) | 0.5000 |" in table
     assert (out / "conditions.png").stat().st_size > 0
+    assert res["conditions"]["original"]["decision"]["flips"] == 0.0
+    assert 0.0 <= res["conditions"]["jpeg70"]["decision"]["flips"] <= 1.0
     assert main(["evaluate", "--dataset", "replay-attack", "--root", str(tmp_path / "ra"),
                  "--conditions", "jpeg50", "--out", str(out)]) == 2
     assert main(["evaluate", "--dataset", "replay-attack", "--root", str(tmp_path / "ra"),

@@ -245,7 +245,7 @@ def test_shipped_fusion_covers_the_default_tests() -> None:
     from facelive.liveness.registry import _builtin_tests
     from facelive.pipeline import DEFAULT_TESTS, load_fusion
 
-    assert set(DEFAULT_TESTS) == {"quality", "cnn", "probe"} < set(_builtin_tests())
+    assert set(DEFAULT_TESTS) == {"cnn", "probe", "minifas"} < set(_builtin_tests())
     model = load_fusion()
     assert model is not None and model.covers(DEFAULT_TESTS)
     for sub in all_subsets(tuple(_builtin_tests())):  # every fallback of `available` exists
@@ -340,3 +340,21 @@ def test_fit_subsets_nonneg_reports_per_domain(rng) -> None:
     fm = FusionModel(("a", "b"), models, "available")
     assert FusionModel.from_dict(fm.to_dict()).subsets[("a", "b")].threshold == pytest.approx(
         models[("a", "b")].threshold)
+
+
+def test_domain_apcer_threshold_bounds_every_domain() -> None:
+    from facelive.training.fusion import domain_apcer_threshold
+
+    rng = np.random.default_rng(3)
+    scores = np.concatenate([rng.uniform(0, 1, 100), rng.uniform(0.3, 1, 100),  # domain A
+                             rng.uniform(0, 1, 100), rng.uniform(0, 0.6, 100)])  # domain B
+    live = np.tile(np.r_[np.ones(100, bool), np.zeros(100, bool)], 2)
+    dom = np.array(["A"] * 200 + ["B"] * 200)
+    thr = domain_apcer_threshold(scores, live, dom, 0.05)
+    for d in "AB":
+        attacks = scores[(dom == d) & ~live]
+        assert np.mean(attacks >= thr) <= 0.05
+    # the lowest such threshold: the stricter domain (A, attacks up to 1) sets it exactly
+    a_att = np.sort(scores[(dom == "A") & ~live])[::-1]
+    assert a_att[5] < thr <= a_att[4]
+    assert domain_apcer_threshold(scores[200:], live[200:], dom[200:], 0.05) < thr

@@ -212,6 +212,47 @@ def test_run_protocols_with_the_cnn_trained_per_source(universe: Universe, monke
     assert "trained per source with the `cpu` recipe" in md
 
 
+def test_transfer_recipe_fits_the_fusion_on_the_other_direction(universe: Universe,
+                                                                  monkeypatch) -> None:
+    from facelive.evaluation import protocols
+    from facelive.training import generalisation as gen
+
+    data = _fake_data(universe, np.random.default_rng(0))
+    asked: dict = {}
+
+    def load(u, **kw):
+        asked.update(kw)
+        return data
+
+    monkeypatch.setattr(protocols.Universe, "load", classmethod(lambda cls, a, b: universe))
+    monkeypatch.setattr(gen, "load_data", load)
+    monkeypatch.setattr(gen, "minifas_scores", lambda u: _face3d(universe, 7))
+
+    def no_face3d(*a, **kw):
+        raise AssertionError("face3d is not part of the transfer recipe")
+
+    monkeypatch.setattr(gen, "face3d_scores", no_face3d)
+    seen = _fake_probe(universe, monkeypatch)
+    report = gen.run_protocols("N", "R", ["nuaa-to-ra", "cross-session"], recipes=["transfer"],
+                               epochs=1)
+    assert asked["meshes"] is False
+    assert list(report["splits"]) == ["nuaa-to-ra", "cross-session"]  # ra-to-nuaa: fitting only
+    assert len(seen) == 3  # the probe trained on all three sources
+    assert report["tests"] == ["quality", "probe", "minifas"]
+    nr = report["splits"]["nuaa-to-ra"]["recipes"]["transfer"]
+    assert nr["fusion_fitted_on"].startswith("ra-to-nuaa target")
+    assert report["splits"]["cross-session"]["recipes"]["transfer"][
+        "fusion_fitted_on"].startswith("nuaa-to-ra target")
+    assert set(nr["fused"]["weights"]) == {"probe", "minifas"}  # quality: reported, not fused
+    assert "quality" in nr["tests"]
+    assert all(w >= 0 for w in nr["fused"]["weights"].values())
+    # the threshold holds APCER <= 5% on the frames the fusion was fitted on (out of fold)
+    assert nr["fused"]["devel_out_of_fold"]["APCER"]["print"] <= 0.05 + 1e-9
+    assert "calibration" in nr
+    md = gen.report_markdown(report)
+    assert "| nuaa-to-ra | probe+minifas (fused) | transfer |" in md
+
+
 @pytest.mark.data
 def test_cnn_protocol_scores_train_and_score_real_crops(shared_data: Path, tmp_path: Path,
                                                         monkeypatch) -> None:

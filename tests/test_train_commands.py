@@ -115,7 +115,7 @@ def test_every_shipped_model_has_a_train_command() -> None:
     train = parser._subparsers._group_actions[0].choices["train"]
     commands = set(train._subparsers._group_actions[0].choices)
     assert {"quality", "cnn", "cnn-threshold", "cnn-int8", "probe", "face3d", "fusion", "niqe",
-            "biqi"} <= commands
+            "biqi", "minifas"} <= commands
     shipped = {f.name for f in modelstore.MODEL_DIR.iterdir()} - {"SHA256SUMS"}
     # cnn-int8 quantises the float CNN (cnn_fp32.*, from `train cnn`, threshold from
     # `train cnn-threshold`) into the shipped default cnn.onnx/cnn.json
@@ -123,7 +123,9 @@ def test_every_shipped_model_has_a_train_command() -> None:
               "cnn_fp32.onnx": "cnn", "cnn_fp32.json": "cnn-threshold",
               "probe.onnx": "probe", "probe.json": "probe", "face3d.onnx": "face3d",
               "face3d.json": "face3d", "fusion.json": "fusion",
-              "niqe_pristine.npz": "niqe", "biqi.json": "biqi"}
+              "niqe_pristine.npz": "niqe", "biqi.json": "biqi",
+              # installed from upstream, not trained: graph, card, licence
+              "minifas.onnx": "minifas", "minifas.json": "minifas", "minifas.LICENSE": "minifas"}
     assert shipped <= set(makers)
     assert not (REPO / "scripts").exists()
 
@@ -181,8 +183,8 @@ def test_cnn_threshold_writes_the_eer_point(tmp_path: Path) -> None:
      ["quality", "--nuaa", "N", "--replay-attack", "R", "--threshold-rule", "apcer",
       "--target-apcer", "0.2", "--workers", "2"]),
     ("facelive.training.fusion", "train_fusion",
-     ["fusion", "--replay-attack", "R", "--tests", "quality,cnn", "--missing", "available",
-      "--folds", "3", "--target-apcer", "0.1"]),
+     ["fusion", "--replay-attack", "R", "--fit-on", "in-domain", "--tests", "quality,cnn",
+      "--missing", "available", "--folds", "3", "--target-apcer", "0.1"]),
     ("facelive.training.face3d.train", "train_face3d",
      ["face3d", "--nuaa", "N", "--replay-attack", "R", "--epochs", "2", "--no-cross",
       "--train-on", "nuaa+ra"]),
@@ -221,7 +223,7 @@ def test_liveness_train_commands_share_the_report_path(module: str, func: str, a
     elif func == "train_fusion":
         assert calls[0][0][1] == ["quality", "cnn"]
         assert kwargs == {"target_apcer": 0.1, "missing": "available", "folds": 3,
-                          "out_model": None}
+                          "out_model": None, "fit_on": "in-domain"}
     else:
         assert kwargs["epochs"] == 2 and kwargs["cross"] is False
         assert kwargs["train_on"] == "nuaa+ra"

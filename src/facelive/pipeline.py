@@ -195,7 +195,7 @@ class Pipeline:
         return {
             "tests": [t.info() for t in self.tests],
             # "linear": the shipped fusion file (a linear model on the tests' logits; LDA
-            # before issue 11, non-negative logistic regression since)
+            # first, non-negative logistic regression now)
             "fusion": ("linear" if self.fusion is not None
                        else ("all-live" if len(self.tests) > 1 else None)),
             "threshold": self.threshold,

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
     p.add_argument("--tests", default=None,
-                   help="comma-separated tests to run (default: quality,cnn,probe, fused; "
+                   help="comma-separated tests to run (default: cnn,probe,minifas, fused; "
                         "face3d runs only when named)")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("--threshold", type=float, default=None,

@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--replay-attack", dest="replay_attack",
                    help="generalisation protocols: the Replay-Attack root")
     p.add_argument("--recipes", default="before,after",
-                   help="generalisation protocols: recipes to compare (before, after, after-2d)")
+                   help="generalisation protocols: recipes to compare (before, after, after-2d, "
+                        "transfer: the shipped decision, its fusion fitted on the other "
+                        "cross-database direction)")
     p.add_argument("--epochs", type=int, default=12,
                    help="generalisation protocols: VoxNet epochs of the face3d source models")
     p.add_argument("--cnn-recipe", dest="cnn_recipe", default=None,
@@ -44,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="generalisation protocols: BPCER the calibration aims at")
     p.add_argument("--conditions", nargs="?", const="all", default=None,
                    help="re-run the evaluation under capture conditions (all, or a comma list "
-                        "of original, jpeg95, jpeg85, jpeg70, scale0.5, scale2, web)")
+                        "of original, jpeg95, jpeg85, jpeg70, scale0.5, scale2, web, phone, "
+                        "phone-portrait)")
     p.add_argument("--tests", default=None,
                    help="comma-separated test names (default: the pipeline's default tests)")
     g = p.add_mutually_exclusive_group()

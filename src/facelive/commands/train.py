@@ -9,6 +9,7 @@ ends the same way (:func:`facelive.training.report.finish`): report JSON, option
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -39,17 +40,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(the shipped fusion); without it, Replay-Attack devel only")
     f.add_argument("--method", choices=("nonneg", "lda"), default=None,
                    help="nonneg (default): weights >= 0; lda: the pre-issue-11 fusion")
+    f.add_argument("--fit-on", choices=("cross-database+in-domain", "cross-database",
+                                        "in-domain"), default=None,
+                   help="cross-database+in-domain (default, needs --nuaa): both pools below, "
+                        "each database of each weighted equally; cross-database: each "
+                        "trainable test scored on the database it was not trained on; "
+                        "in-domain: the shipped tests on held-out subjects of their training "
+                        "databases")
+    f.add_argument("--cnn-recipe", default=None,
+                   help="cross-database fit: the CNN's per-database recipe (default: shipped)")
     f.add_argument("--threshold-rule",
-                   choices=("domain-minimax", "domain-max-eer", "operating-point"),
-                   default=None, help="domain-minimax (default): lowest worst-database ACER; "
+                   choices=("domain-apcer", "domain-minimax", "domain-max-eer",
+                            "operating-point"),
+                   default=None, help="domain-apcer (default): APCER <= --target-apcer on every "
+                                      "database; domain-minimax: lowest worst-database ACER; "
                                       "domain-max-eer: highest per-database EER threshold; "
                                       "operating-point: stricter of EER and worst-type "
                                       "APCER <= --target-apcer")
     f.add_argument("--l2", type=float, default=None,
                    help="nonneg fusion: L2 penalty on the weights (default 0.001, the shipped one)")
-    f.add_argument("--tests", default="quality,cnn,probe,face3d")
+    f.add_argument("--tests", default="quality,cnn,probe,minifas,face3d")
     f.add_argument("--target-apcer", type=float, default=0.05,
-                   help="operating point: highest allowed devel APCER (worst type)")
+                   help="highest allowed APCER of the fitting frames' threshold")
     f.add_argument("--missing", choices=("abstain", "available"), default="abstain")
     f.add_argument("--folds", type=int, default=5, help="cross-validation folds inside devel")
     f.add_argument("--out", type=Path, default=None)
@@ -91,6 +103,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--card", type=Path, default=None, help="also write the model card here")
     pr.set_defaults(func=_train_probe)
 
+    mf = tsub.add_parser("minifas", help="the MiniFAS test (CelebA-Spoof MiniFASNetV2-SE, "
+                                         "trained upstream): install, measure, set threshold",
+                         description="Check the upstream graphs, score both databases with "
+                                     "FP32 and INT8, install the chosen one with its "
+                                     "threshold (EER on Replay-Attack devel) and licence.")
+    mf.add_argument("--upstream", required=True, type=Path,
+                    help="folder with model_fp32.onnx, model_int8.onnx and LICENSE")
+    mf.add_argument("--replay-attack", required=True, type=Path, help="Replay-Attack root")
+    mf.add_argument("--nuaa", type=Path, default=None,
+                    help="NUAA root: also measure there (and on Replay-Attack train)")
+    mf.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                    help="auto (default): INT8 only when it is as accurate and faster")
+    mf.add_argument("--context", type=float, default=None,
+                    help="crop side over the face box's longer side (default: "
+                         "facelive.training.minifas.CONTEXT)")
+    mf.add_argument("--out", type=Path, default=None,
+                    help="model folder (default: the package's models/); SHA256SUMS updated")
+    mf.add_argument("--report", type=Path, default=Path("runs/minifas/report.json"))
+    mf.add_argument("--card", type=Path, default=None, help="also write the model card here")
+    mf.set_defaults(func=_train_minifas)
+
     for name, what in (("niqe", "the NIQE pristine model (models/niqe_pristine.npz)"),
                        ("biqi", "the BIQI classifier and regressors (models/biqi.json)")):
         n = tsub.add_parser(name, help=f"{what}; scikit-image samples, no research data",
@@ -121,6 +154,21 @@ def _train_quality(args: argparse.Namespace) -> int:
                            "devel": metric_summary(report["devel"]["frame"], keys)})
 
 
+def _train_minifas(args: argparse.Namespace) -> int:
+    from facelive.training.minifas import card_markdown, install_minifas
+    from facelive.training.report import finish
+
+    report = install_minifas(args.upstream, args.replay_attack, nuaa_root=args.nuaa,
+                             precision=args.precision, out=args.out,
+                             **({"context": args.context} if args.context else {}))
+    summary = {"precision": report["chosen"], "threshold": report["threshold"],
+               **{p: {k: v["frame"]["EER"] for k, v in r["parts"].items()}
+                  | {"ms_per_crop": r["ms_per_crop"]}
+                  for p, r in report["precisions"].items()}}
+    return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,
+                  summary=summary)
+
+
 def _train_fusion(args: argparse.Namespace) -> int:
     from facelive.liveness.registry import parse_test_names
     from facelive.training.fusion import card_markdown, train_fusion
@@ -128,8 +176,25 @@ def _train_fusion(args: argparse.Namespace) -> int:
 
     tests = parse_test_names(args.tests) or []
     extra = {k: v for k, v in (("nuaa_root", args.nuaa), ("method", args.method),
-                               ("threshold_rule", args.threshold_rule), ("l2", args.l2))
+                               ("threshold_rule", args.threshold_rule), ("l2", args.l2),
+                               ("fit_on", args.fit_on), ("cnn_recipe", args.cnn_recipe))
              if v is not None}
+    fit_on = args.fit_on or "cross-database+in-domain"
+    extra["fit_on"] = fit_on
+    if fit_on != "in-domain":
+        if args.nuaa is None:
+            print("facelive train fusion: a cross-database fit needs --nuaa (or --fit-on "
+                  "in-domain)", file=sys.stderr)
+            return 2
+        from facelive.training.fusion import fusion_frames, pooled_frames
+        from facelive.training.generalisation import cross_database_frames
+
+        extra["cnn_recipe"] = args.cnn_recipe or "shipped"
+        frames = cross_database_frames(args.nuaa, args.replay_attack, tests,
+                                       cnn_recipe=extra["cnn_recipe"])
+        extra["frames"] = frames if fit_on == "cross-database" else pooled_frames(
+            ("in-domain", fusion_frames(args.replay_attack, tests, args.nuaa)),
+            ("cross-database", frames))
     report = train_fusion(args.replay_attack, tests, target_apcer=args.target_apcer,
                           missing=args.missing, folds=args.folds, out_model=args.out, **extra)
     return finish(report, report_path=args.report, template=card_markdown, card_path=args.card,

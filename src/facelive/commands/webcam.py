@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     src.add_argument("--video", type=Path, default=None, help="read this video file instead")
     p.add_argument("--tests", default=None,
-                   help="comma-separated tests (default: quality,cnn,probe, fused)")
+                   help="comma-separated tests (default: cnn,probe,minifas, fused)")
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame (default 1)")
     p.add_argument("--smooth", type=int, default=5,
                    help="smooth the verdict over the last N analysed frames (default 5)")

@@ -1,4 +1,4 @@
-"""Generalisation protocols: train on one capture domain, test on another (issue 11).
+"""Generalisation protocols: train on one capture domain, test on another.
 
 In-domain numbers (Replay-Attack devel) say little about a camera, room or session never seen in
 training. Each protocol split names a **source** (where a test's model is trained and its
@@ -7,7 +7,7 @@ threshold chosen) and a **target** (scored once, at the source's threshold):
 ============== =========================================================== ========================
 name           source: train part / threshold part (subject-disjoint)      target
 ============== =========================================================== ========================
-cross-session  NUAA session 01: subjects other than 0003/0006/0009 /        NUAA session 02
+cross-session  NUAA s01: subjects other than 0003/0006/0009 /               NUAA s02
                0003, 0006, 0009                                            (all subjects)
 nuaa-to-ra     NUAA, both sessions: the same subject split                 Replay-Attack devel
 ra-to-nuaa     Replay-Attack train / Replay-Attack devel                   NUAA, both sessions
@@ -36,7 +36,7 @@ PROTOCOLS = ("cross-session", "nuaa-to-ra", "ra-to-nuaa")
 """The generalisation protocol splits, in report order (``all`` selects every one)."""
 
 DESCRIPTIONS = {
-    "cross-session": "NUAA session 01 -> NUAA session 02",
+    "cross-session": "NUAA s01 -> NUAA s02",
     "nuaa-to-ra": "NUAA -> Replay-Attack devel",
     "ra-to-nuaa": "Replay-Attack -> NUAA",
 }
@@ -152,7 +152,7 @@ def protocol_split(name: str, universe: Universe) -> ProtocolSplit:
     s01, s02 = universe.domain == "nuaa-s01", universe.domain == "nuaa-s02"
     if name == "cross-session":
         train, devel, target = nuaa & s01 & ~held, s01 & held, s02
-        src, tgt = "NUAA session 01", "NUAA session 02"
+        src, tgt = "NUAA s01", "NUAA s02"
     elif name == "nuaa-to-ra":
         train, devel, target = nuaa & ~held, held, universe.part == "ra-devel"
         src, tgt = "NUAA", "Replay-Attack devel"

@@ -22,7 +22,8 @@ import numpy as np
 from facelive.errors import ImageError
 from facelive.types import FaceBox
 
-__all__ = ["DEFAULT_MIN_CONFIDENCE", "FaceDetector", "square_crop", "crop_window"]
+__all__ = ["DEFAULT_MIN_CONFIDENCE", "FaceDetector", "square_crop", "crop_window",
+           "centred_square_crop"]
 
 
 _MP_LOCK = threading.RLock()
@@ -191,4 +192,52 @@ def square_crop(image_bgr: np.ndarray, box: FaceBox, context: float, size: int) 
     if any(pads):
         patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REPLICATE)
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=interp))
+
+
+def centred_square_crop(image_bgr: np.ndarray, box: FaceBox, context: float,
+                        size: int) -> np.ndarray:
+    """Square crop of side ``context * max(w, h)`` centred on ``box`` (never shifted), the part
+    outside the image filled with reflected pixels, resized to ``size``.
+
+    This is the crop convention of the MiniFASNet family (Minivision's Silent-Face project, used
+    by :mod:`facelive.liveness.minifas`): OpenCV ``BORDER_REFLECT_101`` padding, area
+    interpolation when shrinking and Lanczos when enlarging. Unlike :func:`square_crop` the face
+    stays at the centre of the crop wherever it sits in the frame.
+
+    Parameters
+    ----------
+    image_bgr : ndarray
+        ``(H, W, 3)`` uint8 image.
+    box : FaceBox
+        The face box; its longer side times ``context`` is the crop's side.
+    context : float
+        Crop side over the box's longer side (> 0).
+    size : int
+        Output side in pixels (>= 1).
+
+    Returns
+    -------
+    ndarray
+        ``(size, size, 3)`` uint8 crop in the input's channel order.
+    """
+    image = _check_image(image_bgr)
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    if context <= 0:
+        raise ValueError(f"context must be > 0, got {context}")
+    height, width = image.shape[:2]
+    side = max(1, int(round(context * max(box.w, box.h))))
+    x0 = int(round(box.x + box.w / 2.0 - side / 2.0))
+    y0 = int(round(box.y + box.h / 2.0 - side / 2.0))
+    x1, y1 = x0 + side, y0 + side
+    ix0, iy0 = max(x0, 0), max(y0, 0)
+    ix1, iy1 = min(x1, width), min(y1, height)
+    if ix1 <= ix0 or iy1 <= iy0:
+        raise ValueError(f"face box {box} lies outside the {width}x{height} image")
+    patch = image[iy0:iy1, ix0:ix1]
+    pads = (iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1)
+    if any(pads):
+        patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REFLECT_101)
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LANCZOS4
     return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=interp))

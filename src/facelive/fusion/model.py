@@ -9,7 +9,7 @@ A model is fitted for every non-empty subset of the tests, so that a frame where
 score (no face, error, timeout) can still be fused from the others when the missing-score policy
 allows it (:data:`MISSING_POLICIES`).
 
-The linear model itself is :class:`facelive.linear.StandardizedLinear`. Since issue 11 the shipped
+The linear model itself is :class:`facelive.linear.StandardizedLinear`. The shipped
 fusion is a *monotone* one (:func:`fit_nonneg`: non-negative weights on the logits, fitted on
 scores pooled from both databases); the file format is the same for both kinds.
 """

@@ -138,7 +138,8 @@ class Settings(BaseSettings):
     openapi: bool = Field(True, description="Serve the API schema at `/openapi.json` (`/docs` "
                           "and `/redoc` are never served).")
     tests: Annotated[Names | None, Field(min_length=1)] = Field(None, description="Liveness "
-        "tests, comma-separated (unset: quality,cnn,probe, fused; face3d only when named).")
+        "tests, comma-separated (unset: cnn,probe,minifas, fused; quality and face3d only when "
+        "named).")
     threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description="Decision "
         "threshold override (unset: the model's).")
     no_fusion: bool = Field(False, description="The all-tests-must-say-live rule instead of the "

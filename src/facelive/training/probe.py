@@ -1,5 +1,5 @@
 """Training the probe test (:mod:`facelive.liveness.probe`): frozen ImageNet features, a linear
-model on them, one ONNX graph (issue 11). Requires the ``[train]`` extra (torch, onnx).
+model on them, one ONNX graph. Requires the ``[train]`` extra (torch, onnx).
 
 Features (:class:`ProbeFeatures`): EfficientNet-Lite0 with its ImageNet weights, never trained
 here, its 1,280-channel head output averaged over the image. Model: standardisation and an
@@ -42,6 +42,10 @@ class ProbeRecipe:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+FEATURES_VERSION = "1"
+"""Version of the frozen feature extractor (:class:`ProbeFeatures`): part of the feature cache's
+key; bump it with any change that alters a feature value."""
 
 SHIPPED = ProbeRecipe()
 """The recipe of the shipped ``probe.onnx`` (and of the protocols' probe)."""
@@ -96,7 +100,6 @@ def crop_cache_features(universe: Any, recipe: ProbeRecipe = SHIPPED,
                         cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features of every universe sample's cached crop and the row of each sample in them
     (-1: no face found). Cached on disk, keyed by the crops and the feature code."""
-    import inspect
 
     from rich.progress import Progress
 
@@ -112,7 +115,7 @@ def crop_cache_features(universe: Any, recipe: ProbeRecipe = SHIPPED,
     index = {r["key"]: i for i, r in enumerate(manifest["records"])}
     at = np.array([index.get(s.key, -1) for s in universe.samples])
     key = digest([str(sorted(index.items())), str(recipe.input_size), str(recipe.context),
-                  inspect.getsource(ProbeFeatures),
+                  FEATURES_VERSION,
                   Path(model_file).read_text()])
 
     def compute() -> dict[str, np.ndarray]:
@@ -288,7 +291,7 @@ def card_markdown(report: dict[str, Any], command: str = "") -> str:
         f"- Training: {m['training']}.",
         f"- Threshold {m['threshold']:.6f} ({m['selected_on']}).",
         "- Precision: float32 (INT8 moved the NUAA -> Replay-Attack target EER by +0.9 points, "
-        "over issue 13's 0.5: `experiments/probe_int8_check.py`).",
+        "over the 0.5 points allowed: `experiments/probe_int8_check.py`).",
         f"- Licence: {m['licence']}.", "",
         "**Why it exists.** Fine-tuned on one database, the CNN is at chance or inverted on the "
         "other (it learns the capture domain); the same network's ImageNet features, frozen, "

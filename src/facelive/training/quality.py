@@ -8,7 +8,6 @@ research-only images and must never be committed; the cache is keyed by the meas
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -24,23 +23,22 @@ from facelive.errors import FaceliveError
 VERSION = "2"
 
 
-def code_hash() -> str:
-    """Digest of the measure code (``facelive/iqa/``, and in ``facelive/liveness/quality.py`` the
-    source of :func:`~facelive.liveness.quality.quality_features` and
-    :func:`~facelive.liveness.quality.canonical_frame` with the working resolution) and the
-    NIQE/BIQI models: cached features depend on them (the classifier code in that module does not,
-    so editing it keeps the cache)."""
-    import inspect
+FEATURES_VERSION = "1"
+"""Version of the quality features (the measures of :mod:`facelive.iqa`, the working resolution
+of :func:`facelive.liveness.quality.canonical_frame`, :func:`~facelive.liveness.quality.
+quality_features`): part of the feature cache's key. Bump it with any change that alters a
+feature value; changes that keep every value (refactoring, docstrings) keep the cache."""
 
+
+def code_hash() -> str:
+    """The feature cache's key part: :data:`FEATURES_VERSION`, the working resolution and the
+    NIQE/BIQI model files the measures read."""
     from facelive.liveness import quality
 
     pkg = Path(__file__).resolve().parents[1]
-    files = sorted((pkg / "iqa").glob("*.py"))
-    files += sorted((pkg / "models").glob("niqe*"))
-    files += sorted((pkg / "models").glob("biqi*"))
+    files = sorted((pkg / "models").glob("niqe*")) + sorted((pkg / "models").glob("biqi*"))
     parts: list[bytes | str] = [f.read_bytes() for f in files]
-    parts += [inspect.getsource(quality.quality_features), inspect.getsource(quality.canonical_frame),
-              str(quality.CANONICAL_SHORT_SIDE)]
+    parts += [FEATURES_VERSION, str(quality.CANONICAL_SHORT_SIDE)]
     return digest(parts)
 
 
@@ -123,7 +121,7 @@ def extract_features(samples: Sequence[Sample], *, workers: int = 1, name: str =
 
     tag = digest(["\n".join(s.key for s in samples)], 12)
     aug = "" if augment_seed is None else (
-        f"-aug{augment_seed}-" + digest([AUGMENT_RECIPE, inspect.getsource(capture_chain)], 8))
+        f"-aug{augment_seed}-" + digest([AUGMENT_RECIPE], 8))
     return cached_arrays(f"quality-{name}{aug}-{tag}-{code_hash()}", compute,
                          use_cache=use_cache)["features"]
 
@@ -153,9 +151,9 @@ class QualityRecipe:
 
 
 BEFORE = QualityRecipe()
-"""The recipe of the quality model shipped before issue 11."""
+"""The recipe of the first shipped quality model (LDA on the raw measures)."""
 SHIPPED = QualityRecipe(method="sign-constrained", l2=1.0, domains=True)
-"""The shipped recipe (issue 11): measures standardised per capture domain on its live frames,
+"""The shipped recipe: measures standardised per capture domain on its live frames,
 each measure allowed to count only in the direction it points in every training domain."""
 
 
@@ -261,7 +259,7 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
     """Train the shipped quality model; returns the report (Replay-Attack devel, and every
     generalisation protocol split for this recipe and the one it replaced).
 
-    Train: NUAA train + Replay-Attack train (capture domains: NUAA session 01, session 02,
+    Train: NUAA train + Replay-Attack train (capture domains: NUAA s01, NUAA s02,
     Replay-Attack). Threshold: Replay-Attack devel, at the EER point (``threshold_rule="eer"``)
     or at the lowest threshold whose APCER <= ``target_apcer``.
     """
@@ -315,7 +313,7 @@ def train_quality(nuaa_root: str | Path, replay_root: str | Path, *, workers: in
         "version": VERSION,
         "trained_on": ["NUAA train (official list)", "Replay-Attack train"],
         "recipe": asdict(recipe),
-        "domains": "NUAA session 01, NUAA session 02, Replay-Attack (live frames)"
+        "domains": "NUAA s01, NUAA s02, Replay-Attack (live frames)"
         if recipe.domains else None,
         "threshold_rule": threshold_rule if threshold_rule == "eer" else f"apcer<={target_apcer}",
         "threshold_from": "Replay-Attack devel",
@@ -358,9 +356,9 @@ copy of itself (Galbally, Marcel & Fierrez, IEEE TIP 2014; definitions in
 {CANONICAL_SHORT_SIDE} px), then classified linearly. Recipe: **{report["recipe_text"]}**.
 Output: P(live); decision `live` when P(live) >= {m["threshold"]:.4f}.
 
-**Per-domain standardisation** (issue 11). The measures describe the capture chain (camera,
+**Per-domain standardisation**. The measures describe the capture chain (camera,
 optics, lighting, compression) more than the attack, so each training frame is first expressed
-relative to the live frames of its own capture domain (NUAA session 01, NUAA session 02,
+relative to the live frames of its own capture domain (NUAA s01, NUAA s02,
 Replay-Attack): per measure, minus their mean, divided by their standard deviation. At run time
 the model uses the average training domain (`"domain"` in the JSON); `facelive calibrate --live
 DIR` replaces it with the statistics of a deployment's own live frames.

@@ -1,4 +1,4 @@
-"""Pseudo-depth maps: the auxiliary target of the CNN (issue 11).
+"""Pseudo-depth maps: the auxiliary target of the CNN.
 
 Liu, Jourabloo & Liu, "Learning Deep Models for Face Anti-Spoofing: Binary or Auxiliary
 Supervision", CVPR 2018: besides the live/attack label, the network regresses a face depth map,

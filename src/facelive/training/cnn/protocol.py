@@ -1,4 +1,4 @@
-"""The CNN test trained per generalisation-protocol source, on the CPU (issue 11).
+"""The CNN test trained per generalisation-protocol source, on the CPU.
 
 :mod:`facelive.training.generalisation` trains every test on a protocol split's source and
 scores the target at the source's threshold. For the CNN that needs a recipe that a 2-core CPU
@@ -15,7 +15,6 @@ derived from research-only images: never commit them.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ RECIPES = {
     "cpu-lpft-1e-4": dataclasses.replace(CPU_RECIPE, lp_init=1e-4, lr=1e-4, head_lr=1e-4,
                                          freeze_bn=True, epochs=2),
     # the shipped CNN's own recipe (224 px, 8 passes, batch 64, the defaults of TrainConfig):
-    # on a GPU seconds per split; on session 7's 2-core CPU about 40 min for the three splits
+    # on a GPU seconds per split; on a 2-core CPU 40-90 min for the three splits
     "shipped": TrainConfig(epochs=8),
 }
 """Named CNN recipes compared on the protocols (``--cnn-recipe``)."""
@@ -50,12 +49,14 @@ DEFAULT_CACHE = Path("runs/cnn/crops-all")
 """Crop cache of every protocol sample (NUAA train list, Replay-Attack train and devel)."""
 
 
-def _code() -> str:
-    """Digest of the code a trained network's scores depend on."""
-    from facelive.diskcache import digest
-    from facelive.training.cnn import augment, depth, model, synth, train
+CODE_VERSION = "1"
+"""Version of the code a trained network's scores depend on (augmentation, pseudo-depth targets,
+model, synthesised attacks, training): part of the score caches' keys. Bump it with any change
+that alters a trained network or a depth target."""
 
-    return digest([inspect.getsource(m) for m in (augment, depth, model, synth, train)])
+
+def _code() -> str:
+    return CODE_VERSION
 
 
 def crop_cache_depth(manifest: dict, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +78,7 @@ def crop_cache_depth(manifest: dict, crops: np.ndarray) -> tuple[np.ndarray, np.
                 crops, labels, progress=lambda i, n: prog.update(task, completed=i))
         return {"maps": maps, "valid": valid}
 
-    key = digest([json.dumps(manifest["records"], sort_keys=True), inspect.getsource(depth)])
+    key = digest([json.dumps(manifest["records"], sort_keys=True), CODE_VERSION])
     d = cached_arrays(f"cnn-depth-{key}", compute)
     return d["maps"], d["valid"]
 

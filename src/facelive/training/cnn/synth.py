@@ -1,8 +1,8 @@
 """Presentation attacks synthesised from live face crops, to widen the attack side of training.
 
 A database with only printed-photo attacks (NUAA) teaches a network nothing about screens, and
-one with a single print process teaches it one kind of paper. Following the attack-synthesis
-idea of issue 11 (and the recapture artefacts described by Patel, Han & Jain, "Secure Face
+one with a single print process teaches it one kind of paper. Following the idea of
+synthesising attacks (and the recapture artefacts described by Patel, Han & Jain, "Secure Face
 Unlock: Spoof Detection on Smartphones", IEEE TIFS 2016: moire, colour and contrast changes of
 a re-captured screen or print), a random subset of a batch's live crops is turned into a
 **print** (gamut and contrast loss towards the paper, halftone dots, paper texture, slight blur)

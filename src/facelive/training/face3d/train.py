@@ -117,18 +117,15 @@ def predict(net: VoxNet, vertices: np.ndarray, intensity: np.ndarray, ok: np.nda
     return out
 
 
+CODE_VERSION = "1"
+"""Version of everything a trained VoxNet's scores depend on (network, voxelisation,
+augmentation, training and prediction code): part of the protocol score cache's key. Bump it with
+any change that alters a score."""
+
+
 def _code() -> str:
-    """Digest of everything a trained VoxNet's scores depend on (network, voxelisation,
-    augmentation, training and prediction code, grid)."""
-    import inspect
-
-    from facelive.diskcache import digest
-    from facelive.liveness.face3d import voxel
-    from facelive.training.face3d import voxnet
-
-    parts = [inspect.getsource(voxnet), inspect.getsource(voxel)]
-    parts += [inspect.getsource(f) for f in (augment_mesh, make_grids, fit_voxnet, predict)]
-    return digest(parts + [f"{GRID}/{STEPS}"])
+    """The protocol score cache's key part: :data:`CODE_VERSION` and the grid."""
+    return f"{CODE_VERSION}/{GRID}/{STEPS}"
 
 
 def protocol_scores(universe: Any, vertices: np.ndarray, intensity: np.ndarray,
@@ -497,7 +494,7 @@ def card_markdown(report: dict[str, Any], command: str) -> str:
     src = "RA train" if report.get("train_on") == "ra" else "NUAA+RA train"
     rows = [(f"shipped: {src} -> RA devel (threshold: devel EER)", report["devel"])]
     if "shipped_nuaa_session02" in report:
-        rows.append(("shipped -> NUAA session 02 (never saw NUAA; same threshold)",
+        rows.append(("shipped -> NUAA s02 (never saw NUAA; same threshold)",
                      report["shipped_nuaa_session02"]))
     prot = [(f"{k} ({v['description']})", v["target"])
             for k, v in report.get("protocols", {}).items()]
@@ -519,12 +516,12 @@ Runtime vs PyTorch max difference {m["onnx_max_abs_diff_vs_torch"]:.1e}). Decisi
 P(live) >= **{m["threshold"]:.4f}** (EER point on Replay-Attack devel). A face box in which Face
 Mesh finds no face gives status `no_face`, never a guess.
 
-**Not a default test (since session 7).** `facelive check`, the service and `facelive calibrate`
-run it only when named (`--tests quality,cnn,probe,face3d`, `FACELIVE_TESTS`); the shipped fusion
-still covers it. Reason (issue 11): retrained on NUAA it is inverted from NUAA session 01 to 02
+**Not a default test.** `facelive check`, the service and `facelive calibrate`
+run it only when named (e.g. `--tests quality,probe,minifas,face3d`, `FACELIVE_TESTS`); the
+shipped fusion still covers it. Reason: retrained on NUAA it is inverted from NUAA s01 to s02
 (AUC 0.475) and at chance from NUAA to Replay-Attack, and an independent evaluation found this
 model inverted on a later NUAA session (AUC 0.16): the shading it reads carries the room's
-lighting. README "Generalisation" has the protocol numbers with and without it.
+lighting. docs/results.md "Generalisation" has the protocol numbers with and without it.
 
 **Training data.** {"; ".join(m["trained_on"])}; every batch balanced over its database x
 label cells; {m["epochs"]} epochs of 3,072 augmented meshes (rotation, scale, mirror, vertex jitter,
@@ -564,7 +561,7 @@ little signal in the geometry and most of it in the shading channel, i.e. how th
 falls on the reconstructed shape, which changes with the room's lighting: trained on one NUAA
 session it is at chance on the other, although it separates held-out subjects of its own session
 almost perfectly (held-out subjects of a training session are no generalisation check). An
-independent evaluation on a later NUAA session (issue 11, data not available here) measured the
+independent evaluation on a later NUAA session (data not available here) measured the
 shipped model at AUC 0.16, i.e. inverted. The databases here hold only 2D attacks (prints,
 replays); the test was meant for 3D masks too (3DMAD), which could not be evaluated here.
 """
