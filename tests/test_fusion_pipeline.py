@@ -280,7 +280,7 @@ def test_multiple_faces_get_no_decision_unless_largest_is_asked_for():
         Pipeline(tests, fusion=None, detector=TwoFaces(), faces="any")
 
 
-# --- monotone fusion (issue 11) -----------------------------------------------------------------
+# --- monotone fusion -----------------------------------------------------------------------------
 def _two_domains(rng, n: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Test a separates in both domains; test b helps in domain A but is reversed in domain B
     (a domain quirk); domain A has four times the samples."""

@@ -1,4 +1,4 @@
-"""Generalisation protocols (issue 11): sample selection, and the runner on synthetic scores."""
+"""Generalisation protocols: sample selection, and the runner on synthetic scores."""
 
 from __future__ import annotations
 
@@ -286,7 +286,7 @@ def test_cnn_protocol_scores_train_and_score_real_crops(shared_data: Path, tmp_p
 def test_protocol_counts_on_shared_data(shared_data: Path) -> None:
     u = Universe.load(shared_data / "nuaa", shared_data / "replay-attack")
     cs = protocol_split("cross-session", u)
-    assert cs.target.sum() == 854 + 893  # NUAA session 02: live + print
+    assert cs.target.sum() == 854 + 893  # NUAA s02: live + print
     assert (cs.train | cs.devel).sum() == 889 + 855
     r2n = protocol_split("ra-to-nuaa", u)
     assert r2n.target.sum() == 3491 and r2n.train.sum() == 1800
