@@ -178,10 +178,18 @@ def square_crop(image_bgr: np.ndarray, box: FaceBox, context: float, size: int) 
     Returns a ``(size, size, 3)`` uint8 array in the input's channel order.
     """
     image = _check_image(image_bgr)
+    x0, y0, side = crop_window(image.shape, box, context)
+    return _cut_square(image, box, x0, y0, side, size, cv2.BORDER_REPLICATE, cv2.INTER_LINEAR)
+
+
+def _cut_square(image: np.ndarray, box: FaceBox, x0: int, y0: int, side: int, size: int,
+                border: int, enlarge: int) -> np.ndarray:
+    """The ``side``-pixel square at ``(x0, y0)`` of ``image``, padded with ``border`` where it
+    leaves the image, resized to ``size`` (area interpolation when shrinking, ``enlarge`` when
+    enlarging)."""
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     height, width = image.shape[:2]
-    x0, y0, side = crop_window(image.shape, box, context)
     x1, y1 = x0 + side, y0 + side
     ix0, iy0 = max(x0, 0), max(y0, 0)
     ix1, iy1 = min(x1, width), min(y1, height)
@@ -190,8 +198,8 @@ def square_crop(image_bgr: np.ndarray, box: FaceBox, context: float, size: int) 
     patch = image[iy0:iy1, ix0:ix1]
     pads = (iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1)
     if any(pads):
-        patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REPLICATE)
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        patch = cv2.copyMakeBorder(patch, *pads, borderType=border)
+    interp = cv2.INTER_AREA if side > size else enlarge
     return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=interp))
 
 
@@ -222,22 +230,10 @@ def centred_square_crop(image_bgr: np.ndarray, box: FaceBox, context: float,
         ``(size, size, 3)`` uint8 crop in the input's channel order.
     """
     image = _check_image(image_bgr)
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
     if context <= 0:
         raise ValueError(f"context must be > 0, got {context}")
-    height, width = image.shape[:2]
     side = max(1, int(round(context * max(box.w, box.h))))
     x0 = int(round(box.x + box.w / 2.0 - side / 2.0))
     y0 = int(round(box.y + box.h / 2.0 - side / 2.0))
-    x1, y1 = x0 + side, y0 + side
-    ix0, iy0 = max(x0, 0), max(y0, 0)
-    ix1, iy1 = min(x1, width), min(y1, height)
-    if ix1 <= ix0 or iy1 <= iy0:
-        raise ValueError(f"face box {box} lies outside the {width}x{height} image")
-    patch = image[iy0:iy1, ix0:ix1]
-    pads = (iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1)
-    if any(pads):
-        patch = cv2.copyMakeBorder(patch, *pads, borderType=cv2.BORDER_REFLECT_101)
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LANCZOS4
-    return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=interp))
+    return _cut_square(image, box, x0, y0, side, size, cv2.BORDER_REFLECT_101,
+                       cv2.INTER_LANCZOS4)
