@@ -100,6 +100,8 @@ def calibrate(images: Sequence[Any], out: str | Path, *, target_bpcer: float = 0
     from facelive.fusion import load_fusion
     from facelive.liveness.face3d import CARD_FILE as FACE3D_CARD
     from facelive.liveness.face3d import MODEL_FILE as FACE3D_MODEL
+    from facelive.liveness.minifas import CARD_FILE as MINIFAS_CARD
+    from facelive.liveness.minifas import MODEL_FILE as MINIFAS_MODEL
     from facelive.liveness.probe import CARD_FILE as PROBE_CARD
     from facelive.liveness.probe import MODEL_FILE as PROBE_MODEL
     from facelive.liveness.quality import MODEL_FILE as QUALITY_MODEL
@@ -143,6 +145,7 @@ def calibrate(images: Sequence[Any], out: str | Path, *, target_bpcer: float = 0
     # 2. tests whose threshold lives in an ONNX model's JSON card: copy the graph, edit the card
     for t, onnx_name, card_name in (("cnn", "cnn.onnx", "cnn.json"),
                                     ("probe", PROBE_MODEL, PROBE_CARD),
+                                    ("minifas", MINIFAS_MODEL, MINIFAS_CARD),
                                     ("face3d", FACE3D_MODEL, FACE3D_CARD)):
         if t not in names:
             continue

@@ -299,7 +299,7 @@ def test_replay_attack_live_frames_pass_the_whole_check(shared_data, face_tools)
             img = cv2.imread(str(sorted(v.glob("*.jpg"))[2]))
             box = det.detect(img)
             base = pipe.check_frame(img)
-            if box is None or base.score is None or base.score < pipe.threshold + 0.2:
+            if box is None or base.score is None or base.score < (pipe.threshold + 1) / 2:
                 continue  # a frame the passive tests already doubt is no test of the challenge
             frames, ts = _clip(img, box, ch, seed=len(v.name), latency_ms=120.0, strength=0.3)
             rep = _verify(frames, ts, ch, face_tools, pipeline=pipe)

@@ -52,8 +52,9 @@ def calibrated(tmp_path_factory) -> tuple[Path, dict]:
 def test_calibration_writes_a_checksummed_model_folder(calibrated) -> None:
     out, rep = calibrated
     assert rep["n_images"] == 24 and rep["status"] == {"ok": 24}
-    for name in ("quality.json", "fusion.json", "cnn.json", "cnn.onnx", "probe.json",
-                 "probe.onnx"):  # the default tests (face3d only with --tests naming it)
+    for name in ("fusion.json", "cnn.json", "cnn.onnx", "probe.json", "probe.onnx",
+                 "minifas.json", "minifas.onnx"):  # the default tests (quality and face3d
+        # only with --tests naming them)
         modelstore.read_bytes(name, out)  # listed in out/SHA256SUMS with the right digest
     # networks copied unchanged, thresholds moved
     assert (out / "cnn.onnx").read_bytes() == modelstore.read_bytes("cnn.onnx",
@@ -61,11 +62,8 @@ def test_calibration_writes_a_checksummed_model_folder(calibrated) -> None:
     for key, v in {**rep["tests"], **rep["fusion"]}.items():
         assert v["n_live"] == 24, key
         assert v["bpcer_after"] <= 0.1, key  # at most the target share of these frames rejected
-    q = json.loads((out / "quality.json").read_text())
-    assert q["info"]["calibration"]["target_bpcer"] == 0.1
-    if json.loads(modelstore.read_bytes("quality.json", modelstore.MODEL_DIR)).get("domain"):
-        assert rep["quality_domain"]["restandardised"] is True
-        assert q["domain"]["n"] == 24
+    card = json.loads((out / "minifas.json").read_text())
+    assert card["calibration"]["target_bpcer"] == 0.1
 
 
 def test_calibrated_folder_is_used_by_models_option(calibrated, monkeypatch,
@@ -99,3 +97,17 @@ def test_calibration_refusals(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["calibrate", "--live", str(empty), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_named_quality_test_is_restandardised(tmp_path: Path) -> None:
+    """The quality test, when named, gets its domain statistics from the live frames too."""
+    live = _live_frames(tmp_path / "live")
+    out = tmp_path / "models"
+    assert main(["calibrate", "--live", str(live), "--out", str(out), "--target-bpcer", "0.1",
+                 "--tests", "quality,cnn", "--quiet"]) == 0
+    q = json.loads((out / "quality.json").read_text())
+    assert q["info"]["calibration"]["target_bpcer"] == 0.1
+    rep = json.loads((out / "calibration.json").read_text())
+    if json.loads(modelstore.read_bytes("quality.json", modelstore.MODEL_DIR)).get("domain"):
+        assert rep["quality_domain"]["restandardised"] is True
+        assert q["domain"]["n"] == 24

@@ -85,7 +85,7 @@ def test_default_tests_report_face_and_all_scores(capsys) -> None:
     rc = main(["check", "--format", "json", str(EXAMPLE)])
     obj = json.loads(capsys.readouterr().out)
     assert rc == 0
-    assert {"quality", "cnn"} <= set(obj["tests"])
+    assert set(obj["tests"]) == {"cnn", "probe", "minifas"}
     assert obj["face"] is not None and obj["face"]["w"] > 50
     assert obj["decision"] in ("live", "spoof")
 
