@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--features", choices=("head", "taps", "taps-std"), default="head")
     ap.add_argument("--C", type=float, nargs="+", default=[0.001, 0.01, 0.1])
     args = ap.parse_args()
-    from facelive.diskcache import cached_arrays, digest
+    from facelive.arraycache import cached_arrays, digest
     from facelive.training.cnn.train import recrop
 
     u = Universe.load(args.nuaa, args.replay_attack)

@@ -25,7 +25,7 @@ import onnx
 import onnxruntime as ort
 
 from facelive import modelstore
-from facelive.diskcache import cached_arrays, digest
+from facelive.arraycache import cached_arrays, digest
 from facelive.evaluation.metrics import auc, eer
 from facelive.evaluation.protocols import PROTOCOLS, Universe, protocol_split
 from facelive.face.detection import centred_square_crop

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from facelive.arraycache import cached_arrays, digest
 from facelive.datasets import Sample
-from facelive.diskcache import cached_arrays, digest
 from facelive.fusion.model import (
     FusionModel,
     LinearFusion,

@@ -103,7 +103,7 @@ def crop_cache_features(universe: Any, recipe: ProbeRecipe = SHIPPED,
 
     from rich.progress import Progress
 
-    from facelive.diskcache import cached_arrays, digest
+    from facelive.arraycache import cached_arrays, digest
     from facelive.training.cnn.model import __file__ as model_file
     from facelive.training.cnn.protocol import DEFAULT_CACHE, ensure_crop_cache
     from facelive.training.cnn.train import recrop

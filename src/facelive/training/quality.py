@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from facelive.arraycache import cached_arrays, digest
 from facelive.datasets import Sample
-from facelive.diskcache import cached_arrays, digest
 from facelive.errors import FaceliveError
 
 VERSION = "2"

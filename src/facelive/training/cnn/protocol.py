@@ -64,7 +64,7 @@ def crop_cache_depth(manifest: dict, crops: np.ndarray) -> tuple[np.ndarray, np.
     (:func:`facelive.training.cnn.depth.depth_targets`), cached on disk."""
     import json
 
-    from facelive.diskcache import cached_arrays, digest
+    from facelive.arraycache import cached_arrays, digest
     from facelive.training.cnn import depth
 
     labels = np.array([int(r["label"]) for r in manifest["records"]])
@@ -109,7 +109,7 @@ def protocol_scores(universe: Any, train_mask: np.ndarray, *, recipe: str = "cpu
     """P(live) of every sample of a :class:`facelive.evaluation.protocols.Universe` (NaN where
     no face was found) from a CNN trained with ``RECIPES[recipe]`` on ``train_mask``; batches
     balanced over capture domain x label. Cached on disk."""
-    from facelive.diskcache import cached_arrays, digest
+    from facelive.arraycache import cached_arrays, digest
 
     cfg = dataclasses.replace(RECIPES[recipe], seed=seed)
     keys = "\n".join(s.key for s in universe.select(train_mask))

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from facelive.arraycache import cached_arrays, digest
 from facelive.datasets import Sample
-from facelive.diskcache import cached_arrays, digest
 from facelive.errors import FaceliveError
 from facelive.face.mesh import MESH_VERTICES
 

@@ -134,7 +134,7 @@ def protocol_scores(universe: Any, vertices: np.ndarray, intensity: np.ndarray,
     """P(live) of every sample of a :class:`facelive.evaluation.protocols.Universe` from a
     VoxNet trained on ``train_mask`` (this module's recipe: batches balanced over database x
     label), cached on disk by the training samples, epochs, seed and code."""
-    from facelive.diskcache import cached_arrays, digest
+    from facelive.arraycache import cached_arrays, digest
 
     keys = "\n".join(s.key for s in universe.select(train_mask))
 
