@@ -168,8 +168,9 @@ def test_run_protocols_on_synthetic_scores(universe: Universe, monkeypatch, tmp_
     rc = main(["evaluate", "--protocol", "all", "--nuaa", "N", "--replay-attack", "R",
                "--out", str(out), "--epochs", "1"])
     assert rc == 0
-    assert json.loads((out / "report.json").read_text())["command"].startswith(
-        "facelive evaluate --protocol all")
+    command = json.loads((out / "report.json").read_text())["command"]
+    assert command.startswith("facelive evaluate --protocol all")
+    assert "--recipes before,after" in command
     assert (out / "protocols.png").stat().st_size > 0 and (out / "report.md").exists()
     capsys.readouterr()
     assert main(["evaluate", "--protocol", "all", "--out", str(out)]) == 2

@@ -76,6 +76,8 @@ def _command(args: argparse.Namespace) -> str:
         v = getattr(args, name, None)
         if v is not None:
             parts += [f"--{name.replace('_', '-')}", str(v)]
+        if name == "replay_attack" and args.protocol and getattr(args, "recipes", None):
+            parts += ["--recipes", str(args.recipes)]  # the generalisation recipes compared
     parts += [f for f, on in (("--no-plots", args.no_plots), ("--quiet", args.quiet)) if on]
     return shlex.join(parts)
 
