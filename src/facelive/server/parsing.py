@@ -10,6 +10,12 @@ The body is read on the event loop, with a total deadline and a minimum average 
 base64) in a worker thread when it is larger than :data:`THREAD_PARSE_BYTES`, so that large
 bodies do not hold up the event loop. JSON nested deeper than Python's parser allows is 400
 ``invalid_json``, never a 500.
+
+Every multipart body is walked by :func:`_walk_multipart` within :class:`MultipartLimits`
+(parts, bytes and count of each part's headers, the size of each kept field), enforced while
+it is parsed: 413 ``too_many_parts``, ``part_headers_too_large``, ``field_too_large``. The
+frames upload's fields are validated before any arithmetic (:func:`parse_timestamps`,
+:func:`parse_nonce`): 422 ``invalid_field``, never a 500.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +41,9 @@ from facelive.server.schemas import (
 
 __all__ = ["read_body", "parse_multipart", "parse_json", "payload_kind",
            "parse_payload", "UploadBudget", "THREAD_PARSE_BYTES", "MIN_RATE_GRACE_S",
-           "FramesUpload", "parse_frames_upload", "parse_small_json"]
+           "FramesUpload", "parse_frames_upload", "parse_small_json", "MultipartLimits",
+           "LIVENESS_MULTIPART", "frames_multipart_limits", "parse_timestamps", "parse_nonce",
+           "MAX_TIMESTAMP_MS"]
 
 THREAD_PARSE_BYTES = 256 * 1024
 """Bodies larger than this are parsed in a worker thread rather than on the event loop."""
@@ -138,14 +145,46 @@ async def _read_into(buf: bytearray, request: Request, limit: int, timeout_s: fl
         buf += chunk
 
 
+@dataclass(frozen=True)
+class MultipartLimits:
+    """What one multipart/form-data body may hold, enforced while it is parsed.
+
+    A body over one of them is refused as soon as the parser reaches the offending part, so a
+    body of many tiny parts costs a few parts of parsing, not the whole body's.
+
+    Attributes
+    ----------
+    max_parts : int
+        Parts in the body; one more is 413 ``too_many_parts``.
+    max_part_header_bytes : int
+        Bytes of one part's header names and values together; more is 413
+        ``part_headers_too_large``.
+    max_part_headers : int
+        Headers of one part; one more is 413 ``part_headers_too_large``.
+    """
+
+    max_parts: int
+    max_part_header_bytes: int = 4096
+    max_part_headers: int = 8
+
+
+LIVENESS_MULTIPART = MultipartLimits(max_parts=8)
+"""``POST /v1/liveness``: the ``image`` part and a few others (which are skipped)."""
+MULTIPART_CHUNK_BYTES = 64 * 1024
+"""The body is fed to the parser in chunks of this size, so that a part header over its limit
+is refused within one chunk of where it starts."""
+
+
 def _walk_multipart(body: bytes, content_type: str,
-                    on_part: Callable[[str], tuple[list[bytes], int | None] | None]) -> None:
-    """Walk a multipart/form-data body (in memory). Once a part's headers are in,
-    ``on_part(name)`` (its content-disposition name, ``""`` when none) returns ``None`` to skip
-    the part or ``(dest, limit)``: the part's bytes are appended to ``dest`` at its end, and one
-    over ``limit`` bytes (when not ``None``) is 413 ``field_too_large`` while it is read.
-    ``on_part`` may raise :class:`ApiError` to stop the walk."""
-    from python_multipart.exceptions import MultipartParseError
+                    on_part: Callable[[str], tuple[list[bytes], int | None] | None],
+                    limits: MultipartLimits) -> None:
+    """Walk a multipart/form-data body (in memory) within ``limits``. Once a part's headers are
+    in, ``on_part(name)`` (its content-disposition name, ``""`` when none) returns ``None`` to
+    skip the part or ``(dest, limit)``: the part's bytes are appended to ``dest`` at its end,
+    and one over ``limit`` bytes (when not ``None``) is 413 ``field_too_large`` while it is
+    read. ``on_part`` may raise :class:`ApiError` to stop the walk. A malformed body (or a
+    boundary over 256 characters) is 400 ``invalid_multipart``."""
+    from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, params = parse_options_header(content_type)
@@ -154,22 +193,42 @@ def _walk_multipart(body: bytes, content_type: str,
         raise ApiError(400, "invalid_multipart", "multipart/form-data without a boundary")
     header_field, header_value = bytearray(), bytearray()
     headers: dict[bytes, bytes] = {}
-    state: dict[str, Any] = {"data": None, "name": None, "dest": None, "limit": None}
+    state: dict[str, Any] = {"data": None, "name": None, "dest": None, "limit": None,
+                             "parts": 0, "header_bytes": 0, "headers": 0}
+
+    def headers_too_large() -> ApiError:
+        return ApiError(413, "part_headers_too_large",
+                        f"a part's headers are over {limits.max_part_header_bytes} bytes or "
+                        f"{limits.max_part_headers} headers")
 
     def on_part_begin() -> None:
+        state["parts"] += 1
+        if state["parts"] > limits.max_parts:
+            raise ApiError(413, "too_many_parts",
+                           f"more than {limits.max_parts} parts in the body")
         headers.clear()
-        state["data"] = None
+        state["data"], state["header_bytes"], state["headers"] = None, 0, 0
+
+    def count_header_bytes(n: int) -> None:
+        state["header_bytes"] += n
+        if state["header_bytes"] > limits.max_part_header_bytes:
+            raise headers_too_large()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
+        count_header_bytes(end - start)
         header_field.extend(data[start:end])
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        count_header_bytes(end - start)
         header_value.extend(data[start:end])
 
     def on_header_end() -> None:
         headers[bytes(header_field).strip().lower()] = bytes(header_value).strip()
         header_field.clear()
         header_value.clear()
+        state["headers"] += 1
+        if state["headers"] > limits.max_part_headers:
+            raise headers_too_large()
 
     def on_headers_finished() -> None:
         _, disp = parse_options_header(headers.get(b"content-disposition", b""))
@@ -193,16 +252,20 @@ def _walk_multipart(body: bytes, content_type: str,
             state["dest"].append(bytes(state["data"]))
             state["data"] = None
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
     try:
-        parser.write(body)
+        # the parser's own per-line header limits sit above ours, which answer first
+        parser = MultipartParser(boundary, {
+            "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+            "on_header_value": on_header_value, "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        }, max_header_count=limits.max_part_headers + 1,
+            max_header_size=limits.max_part_header_bytes + MULTIPART_CHUNK_BYTES)
+        view = memoryview(body)
+        for i in range(0, len(body), MULTIPART_CHUNK_BYTES):
+            parser.write(bytes(view[i:i + MULTIPART_CHUNK_BYTES]))
         parser.finalize()
-    except (MultipartParseError, ValueError) as exc:
+    except (FormParserError, ValueError) as exc:
         raise ApiError(400, "invalid_multipart", f"malformed multipart body ({exc})") from None
 
 
@@ -214,7 +277,7 @@ def parse_multipart(body: bytes, content_type: str) -> bytes:
         # only the first image part is kept; others are skipped
         return (found, None) if name == IMAGE_FIELD and not found else None
 
-    _walk_multipart(body, content_type, on_part)
+    _walk_multipart(body, content_type, on_part, LIVENESS_MULTIPART)
     if not found:
         raise ApiError(422, "missing_field",
                        f"multipart body has no complete '{IMAGE_FIELD}' field")
@@ -293,11 +356,23 @@ async def parse_payload(kind: str, body: bytes, content_type: str) -> bytes:
 
 # -- challenge sessions: the frames upload --------------------------------------------------------
 
-MAX_TEXT_FIELD_BYTES = 64 * 1024
-"""Largest ``timestamps`` or ``nonce`` part of a frames upload (else 413)."""
+MAX_TIMESTAMPS_BYTES = 64 * 1024
+"""Largest ``timestamps`` part of a frames upload (else 413 ``field_too_large``)."""
+MAX_NONCE_BYTES = 1024
+"""Largest ``nonce`` part of a frames upload (else 413 ``field_too_large``)."""
+MAX_NONCE_CHARS = 256
+"""Longest accepted nonce (the server's are 24 characters)."""
 MAX_OTHER_PARTS = 8
 """Parts other than frames (``timestamps``, ``nonce``, and a few ignored) a frames upload may
 carry (else 413 ``too_many_parts``)."""
+MAX_TIMESTAMP_MS = 3_600_000
+"""Largest accepted timestamp (ms since the challenge started): an hour, far past any
+session's life; larger numbers are refused before any arithmetic."""
+
+
+def frames_multipart_limits(max_frames: int) -> MultipartLimits:
+    """The multipart limits of a frames upload of at most ``max_frames`` frames."""
+    return MultipartLimits(max_parts=max_frames + MAX_OTHER_PARTS)
 
 
 @dataclass
@@ -314,8 +389,10 @@ def _multipart_fields(body: bytes, content_type: str, max_frames: int) -> dict[s
     """The parts of a multipart body by field name: every ``frames`` part (at most
     ``max_frames``: one more is 413 ``too_many_frames`` while parsing, before anything is
     decoded), the first ``timestamps`` and ``nonce`` parts (at most
-    :data:`MAX_TEXT_FIELD_BYTES` each); other parts are skipped but counted."""
+    :data:`MAX_TIMESTAMPS_BYTES` and :data:`MAX_NONCE_BYTES`); other parts are skipped but
+    counted (:func:`frames_multipart_limits`)."""
     found: dict[str, list[bytes]] = {FRAMES_FIELD: [], TIMESTAMPS_FIELD: [], NONCE_FIELD: []}
+    text_limits = {TIMESTAMPS_FIELD: MAX_TIMESTAMPS_BYTES, NONCE_FIELD: MAX_NONCE_BYTES}
     other = [0]
 
     def on_part(name: str) -> tuple[list[bytes], int | None] | None:
@@ -324,15 +401,85 @@ def _multipart_fields(body: bytes, content_type: str, max_frames: int) -> dict[s
                 raise ApiError(413, "too_many_frames",
                                f"more than {max_frames} frames in one upload")
             return found[name], None
-        if name in found and not found[name]:
-            return found[name], MAX_TEXT_FIELD_BYTES
+        if name in text_limits and not found[name]:
+            return found[name], text_limits[name]
         other[0] += 1
         if other[0] > MAX_OTHER_PARTS:
             raise ApiError(413, "too_many_parts", "too many parts in the upload")
         return None
 
-    _walk_multipart(body, content_type, on_part)
+    _walk_multipart(body, content_type, on_part, frames_multipart_limits(max_frames))
     return found
+
+
+def _bad_timestamps(why: str) -> ApiError:
+    return ApiError(422, "invalid_field", f"'{TIMESTAMPS_FIELD}' {why} (a JSON list of numbers, "
+                    f"one per frame, strictly increasing, 0 to {MAX_TIMESTAMP_MS} ms since the "
+                    "challenge started)")
+
+
+def _no_constant(name: str) -> Any:
+    raise _bad_timestamps(f"holds {name}")
+
+
+def parse_timestamps(raw: bytes, frames: int) -> list[float]:
+    """The timestamps of a frames upload, validated before any arithmetic.
+
+    Parameters
+    ----------
+    raw : bytes
+        The ``timestamps`` part: a JSON list of numbers.
+    frames : int
+        How many frames the upload holds (one timestamp each).
+
+    Returns
+    -------
+    list of float
+        The timestamps, ms since the challenge started.
+
+    Raises
+    ------
+    ApiError
+        422 ``invalid_field`` when the part is not UTF-8 JSON, not a list, holds anything but
+        numbers (booleans, strings, ``NaN``, ``Infinity`` and floats that overflow to infinity
+        included), a number outside 0 to :data:`MAX_TIMESTAMP_MS` (integers are compared as
+        integers, never converted first, so ``1`` followed by 400 zeros is refused and not an
+        ``OverflowError``), numbers that do not strictly increase, or not one per frame.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise _bad_timestamps("is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):  # an integer over Python's digit limit included
+        raise _bad_timestamps("is not JSON") from None
+    if not isinstance(value, list):
+        raise _bad_timestamps("is not a list")
+    out: list[float] = []
+    for t in value:
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise _bad_timestamps(f"holds a {type(t).__name__}")
+        if not 0 <= t <= MAX_TIMESTAMP_MS:  # int or finite float; inf and nan fail too
+            raise _bad_timestamps("holds a number out of range")
+        ms = float(t)
+        if out and ms <= out[-1]:
+            raise _bad_timestamps("does not strictly increase")
+        out.append(ms)
+    if len(out) != frames:
+        raise ApiError(422, "invalid_field", f"{frames} frames but {len(out)} timestamps")
+    return out
+
+
+def parse_nonce(raw: bytes) -> str:
+    """The ``nonce`` part of a frames upload: 1 to :data:`MAX_NONCE_CHARS` printable ASCII
+    characters (surrounding white space dropped), else 422 ``invalid_field``."""
+    try:
+        nonce = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ApiError(422, "invalid_field", f"'{NONCE_FIELD}' must be ASCII") from None
+    if not nonce or len(nonce) > MAX_NONCE_CHARS or not nonce.isprintable():
+        raise ApiError(422, "invalid_field", f"'{NONCE_FIELD}' must be 1 to {MAX_NONCE_CHARS} "
+                       "printable ASCII characters")
+    return nonce
 
 
 def _frames_upload(body: bytes, content_type: str, max_frames: int) -> FramesUpload:
@@ -343,36 +490,17 @@ def _frames_upload(body: bytes, content_type: str, max_frames: int) -> FramesUpl
             raise ApiError(422, "missing_field", f"the upload has no '{name}' field")
     if any(not f for f in frames):
         raise ApiError(422, "invalid_field", f"an empty '{FRAMES_FIELD}' part")
-    try:
-        raw = json.loads(parts[TIMESTAMPS_FIELD][0])
-    except RecursionError:
-        raise ApiError(422, "invalid_field", f"'{TIMESTAMPS_FIELD}' is nested too deeply") \
-            from None
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_field",
-                       f"'{TIMESTAMPS_FIELD}' must be a JSON list of numbers") from None
-    if (not isinstance(raw, list) or not all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
-            for t in raw)):
-        raise ApiError(422, "invalid_field",
-                       f"'{TIMESTAMPS_FIELD}' must be a JSON list of finite numbers (ms since "
-                       "the challenge started)")
-    if len(raw) != len(frames):
-        raise ApiError(422, "invalid_field", f"{len(frames)} frames but {len(raw)} timestamps")
-    try:
-        nonce = parts[NONCE_FIELD][0].decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise ApiError(422, "invalid_field", f"'{NONCE_FIELD}' must be ASCII") from None
-    if not nonce or len(nonce) > 256:
-        raise ApiError(422, "invalid_field", f"'{NONCE_FIELD}' is empty or too long")
-    return FramesUpload(frames=frames, timestamps_ms=[float(t) for t in raw], nonce=nonce)
+    timestamps = parse_timestamps(parts[TIMESTAMPS_FIELD][0], len(frames))
+    nonce = parse_nonce(parts[NONCE_FIELD][0])
+    return FramesUpload(frames=frames, timestamps_ms=timestamps, nonce=nonce)
 
 
 async def parse_frames_upload(body: bytes, content_type: str, max_frames: int) -> FramesUpload:
     """The frames, timestamps and nonce of a ``multipart/form-data`` frames upload (parsed in
     a worker thread when large). 400 ``invalid_multipart``; 413 ``too_many_frames`` (counted
-    while parsing, before any frame is decoded), ``too_many_parts``, ``field_too_large``; 422
-    ``missing_field`` or ``invalid_field`` (timestamps not a list of numbers, one per frame)."""
+    while parsing, before any frame is decoded), ``too_many_parts``,
+    ``part_headers_too_large``, ``field_too_large``; 422 ``missing_field`` or ``invalid_field``
+    (:func:`parse_timestamps`, :func:`parse_nonce`)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type",
