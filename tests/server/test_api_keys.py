@@ -20,7 +20,8 @@ DIGEST = hashlib.sha256(KEY.encode()).hexdigest()
 
 
 def test_api_keys_protect_liveness_info_and_metrics() -> None:
-    with stub_client(api_keys=(DIGEST,)) as c:
+    operator = {"authorization": "Bearer operator"}
+    with stub_client(api_keys=(DIGEST,), operator_keys=(auth.hash_key("operator"),)) as c:
         for r in (post_image(c, jpeg()), post_image(c, jpeg(), authorization="Bearer wrong"),
                   post_image(c, jpeg(), authorization=f"Basic {KEY}"),
                   c.get("/v1/info"), c.get("/metrics")):
@@ -28,10 +29,11 @@ def test_api_keys_protect_liveness_info_and_metrics() -> None:
             assert r.headers["www-authenticate"].startswith("Bearer")
         auth_header = {"authorization": f"Bearer {KEY}"}
         assert post_image(c, jpeg(), **auth_header).status_code == 200
-        assert c.get("/v1/info", headers=auth_header).status_code == 200
-        metrics = c.get("/metrics", headers=auth_header)
+        assert post_image(c, jpeg(), **operator).status_code == 401  # not a tenant key
+        assert c.get("/v1/info", headers=operator).status_code == 200
+        metrics = c.get("/metrics", headers=operator)
         assert metrics.status_code == 200
-        assert 'facelive_requests_total{outcome="unauthorized"} 3.0' in metrics.text
+        assert 'facelive_requests_total{outcome="unauthorized"} 4.0' in metrics.text
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
 
 

@@ -15,6 +15,8 @@ from facelive.server.settings import Settings
 from helpers import StubPipeline, jpeg
 
 KEY = "site-key"
+OPERATOR = "operator-key"
+KEYS: dict[str, Any] = {"api_keys": (hash_key(KEY),), "operator_keys": (hash_key(OPERATOR),)}
 
 
 def post_image(c: TestClient) -> Any:
@@ -22,7 +24,7 @@ def post_image(c: TestClient) -> Any:
 
 
 def metric(c: TestClient, line: str) -> bool:
-    return line in c.get("/metrics", headers={"authorization": f"Bearer {KEY}"}).text
+    return line in c.get("/metrics", headers={"authorization": f"Bearer {OPERATOR}"}).text
 
 
 def error(r: Any) -> tuple[int, str]:
@@ -77,7 +79,7 @@ def test_a_client_that_went_away_is_400_and_counted() -> None:
                                      TimeoutError("socket timed out")])
 def test_session_store_failures_are_503_by_their_type(failure: Exception,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), StubPipeline())) as c:
+    with TestClient(create_app(Settings(**KEYS), StubPipeline())) as c:
         store = c.app.state.facelive.sessions.store
 
         def fail(*args: Any, **kwargs: Any) -> None:
@@ -90,7 +92,7 @@ def test_session_store_failures_are_503_by_their_type(failure: Exception,
 
 
 def test_other_store_errors_are_not_taken_for_an_outage(monkeypatch: pytest.MonkeyPatch) -> None:
-    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), StubPipeline())) as c:
+    with TestClient(create_app(Settings(**KEYS), StubPipeline())) as c:
 
         def fail(*args: Any, **kwargs: Any) -> None:
             raise ValueError("a bug")
@@ -102,7 +104,7 @@ def test_other_store_errors_are_not_taken_for_an_outage(monkeypatch: pytest.Monk
 
 
 def test_session_refusals_are_counted_by_code() -> None:
-    with TestClient(create_app(Settings(api_keys=(hash_key(KEY),)), StubPipeline())) as c:
+    with TestClient(create_app(Settings(**KEYS), StubPipeline())) as c:
         assert error(c.post("/v1/sessions")) == (401, "unauthorized")
         r = c.get("/v1/sessions/nope/result", headers={"authorization": f"Bearer {KEY}"})
         assert error(r) == (404, "session_not_found")

@@ -57,7 +57,7 @@ def test_every_setting_is_described_once_with_a_variable_and_a_flag() -> None:
     options = [a.option_strings[0] for a in parser()._actions if a.dest in ENV]
     assert sorted(options) == sorted(f for n in ENV if (f := flag(n)))
     assert set(FLAGS) <= set(options) and len(options) == len(set(options))
-    assert ENV_ONLY == {"api_keys"} and flag("api_keys") is None
+    assert ENV_ONLY == {"api_keys", "operator_keys"} and flag("api_keys") is None
 
 
 def test_flags_set_their_fields_with_types_from_the_annotations() -> None:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     from facelive.server.settings import Settings
 
-ENV_ONLY = frozenset({"api_keys"})
-"""Settings without a flag (API keys never appear in a process list)."""
+ENV_ONLY = frozenset({"api_keys", "operator_keys"})
+"""Settings without a flag (API and operator keys never appear in a process list)."""
 TABLE_START = "<!-- settings table: python -m facelive.commands.serve --markdown FILE -->"
 TABLE_END = "<!-- end of the settings table -->"
 
@@ -202,12 +202,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from facelive.server import app as app_module
-    from facelive.server.auth import ApiKeys
+    from facelive.server.auth import ApiKeys, load_operator_keys
     from facelive.server.listener import uvicorn_options
     from facelive.server.workers import pool_size
 
     try:  # a bad keys file stops the command before anything starts
         keys = ApiKeys.from_settings(settings.api_keys, settings.api_keys_file)
+        load_operator_keys(settings.operator_keys, settings.operator_keys_file, keys)
     except FaceliveError as exc:
         print(f"facelive serve: error: {exc.message}", file=sys.stderr)
         return 2

@@ -114,6 +114,36 @@ class ApiKeys:
         return match.decode()[:12] if match is not None else None
 
 
+def load_operator_keys(digests: Iterable[str], file: str | None, tenants: ApiKeys) -> ApiKeys:
+    """The operator keys (``/metrics``, ``/v1/info``), read like the API keys
+    (:meth:`ApiKeys.from_settings`).
+
+    Parameters
+    ----------
+    digests : iterable of str
+        SHA-256 hex digests of the operator keys.
+    file : str or None
+        A file of more digests, one per line.
+    tenants : ApiKeys
+        The tenants' API keys: an operator key may not be one of them.
+
+    Returns
+    -------
+    ApiKeys
+        The operator keys.
+
+    Raises
+    ------
+    FaceliveError
+        Code ``usage``: a malformed digest or file, or a digest that is also an API key's.
+    """
+    keys = ApiKeys.from_settings(digests, file)
+    if set(keys.digests) & set(tenants.digests):
+        raise FaceliveError("an operator key is also an API key: give operators keys of their "
+                            "own", code="usage")
+    return keys
+
+
 def client_bucket(address: str | None) -> str:
     """The rate-limit identity of a client address: the IPv4 address, the IPv6 /64 network,
     or ``"unknown"``; never the raw string (it may be anything)."""

@@ -110,6 +110,36 @@ def require_api_key(request: Request, state: State) -> str | None:
 ApiKey = Annotated[str | None, Depends(require_api_key)]
 
 
+def require_operator(request: Request, state: State) -> str | None:
+    """Dependency of ``/metrics`` and ``/v1/info``: the operator key's id.
+
+    With operator keys configured, the ``Authorization: Bearer`` credential must be one of
+    them: a tenant's API key is 403 ``forbidden``, anything else 401 ``unauthorized``. With
+    none configured, the two are open only while no API key is configured either (a service
+    open to everyone; None is returned); otherwise they are closed to everyone (403
+    ``forbidden``), so that no tenant reads what every tenant's traffic adds up to.
+    """
+    token = parse_bearer(request.headers.get("authorization"))
+    operators = state.operator_keys
+    if not operators.enabled:
+        if not state.api_keys.enabled:
+            return None
+        raise ApiError(403, "forbidden", "no operator key is configured "
+                       "(FACELIVE_OPERATOR_KEYS or --operator-keys-file): this endpoint is "
+                       "closed")
+    key_id = operators.check(token)
+    if key_id is not None:
+        return key_id
+    if state.api_keys.check(token) is not None:
+        raise ApiError(403, "forbidden", "this endpoint needs an operator key, not an API key")
+    raise ApiError(401, "unauthorized", "an operator key is required "
+                   "(header: Authorization: Bearer <key>)",
+                   {"WWW-Authenticate": 'Bearer realm="facelive-operator"'})
+
+
+OperatorKey = Annotated[str | None, Depends(require_operator)]
+
+
 def bearer_token(request: Request) -> str | None:
     """The ``Authorization: Bearer`` credential (a session's client token), or None."""
     return parse_bearer(request.headers.get("authorization"))

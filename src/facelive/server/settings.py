@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         "comma-separated (`python -m facelive.server.auth --new` makes a key and its digest).")
     api_keys_file: str | None = Field(None, description="File of API key digests, one per line "
         "(`#` comments; `sha256sum` output accepted).")
+    operator_keys: Digests = Field((), description="SHA-256 hex digests of the operator keys, "
+        "comma-separated: only they read `/metrics` and `/v1/info` (a tenant API key gets 403); "
+        "with none, those two answer 403 whenever API keys are configured.")
+    operator_keys_file: str | None = Field(None, description="File of operator key digests, one "
+        "per line (like `--api-keys-file`); an operator key may not also be an API key.")
     key_rate: NonNegativeFloat = Field(0.0, description="Requests/s per API key (`0`: no limit).")
     key_burst: PositiveInt = Field(20, description="Burst (bucket size) per API key.")
     address_rate: NonNegativeFloat = Field(0.0, description="Requests/s per client address "

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from facelive.errors import FaceliveError, ImageError
-from facelive.server.auth import ApiKeys, RateLimiter
+from facelive.server.auth import ApiKeys, RateLimiter, load_operator_keys
 from facelive.server.errors import ApiError, image_error
 from facelive.server.errors import retry_after as retry_after_header
 from facelive.server.metrics import Metrics
@@ -63,6 +63,7 @@ class ServiceState:
     metrics: Metrics = field(default_factory=Metrics)
     limiter: anyio.CapacityLimiter | None = None
     api_keys: ApiKeys = field(default_factory=ApiKeys)
+    operator_keys: ApiKeys = field(default_factory=ApiKeys)
     key_limiter: RateLimiter | None = None
     address_limiter: RateLimiter | None = None
     pool_loader: Any = None
@@ -83,6 +84,11 @@ class ServiceState:
             if self.pool.metrics is None:  # a pool started before the app reports here
                 self.pool.metrics = self.metrics
         self.api_keys = ApiKeys.from_settings(s.api_keys, s.api_keys_file)
+        self.operator_keys = load_operator_keys(s.operator_keys, s.operator_keys_file,
+                                                self.api_keys)
+        if self.api_keys.enabled and not self.operator_keys.enabled:
+            log.warning("no operator key is configured (FACELIVE_OPERATOR_KEYS or "
+                        "--operator-keys-file): /metrics and /v1/info answer 403")
         self.key_limiter = RateLimiter(s.key_rate, s.key_burst, s.max_tracked_clients)
         self.address_limiter = RateLimiter(s.address_rate, s.address_burst,
                                            s.max_tracked_clients)

@@ -1,9 +1,12 @@
 """Operations: ``/healthz`` (liveness probe), ``/readyz`` (readiness probe), ``/v1/info`` and
 ``/metrics``.
 
-When API keys are configured, ``/v1/info`` (thresholds, limits) and ``/metrics`` need one, like
-``/v1/liveness`` (Prometheus sends it with ``authorization: {credentials_file: ...}``); the two
-probes stay open (they tell nothing but up/ready and the test names).
+``/v1/info`` (thresholds, limits) and ``/metrics`` (every tenant's traffic added up) need an
+operator key, never a tenant's API key (:func:`~facelive.server.deps.require_operator`;
+Prometheus sends it with ``authorization: {credentials_file: ...}``): a tenant key is 403, no or
+a wrong key 401. With no operator key configured they are open while no API key is configured
+either, and closed (403) otherwise. The two probes stay open (they tell nothing but up/ready
+and the test names).
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 import facelive
-from facelive.server.deps import ApiKey, AppSettings, State
+from facelive.server.deps import AppSettings, OperatorKey, State
 from facelive.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from facelive.server.schemas import error_responses
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+OPERATOR_ERRORS = (
+    (401, "Operator keys are configured and the request has none, or a wrong one "
+          "(`unauthorized`)."),
+    (403, "A tenant's API key instead of an operator key, or no operator key is configured "
+          "while API keys are (`forbidden`)."),
+)
 
 
 @router.get("/healthz", tags=["operations"], summary="The process is alive")
@@ -34,11 +44,9 @@ async def readyz(state: State) -> Response:
                          "tests": [t.get("name") for t in pipeline.info()["tests"]]})
 
 
-@router.get("/v1/info", tags=["liveness"], summary="Tests, fusion, threshold and limits",
-            responses=error_responses((401, "API keys are configured and none was given "
-                                             "(`unauthorized`)."),
-                                      (503, "Models not loaded (`not_ready`).")))
-async def info(state: State, settings: AppSettings, key: ApiKey) -> Response:
+@router.get("/v1/info", tags=["operations"], summary="Tests, fusion, threshold and limits",
+            responses=error_responses(*OPERATOR_ERRORS, (503, "Models not loaded (`not_ready`).")))
+async def info(state: State, settings: AppSettings, key: OperatorKey) -> Response:
     pipeline = state.ready_pipeline("not ready")
     return JSONResponse({
         "version": facelive.__version__,
@@ -54,7 +62,9 @@ async def info(state: State, settings: AppSettings, key: ApiKey) -> Response:
 
 @router.get("/metrics", tags=["operations"], summary="Prometheus metrics",
             response_class=Response,
-            responses=error_responses((401, "API keys are configured and none was given "
-                                            "(`unauthorized`).")))
-async def metrics(state: State, key: ApiKey) -> Response:
+            responses={200: {"description": "Prometheus text exposition format.",
+                             "content": {METRICS_CONTENT_TYPE.split(";")[0]: {
+                                 "schema": {"type": "string"}}}},
+                       **error_responses(*OPERATOR_ERRORS)})
+async def metrics(state: State, key: OperatorKey) -> Response:
     return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
