@@ -104,3 +104,35 @@ def test_two_real_faces_get_no_decision(tmp_path, capsys) -> None:
                  str(tmp_path / "two.png")]) == 0
     (row,) = _jsonl(capsys)
     assert row["decision"] in ("live", "spoof") and row["face"] is not None
+
+
+@pytest.mark.slow
+def test_dask_engine_prints_the_single_process_jsonl(tmp_path, capsys) -> None:
+    """``--engine dask`` (a local cluster of 2 worker processes, one image per task so that the
+    chunks finish out of order) prints the same JSON lines in the same order as the
+    single-process run; only the timings (``ms``) may differ."""
+    pytest.importorskip("distributed", reason="the scale extra (dask) is not installed")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    image = cv2.imread(str(EXAMPLE))
+    cv2.imwrite(str(folder / "a_face.jpg"), image)
+    cv2.imwrite(str(folder / "b_mirrored.png"), image[:, ::-1])
+    cv2.imwrite(str(folder / "c_small.jpg"), cv2.resize(image, None, fx=0.5, fy=0.5))
+    cv2.imwrite(str(folder / "d_blank.png"), np.full((240, 320, 3), 128, np.uint8))  # no face
+    cv2.imwrite(str(folder / "e_two.jpg"), np.hstack([image, image]))  # two faces: refused
+    (folder / "f_broken.jpg").write_bytes(EXAMPLE.read_bytes()[:2000])
+
+    def lines(*engine: str) -> list[dict]:
+        rc = main(["check", "--format", "jsonl", str(folder), *engine])
+        assert rc == 1  # f_broken.jpg
+        rows = _jsonl(capsys)
+        for r in rows:
+            r.pop("ms"), r.pop("face_ms")
+            for t in r["tests"].values():
+                t.pop("ms")
+        return rows
+
+    local = lines()
+    assert [Path(r["path"]).name[0] for r in local] == list("abcdef")
+    assert {r["reason_code"] for r in local} >= {"no_face", "multiple_faces", "unreadable_image"}
+    assert lines("--engine", "dask", "--workers", "2", "--chunk-size", "1") == local

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from facelive.commands._engine import add_engine_arguments, dask_scorer, engine_usage_error
 
 if TYPE_CHECKING:
     from facelive.types import LivenessResult
@@ -19,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="decide live or spoof for images",
         description=(
             "Run liveness tests on images (folders are searched recursively). Exit status: 0 when "
-            "every file was processed, 1 when any file could not be read, 2 for usage errors."
+            "every file was processed, 1 when any file could not be read, 2 for usage errors. "
+            "--engine dask scores on a Dask cluster and prints the same results in the same order."
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
@@ -36,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--faces", choices=("refuse", "largest"), default="refuse",
                    help="a frame with several faces: no decision (refuse, the default) or judge "
                         "the largest face")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -48,6 +53,20 @@ def _format_row(r: LivenessResult) -> list[str]:
     )
     note = r.error or r.reason or ""
     return [r.path or "-", r.decision, score, tests, f"{r.ms:.0f}", note]
+
+
+def _results(engine: Any, paths: list[Any]) -> Iterator[LivenessResult]:
+    """Each path's result, in order: on a Dask cluster (progress on a terminal's stderr) or
+    here, one after another."""
+    from facelive.pipeline import Pipeline
+
+    if isinstance(engine, Pipeline):
+        yield from (engine.check(p) for p in paths)
+        return
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    yield from engine.check(paths, progress=err.is_terminal, console=err)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,15 +82,26 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         print("facelive check: error: --threshold must be in [0, 1]", file=sys.stderr)
         return 2
-    try:
-        pipe = Pipeline(names, fusion=None if args.no_fusion else "default",
-                        threshold=args.threshold, missing=args.missing, faces=args.faces)
-    except FaceliveError as exc:
-        print(f"facelive check: error: cannot load the models: {exc}", file=sys.stderr)
-        return 1
+    if problem := engine_usage_error(args):
+        print(f"facelive check: error: {problem}", file=sys.stderr)
+        return 2
     paths = iter_image_paths(args.paths)
     if not paths:
         print("facelive check: error: no images found", file=sys.stderr)
+        return 1
+    options = dict(fusion=not args.no_fusion, threshold=args.threshold, missing=args.missing,
+                   faces=args.faces)
+    try:
+        if args.engine == "dask":
+            engine: Any = dask_scorer(args, tests=names, **options)
+        else:
+            engine = Pipeline(names, fusion="default" if options.pop("fusion") else None,
+                              **options)
+    except FaceliveError as exc:
+        if exc.code == "usage":
+            print(f"facelive check: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"facelive check: error: cannot load the models: {exc}", file=sys.stderr)
         return 1
     results: list[dict[str, Any]] = []  # the JSON objects, for --format json
     failed = False
@@ -81,9 +111,8 @@ def run(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table("path", "decision", "P(live)", "tests", "ms", "note")
-    with pipe:
-        for path in paths:
-            r = pipe.check(path)
+    with engine:
+        for r in _results(engine, paths):
             failed |= r.error is not None
             if args.format == "jsonl":
                 print(json.dumps(r.to_dict()), flush=True)

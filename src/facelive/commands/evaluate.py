@@ -7,6 +7,12 @@ import shlex
 import sys
 import time
 
+from facelive.commands._engine import (
+    add_engine_arguments,
+    dask_scorer,
+    engine_command,
+    engine_usage_error,
+)
 from facelive.errors import FaceliveError
 
 
@@ -63,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="score about N samples: whole, evenly spaced videos (quick checks)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -79,6 +86,7 @@ def _command(args: argparse.Namespace) -> str:
         if name == "replay_attack" and args.protocol and getattr(args, "recipes", None):
             parts += ["--recipes", str(args.recipes)]  # the generalisation recipes compared
     parts += [f for f, on in (("--no-plots", args.no_plots), ("--quiet", args.quiet)) if on]
+    parts += engine_command(args) if hasattr(args, "engine") else []
     return shlex.join(parts)
 
 
@@ -193,6 +201,13 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         print("facelive evaluate: --limit must be >= 1", file=sys.stderr)
         return 2
+    if problem := engine_usage_error(args):
+        print(f"facelive evaluate: {problem}", file=sys.stderr)
+        return 2
+    if args.engine == "dask" and args.conditions:
+        print("facelive evaluate: --engine dask scores plain evaluations, not --conditions",
+              file=sys.stderr)
+        return 2
     options = {}
     if args.support:
         if args.dataset != "replay-attack":
@@ -222,8 +237,18 @@ def run(args: argparse.Namespace) -> int:
     from facelive.pipeline import Pipeline
 
     t0 = time.perf_counter()
+    scorer = None
     try:
-        pipe = Pipeline(tests=tests)
+        if args.engine == "dask":
+            if tests:
+                from facelive.liveness.registry import unknown_tests_message
+
+                if problem := unknown_tests_message(tests):
+                    raise FaceliveError(f"cannot build the pipeline: {problem}", code="usage")
+            pipe = dask_scorer(args, tests=tests)  # threshold, test_names; scores on the cluster
+            scorer = pipe.score_samples
+        else:
+            pipe = Pipeline(tests=tests)
     except (KeyError, ValueError) as exc:
         raise FaceliveError(f"cannot build the pipeline: {exc}", code="usage") from None
     load_s = time.perf_counter() - t0
@@ -234,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
             extra={"tests": list(getattr(pipe, "test_names", tests or [])),
                    "command": _command(args),
                    "timing": {"model_load_s": round(load_s, 4)}},
+            scorer=scorer,
         )
     finally:
         if hasattr(pipe, "close"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -93,8 +95,12 @@ class VideoFrames:
 _SHARED = VideoFrames()
 
 
-def frame_loader(path: Path, index: int, wanted: tuple[int, ...]):
-    """A zero-argument loader for frame ``index`` of ``path`` (``wanted``: its siblings)."""
-    def load() -> np.ndarray:
-        return _SHARED.get(path, index, wanted)
-    return load
+def _load_frame(path: Path, index: int, wanted: tuple[int, ...]) -> np.ndarray:
+    return _SHARED.get(path, index, wanted)
+
+
+def frame_loader(path: Path, index: int, wanted: tuple[int, ...]) -> Callable[[], np.ndarray]:
+    """A zero-argument loader for frame ``index`` of ``path`` (``wanted``: its siblings); a
+    ``functools.partial`` of a module function, so that a sample pickles (and travels to a Dask
+    worker, which decodes the frame from its own process-wide cache)."""
+    return functools.partial(_load_frame, path, index, wanted)

@@ -2,9 +2,11 @@
 
 :func:`evaluate_scores` turns precomputed scores into the ``metrics.json`` structure (frame level
 and, where samples share a recording, video level = mean score of the group's decided frames);
-:func:`score_samples` runs a pipeline over samples with a progress bar; :func:`run_evaluation`
-does both, picks the threshold (given, EER on a devel split, or the pipeline's shipped one) and
-writes ``metrics.json``, ``report.md``, ``scores.csv`` and PNG plots.
+:func:`score_sample` scores one sample (the unit a distributed engine runs on its workers,
+:mod:`facelive.distributed`) and :func:`score_samples` every sample here, with a progress bar;
+:func:`run_evaluation` does both (with any scorer), picks the threshold (given, EER on a devel
+split, or the pipeline's shipped one) and writes ``metrics.json``, ``report.md``, ``scores.csv``
+and PNG plots.
 """
 
 from __future__ import annotations
@@ -83,6 +85,47 @@ def evaluate_scores(scores: Sequence[float | None], samples: Sequence[Sample],
     return out
 
 
+@dataclass(frozen=True)
+class SampleScore:
+    """What scoring one sample gives (:func:`score_sample`); a plain, picklable record."""
+
+    score: float | None
+    decision: str
+    error: str | None
+    """Error code or reason when ``score`` is ``None``."""
+    load_ms: float
+    """Reading + decoding the sample."""
+    check_ms: float | None = None
+    """Pipeline time on the decoded image; ``None`` when the sample could not be loaded."""
+    tests: dict[str, float | None] | None = None
+    """Each test's score, in the pipeline's order; ``None`` when the sample could not be loaded."""
+
+
+def score_sample(pipe: _Pipeline, smp: Sample) -> SampleScore:
+    """Decode ``smp`` (:meth:`Sample.load`) and run ``pipe.check`` on the image; never raises on
+    bad input.
+
+    A sample that cannot be loaded, or that the pipeline leaves undecided, gets score ``None`` and
+    its error code or reason in :attr:`SampleScore.error`.
+    """
+    t0 = time.perf_counter()
+    try:
+        image = smp.load()
+    except FaceliveError as exc:
+        return SampleScore(None, "unknown", exc.code, (time.perf_counter() - t0) * 1e3)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    t1 = time.perf_counter()
+    res = pipe.check(image)
+    check_ms = (time.perf_counter() - t1) * 1e3
+    score = None if res.score is None else float(res.score)
+    err = res.error_code or res.error or (res.reason if score is None else None)
+    if score is None and not err:
+        err = "no_decision"
+    tests = {t: None if r is None or r.score is None else float(r.score)
+             for t, r in (getattr(res, "tests", None) or {}).items()}
+    return SampleScore(score, res.decision, err, load_ms, check_ms, tests)
+
+
 @dataclass
 class ScoreRun:
     """Outcome of scoring samples: one entry per sample, in order."""
@@ -94,6 +137,20 @@ class ScoreRun:
     check_ms: list[float] = field(default_factory=list)  # pipeline time per decoded image
     load_ms: list[float] = field(default_factory=list)  # reading + decoding the sample
     test_scores: dict[str, list[float | None]] = field(default_factory=dict)  # per test
+
+    def add(self, s: SampleScore) -> None:
+        """Append the next sample's :class:`SampleScore` (samples are added in order)."""
+        self.load_ms.append(s.load_ms)
+        self.scores.append(s.score)
+        self.decisions.append(s.decision)
+        self.errors.append(s.error)
+        if s.check_ms is not None:
+            self.check_ms.append(s.check_ms)
+        n = len(self.scores) - 1
+        for t in s.tests or {}:
+            self.test_scores.setdefault(t, [None] * n)
+        for t, lst in self.test_scores.items():
+            lst.append((s.tests or {}).get(t))
 
     def error_counts(self) -> dict[str, int]:
         return dict(Counter(e for e in self.errors if e))
@@ -110,14 +167,17 @@ class ScoreRun:
                 "load_ms_p50": pct(ld, 50), "n_timed": int(ms.size)}
 
 
-def score_samples(pipe: _Pipeline, samples: Sequence[Sample], *, progress: bool = True,
-                  description: str = "scoring") -> ScoreRun:
-    """Run ``pipe.check`` on every sample (decoded with :meth:`Sample.load`).
+class SampleScorer(Protocol):
+    """Scores samples in order: :func:`score_samples` bound to a pipeline, or another engine
+    (``facelive.distributed.DaskScorer.score_samples`` scores them on a Dask cluster)."""
 
-    A sample that cannot be loaded, or that the pipeline leaves undecided, gets score ``None``
-    and its error code or reason in :attr:`ScoreRun.errors`; nothing here raises on bad input.
-    """
-    run = ScoreRun(samples=list(samples))
+    def __call__(self, samples: Sequence[Sample], *, progress: bool = True,
+                 description: str = "scoring") -> ScoreRun: ...
+
+
+def progress_bar(enabled: bool = True, console: Any = None) -> Any:
+    """The ``rich`` progress bar the scoring loops show (description, bar, n/total, elapsed,
+    remaining); ``enabled=False`` gives one that draws nothing."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -129,38 +189,21 @@ def score_samples(pipe: _Pipeline, samples: Sequence[Sample], *, progress: bool 
 
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*cols, disable=not progress, transient=False) as bar:
+    return Progress(*cols, disable=not enabled, transient=False, console=console)
+
+
+def score_samples(pipe: _Pipeline, samples: Sequence[Sample], *, progress: bool = True,
+                  description: str = "scoring") -> ScoreRun:
+    """Run :func:`score_sample` on every sample, in this process, with a progress bar.
+
+    A sample that cannot be loaded, or that the pipeline leaves undecided, gets score ``None``
+    and its error code or reason in :attr:`ScoreRun.errors`; nothing here raises on bad input.
+    """
+    run = ScoreRun(samples=list(samples))
+    with progress_bar(progress) as bar:
         task = bar.add_task(description, total=len(run.samples))
         for smp in run.samples:
-            t0 = time.perf_counter()
-            try:
-                image = smp.load()
-            except FaceliveError as exc:
-                run.load_ms.append((time.perf_counter() - t0) * 1e3)
-                run.scores.append(None)
-                run.decisions.append("unknown")
-                run.errors.append(exc.code)
-                for lst in run.test_scores.values():
-                    lst.append(None)
-                bar.advance(task)
-                continue
-            run.load_ms.append((time.perf_counter() - t0) * 1e3)
-            t1 = time.perf_counter()
-            res = pipe.check(image)
-            run.check_ms.append((time.perf_counter() - t1) * 1e3)
-            score = res.score
-            run.scores.append(None if score is None else float(score))
-            run.decisions.append(res.decision)
-            err = res.error_code or res.error or (res.reason if score is None else None)
-            if score is None and not err:
-                err = "no_decision"
-            run.errors.append(err)
-            n = len(run.scores) - 1
-            for t in getattr(res, "tests", None) or {}:
-                run.test_scores.setdefault(t, [None] * n)
-            for t, lst in run.test_scores.items():
-                tr = (getattr(res, "tests", None) or {}).get(t)
-                lst.append(None if tr is None or tr.score is None else float(tr.score))
+            run.add(score_sample(pipe, smp))
             bar.advance(task)
     return run
 
@@ -289,21 +332,29 @@ def _plots(result: dict[str, Any], run: ScoreRun, samples: list[Sample], out: Pa
 def run_evaluation(dataset: Dataset, pipe: _Pipeline, out: str | Path, *,
                    threshold: float | None = None, threshold_from: Dataset | None = None,
                    progress: bool = True, plots: bool = True, limit: int | None = None,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None = None,
+                   scorer: SampleScorer | None = None) -> dict[str, Any]:
     """Score ``dataset`` with ``pipe``, choose the threshold, write the report into ``out``.
 
     Threshold: ``threshold`` if given; else the frame-level EER threshold of ``threshold_from``
     (scored with the same pipeline; reused when it is the same split); else ``pipe.threshold``.
     ``limit`` keeps about that many samples, as whole, evenly spaced videos (quick checks).
+    ``scorer`` scores the samples (default: :func:`score_samples` with ``pipe``, in this
+    process); ``pipe`` then only gives ``threshold``, ``test_names`` and ``load_ms``. Everything
+    after the scores (threshold, metrics, plots, report) is the same for every scorer.
     """
+    if scorer is None:
+        def scorer(samples: Sequence[Sample], *, progress: bool = True,
+                   description: str = "scoring") -> ScoreRun:
+            return score_samples(pipe, samples, progress=progress, description=description)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     samples = _subset(dataset.samples(), limit)
     if not samples:
         raise DatasetError(f"{dataset.name}: no samples in {dataset.root} "
                            f"(split {dataset.split}, protocol {dataset.protocol})")
-    run = score_samples(pipe, samples, progress=progress,
-                        description=f"{dataset.name} {dataset.split or ''}".strip())
+    run = scorer(samples, progress=progress,
+                 description=f"{dataset.name} {dataset.split or ''}".strip())
     result: dict[str, Any] = {"dataset": dataset.name, "root": str(dataset.root),
                               "split": dataset.split, "protocol": dataset.protocol}
     if threshold is not None:
@@ -315,8 +366,8 @@ def run_evaluation(dataset: Dataset, pipe: _Pipeline, out: str | Path, *,
             d_samples, d_scores = samples, run.scores
         else:
             d_samples = _subset(threshold_from.samples(), limit)
-            d_scores = score_samples(pipe, d_samples, progress=progress,
-                                     description=f"{threshold_from.split} (threshold)").scores
+            d_scores = scorer(d_samples, progress=progress,
+                              description=f"{threshold_from.split} (threshold)").scores
         d = evaluate_scores(d_scores, d_samples, 0.5, video=False)["frame"]
         if d["EER_threshold"] is None:
             raise DatasetError(f"cannot compute an EER threshold on {threshold_from.split}: "
