@@ -1,10 +1,18 @@
-"""The challenge demo's endpoints, served only with ``--demo`` (never in production).
+"""The demo page's endpoints, served only with ``--demo`` (never in production).
 
-``POST /demo/sessions`` creates a session server-side under the key id ``demo`` (no API key is
-involved, so none can leak to the page), rate-limited per client address like any session;
-``GET /demo/sessions/{id}/result`` gives the page its own demo session's decision and token
-(client token; demo sessions only). That second endpoint is an oracle, which is exactly what the
-real API never offers a browser: it exists so that the demo can show something.
+None of them takes an API key, so none can leak to the page, and each is rate-limited per client
+address like the API:
+
+- ``POST /demo/sessions`` creates a challenge session server-side under the key id ``demo``;
+- ``GET /demo/sessions/{id}/result`` gives the page its own demo session's decision and token
+  (client token; demo sessions only). It is an oracle, which is exactly what the real API never
+  offers a browser: it exists so that the demo can show something;
+- ``POST /demo/liveness`` is ``POST /v1/liveness`` without the API key, for the page's
+  single-image loop, so that ``--demo`` works when API keys are configured too;
+- ``GET /demo/jwks.json`` publishes the demo tokens' key. Demo tokens (``aud: "demo"``) are
+  signed with the demo's own key (:attr:`SessionService.demo_signer`, derived from the signing
+  key), never in ``/.well-known/jwks.json``: a production verifier refuses them whatever their
+  claims say.
 """
 
 from __future__ import annotations
@@ -15,35 +23,64 @@ from fastapi.responses import JSONResponse, Response
 
 from facelive.server.deps import (
     State,
-    address_bucket,
     bearer_token,
     count_refusals,
+    count_requests,
     limit_rate,
+    limit_sessions,
 )
+from facelive.server.errors import outcome
+from facelive.server.parsing import parse_payload, payload_kind, read_body
 from facelive.server.routes.sessions import NO_STORE
 from facelive.server.sessions import DEMO_KEY_ID
 
 __all__ = ["router"]
 
+router = APIRouter(tags=["demo"], include_in_schema=False)
 # Refusals (raised ApiError) are counted like the session API's (OutcomeMiddleware).
-router = APIRouter(tags=["demo"], include_in_schema=False,
-                   dependencies=[Depends(count_refusals)])
+COUNT_REFUSALS = [Depends(count_refusals)]
 
 
-@router.post("/demo/sessions")
+@router.post("/demo/sessions", dependencies=COUNT_REFUSALS)
 async def create_demo_session(request: Request, state: State) -> Response:
     service = state.require_sessions()
-    limit_rate(request, state)
-    out = await anyio.to_thread.run_sync(service.create, DEMO_KEY_ID, address_bucket(request),
-                                         "flash")
+    await limit_rate(request, state)
+    await limit_sessions(request, state, DEMO_KEY_ID, address=True)
+    out = await anyio.to_thread.run_sync(service.create, DEMO_KEY_ID, "flash")
     state.metrics.sessions.labels("created").inc()
     return JSONResponse(out, status_code=201, headers=NO_STORE)
 
 
-@router.get("/demo/sessions/{session_id}/result")
+@router.get("/demo/sessions/{session_id}/result", dependencies=COUNT_REFUSALS)
 async def demo_result(session_id: str, request: Request, state: State) -> Response:
     service = state.require_sessions()
-    limit_rate(request, state)
+    await limit_rate(request, state)
     status, body, headers = await anyio.to_thread.run_sync(
         service.client_result, session_id, bearer_token(request))
     return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
+
+
+@router.get("/demo/jwks.json")
+async def demo_jwks(state: State) -> Response:
+    """The public key of the demo tokens (not a production key)."""
+    service = state.require_sessions()
+    return JSONResponse(service.demo_signer.jwks(), headers=NO_STORE)
+
+
+@router.post("/demo/liveness", dependencies=[Depends(count_requests)])
+async def demo_liveness(request: Request, state: State) -> Response:
+    """One image, as ``POST /v1/liveness`` checks it (same limits, slots and result), without
+    the API key: readiness, the address's rate limit, the body, a slot, the check."""
+    settings = state.settings
+    state.ready_pipeline(retry_after=True)
+    await limit_rate(request, state)
+    kind = payload_kind(request)
+    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
+                           settings.body_min_rate, state.uploads)
+    with state.admit():
+        data = await parse_payload(kind, body, request.headers.get("content-type", ""))
+        del body
+        result = await state.check(data)
+    state.metrics.observe_result(result)
+    outcome(request).value = result.decision
+    return JSONResponse(result.to_dict())

@@ -1,9 +1,13 @@
 // facelive browser client: camera preview, face box, verdict. Plain JS, no dependencies.
-// Sends about 3 JPEG frames per second (one at a time) to POST v1/liveness as multipart "image".
+// Sends about 3 JPEG frames per second (one at a time) to POST v1/liveness as multipart "image"
+// (with --demo: POST demo/liveness, the same check without an API key, so that the demo works
+// when API keys are configured). When the server asks for an API key, which a page must never
+// hold, the loop stops and says so.
 (() => {
   "use strict";
 
-  const API_URL = new URL("v1/liveness", document.baseURI).href;
+  const DEMO = document.body.dataset.demo === "on";
+  const API_URL = new URL(DEMO ? "demo/liveness" : "v1/liveness", document.baseURI).href;
   const INTERVAL_MS = 333;        // ~3 frames per second
   const MAX_SIDE = 640;           // frames are scaled down to at most 640 px on the long side
   const JPEG_QUALITY = 0.85;
@@ -99,8 +103,9 @@
     details.textContent = parts.join(" \u00b7 ");
   }
 
-  // One request; returns extra milliseconds to wait before the next one (back-off).
-  async function sendFrame() {
+  // One request; returns extra milliseconds to wait before the next one (back-off). An answer
+  // that comes back after the loop was stopped or paused (gen is no longer current) is dropped.
+  async function sendFrame(gen) {
     const frame = await grabFrame();
     if (!frame) return 0;
     const form = new FormData();
@@ -117,6 +122,7 @@
     } finally {
       clearTimeout(timer);
     }
+    if (gen !== generation) return 0;
     let body = null;
     try { body = await resp.json(); } catch (_) { body = null; }
     if (resp.ok && body && body.decision) {
@@ -125,6 +131,13 @@
       return 0;
     }
     const err = (body && body.error) || {};
+    if (resp.status === 401) {
+      stop("Not available");
+      showMessage("This server needs an API key for image checks, and a web page must never " +
+        "hold one: send images from your backend with the key, or start the server with " +
+        "--demo to try this page.");
+      return 0;
+    }
     if (resp.status === 503) {
       const retry = parseFloat(resp.headers.get("Retry-After") || "1");
       showMessage(err.code === "not_ready"
@@ -140,7 +153,7 @@
     while (running && gen === generation) {
       const t0 = performance.now();
       let extra = 0;
-      if (!document.hidden) extra = await sendFrame();
+      if (!document.hidden) extra = await sendFrame(gen);
       await sleep(Math.max(0, INTERVAL_MS - (performance.now() - t0)) + extra);
     }
   }
@@ -174,22 +187,24 @@
     loop(generation);
   }
 
-  function stop() {
+  function stop(text) {
     running = false;
     generation += 1;
     if (stream) for (const track of stream.getTracks()) track.stop();
     stream = null;
     video.srcObject = null;
     drawFace(null, overlay.width, overlay.height);
-    setVerdict("none", "Stopped");
+    details.textContent = "";
+    setVerdict("none", text || "Stopped");
     toggle.textContent = "Start";
   }
 
   toggle.addEventListener("click", () => (running ? stop() : start()));
-  // The challenge demo (demo.js, --demo) pauses this loop while it plays, then resumes it.
+  // The challenge demo (demo.js, --demo) pauses this loop while it runs (the camera is the
+  // challenge's, and one page shows one verdict at a time), then resumes it.
   let pausedByDemo = false;
   document.addEventListener("facelive:pause", () => {
-    if (running) { pausedByDemo = true; stop(); }
+    if (running) { pausedByDemo = true; stop("Paused while the challenge runs"); }
   });
   document.addEventListener("facelive:resume", () => {
     if (pausedByDemo) { pausedByDemo = false; start(); }

@@ -1,18 +1,13 @@
-// The screen-flash challenge demo (served with `facelive serve --demo` only).
-// It creates a demo session (POST demo/sessions: no API key is involved), runs faceliveCheck()
-// from facelive.js, then, unlike a real site, asks for its own verdict (demo only).
-import { faceliveCheck } from "./facelive.js";
+// The screen-flash challenge demo (served with `facelive serve --demo` only), at the top of the
+// page. It creates a demo session (POST demo/sessions: no API key is involved), pauses the page's
+// single-image loop (app.js) and runs faceliveCheck() from facelive.js, which explains and asks
+// before the camera, plays the colours with progress and Cancel, and shows the outcome in plain
+// words. Unlike a real site, the demo asks for its own verdict (GET demo/sessions/{id}/result,
+// demo sessions only) and also shows it, with the reasons, at the top of the page.
+import { faceliveCheck, outcomeText } from "./facelive.js";
 
 const body = document.body;
 const section = document.getElementById("challenge");
-
-const STAGES = {
-  camera: "Opening the camera\u2026",
-  consent: "Read the warning, then press Start.",
-  challenge: "Keep your face in view while the colours play\u2026",
-  uploading: "Uploading the frames\u2026",
-  received: "Uploaded; the server is verifying.",
-};
 
 function payload(token) {
   try {
@@ -24,65 +19,100 @@ function payload(token) {
 }
 
 async function json(url, options) {
-  const resp = await fetch(url, { cache: "no-store", ...options });
+  let resp;
+  try {
+    resp = await fetch(url, { cache: "no-store", ...options });
+  } catch (err) {
+    throw Object.assign(new Error("This page cannot reach the verification service. Check " +
+      "your connection and try again."), { code: "network" });
+  }
   let data = null;
   try { data = await resp.json(); } catch (err) { data = null; }
   return { resp, data };
 }
 
-async function run(server, status, result, reasons, button) {
-  button.disabled = true;
-  result.hidden = true;
-  result.dataset.decision = "none";
-  reasons.textContent = "";
+function serverError(answer, fallback) {
+  const e = (answer && answer.data && answer.data.error) || {};
+  return Object.assign(new Error(e.message || fallback),
+    { code: e.code || "error", status: answer ? answer.resp.status : 0 });
+}
+
+// The demo's stand-in for a site's backend: poll the demo result (about a minute at most).
+async function demoResult(server, sessionId, clientToken, reasons) {
+  const headers = { Authorization: "Bearer " + clientToken };
+  for (let i = 0; i < 120; i++) {
+    const answer = await json(server + "/demo/sessions/" + encodeURIComponent(sessionId) +
+      "/result", { headers });
+    if (answer.resp.status === 202) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      continue;
+    }
+    if (!answer.resp.ok) throw serverError(answer, "no result");
+    reasons.push(...(payload(answer.data.token || "").reasons || []));
+    return answer.data.decision;
+  }
+  throw new Error("no result in time");
+}
+
+function show(ui, kind, title, advice, reasons) {
+  ui.result.dataset.decision = kind;
+  ui.result.textContent = title;
+  ui.result.hidden = false;
+  ui.advice.textContent = advice || "";
+  ui.advice.hidden = !advice;
+  ui.reasons.replaceChildren(...reasons.map((r) => {
+    const li = document.createElement("li");
+    li.textContent = r;
+    return li;
+  }));
+  ui.why.hidden = !reasons.length;
+  ui.result.scrollIntoView({ block: "nearest" });
+  ui.result.focus({ preventScroll: true });
+}
+
+async function run(server, ui) {
+  ui.button.disabled = true;
+  ui.result.hidden = true;
+  ui.advice.hidden = true;
+  ui.why.hidden = true;
+  ui.status.textContent = "";
   document.dispatchEvent(new Event("facelive:pause"));
+  const reasons = [];
   try {
     const created = await json(server + "/demo/sessions", { method: "POST" });
-    if (!created.resp.ok) {
-      const e = (created.data && created.data.error) || {};
-      throw new Error(e.message || "cannot create a demo session");
-    }
+    if (!created.resp.ok) throw serverError(created, "cannot create a demo session");
     const { session_id: sessionId, client_token: clientToken } = created.data;
-    await faceliveCheck({
+    const out = await faceliveCheck({
       server, sessionId, clientToken,
-      onProgress: (stage) => { status.textContent = STAGES[stage] || stage; },
+      result: () => demoResult(server, sessionId, clientToken, reasons),
     });
-    const headers = { Authorization: "Bearer " + clientToken };
-    let answer = null;
-    for (let i = 0; i < 120; i++) {
-      answer = await json(server + "/demo/sessions/" + encodeURIComponent(sessionId) + "/result",
-        { headers });
-      if (answer.resp.status !== 202) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    if (!answer || !answer.resp.ok) {
-      const e = (answer && answer.data && answer.data.error) || {};
-      throw new Error(e.message || "no result");
-    }
-    const claims = payload(answer.data.token || "");
-    const decision = answer.data.decision;
-    result.dataset.decision = decision;
-    result.textContent = decision === "live" ? "Live" : decision === "spoof" ? "Spoof"
-      : "No decision";
-    result.hidden = false;
-    reasons.textContent = (claims.reasons && claims.reasons.length)
-      ? "Reasons: " + claims.reasons.join("; ") : "Every check passed.";
-    status.textContent = "Done. The site's backend would get this decision with its API key, " +
-      "as a token signed by the server (GET v1/sessions/{id}/result).";
+    const [title, advice] = outcomeText(out.decision);
+    show(ui, out.decision, title, advice, reasons);
+    ui.status.textContent = "A real site's backend gets this decision with its API key, as a " +
+      "token signed by the server (GET v1/sessions/{id}/result).";
   } catch (err) {
-    status.textContent = "The challenge did not complete: " + ((err && err.message) || err);
+    const [title, advice] = outcomeText(err);
+    show(ui, err.code === "cancelled" ? "cancelled" : "error", title, advice, reasons);
   } finally {
-    button.disabled = false;
+    ui.button.disabled = false;
     document.dispatchEvent(new Event("facelive:resume"));
   }
 }
 
 if (section && body.dataset.demo === "on") {
   section.hidden = false;
+  document.getElementById("single-title").hidden = false;
+  document.getElementById("single-hint").textContent = "Each camera picture is judged on its " +
+    "own, about 3 a second: it says whether a picture looks like a live face, not that anyone " +
+    "is in front of the camera. It pauses while the challenge runs.";
   const server = new URL(".", document.baseURI).href.replace(/\/$/, "");
-  const button = document.getElementById("challenge-start");
-  const status = document.getElementById("challenge-status");
-  const result = document.getElementById("challenge-result");
-  const reasons = document.getElementById("challenge-reasons");
-  button.addEventListener("click", () => run(server, status, result, reasons, button));
+  const ui = {
+    button: document.getElementById("challenge-start"),
+    status: document.getElementById("challenge-status"),
+    result: document.getElementById("challenge-result"),
+    advice: document.getElementById("challenge-advice"),
+    why: document.getElementById("challenge-why"),
+    reasons: document.getElementById("challenge-reasons"),
+  };
+  ui.button.addEventListener("click", () => run(server, ui));
 }
