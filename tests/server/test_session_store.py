@@ -1,10 +1,18 @@
 """The session store: in memory, and in a real Redis shared by two store instances and
 by two processes. The Redis tests start their own ``redis-server`` on a free port of 127.0.0.1
-(skipped, with the reason, where it is not installed: ``apt-get install -y redis-server``)."""
+(skipped, with the reason, where it is not installed: ``apt-get install -y redis-server``).
+
+The tenant quotas are tested on both stores; the attacks of the second hardening review are
+reproduced against them: one tenant filling the memory store's tables (formerly 100,000
+entries scanned on every insert under the lock: an upload then took seconds) and one tenant
+filling a Redis with a small ``maxmemory`` (formerly evicting other tenants' sessions and the
+rate counters under ``volatile-ttl``, or Redis OOM for everybody under ``noeviction``)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -14,6 +22,7 @@ import pytest
 
 from facelive.server.session_store import (
     MemorySessionStore,
+    QuotaExceeded,
     RedisSessionStore,
     SessionConflict,
     SessionExpired,
@@ -24,20 +33,24 @@ from facelive.server.session_store import (
     new_token,
     open_store,
 )
-from helpers import FakeClock
+from helpers import FakeClock, free_port
 
 CHALLENGE = {"nonce": "n-1", "steps": [{"colour": [255, 255, 255], "start_ms": 0,
                                         "duration_ms": 500}], "created_at": 1.0}
 
 
+QUOTAS = {"tenant_max_sessions": 5, "tenant_max_nonces": 5, "tenant_max_frames": 20,
+          "max_frames_per_session": 8}
+
+
 def _stores(kind: str, redis_url_factory, clock: FakeClock):
     if kind == "memory":
-        s = MemorySessionStore(clock=clock, retain_s=100)
+        s = MemorySessionStore(clock=clock, retain_s=100, **QUOTAS)
         return s, s  # one process: the "two instances" are the same object
     url = redis_url_factory()
     prefix = f"t{time.monotonic_ns()}:"
-    return (RedisSessionStore(url, prefix=prefix, clock=clock, retain_s=100),
-            RedisSessionStore(url, prefix=prefix, clock=clock, retain_s=100))
+    return (RedisSessionStore(url, prefix=prefix, clock=clock, retain_s=100, **QUOTAS),
+            RedisSessionStore(url, prefix=prefix, clock=clock, retain_s=100, **QUOTAS))
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -131,15 +144,19 @@ def test_memory_store_is_bounded() -> None:
     clock = FakeClock(1_000_000.0)
     s = MemorySessionStore(max_sessions=3, max_nonces=5, clock=clock, retain_s=5)
     for i in range(3):
-        s.create(f"s{i}", "h", "k", CHALLENGE, clock.t + 10)
+        s.create(f"s{i}", "h", f"k{i}", CHALLENGE, clock.t + 10)
     with pytest.raises(StoreFull):
-        s.create("s3", "h", "k", CHALLENGE, clock.t + 10)
+        s.create("s3", "h", "k3", CHALLENGE, clock.t + 10)
     clock.t += 11  # expired (retained): they make room before live ones would be refused
-    s.create("s3", "h", "k", CHALLENGE, clock.t + 10)
+    s.create("s3", "h", "k3", CHALLENGE, clock.t + 10)
     assert s.get("s3") is not None
-    for i in range(20):
-        assert s.consume_nonce(f"n{i}")
-    assert len(s._nonces) <= 5
+    for i in range(5):
+        assert s.consume_nonce(f"n{i}", ttl_s=10, tenant=f"k{i}")
+    with pytest.raises(StoreFull):  # a live nonce is never dropped to make room
+        s.consume_nonce("n5", ttl_s=10, tenant="k5")
+    clock.t += 11
+    assert s.consume_nonce("n5", ttl_s=10, tenant="k5")  # the expired ones made room
+    assert len(s._nonces) == 1
 
 
 def test_memory_store_threads_mark_once() -> None:
@@ -207,3 +224,239 @@ def test_two_processes_share_one_redis(redis_url: str) -> None:
     # the nonce a process consumed is refused when replayed to the other instance
     assert not setup.consume_nonce("nonce-0", ttl_s=60)
     setup.close()
+
+
+# -- tenant quotas (both stores) ---------------------------------------------------------------
+
+def test_one_tenant_cannot_take_every_session(stores) -> None:
+    a, b, clock = stores
+    for i in range(5):
+        a.create(f"att-{i}", "h", "attacker", CHALLENGE, clock.t + 10)
+        clock.t += 0.5
+    with pytest.raises(QuotaExceeded) as refused:
+        b.create("att-5", "h", "attacker", CHALLENGE, clock.t + 10)
+    assert refused.value.status == 429 and refused.value.what == "sessions"
+    assert 0 < refused.value.retry_after_s <= 10  # until its first session expires
+    for i in range(5):  # another tenant is not affected
+        b.create(f"honest-{i}", "h", "honest", CHALLENGE, clock.t + 10)
+    clock.t += 11  # the attacker's sessions expired (kept for 410): they make room, oldest first
+    a.create("att-5", "h", "attacker", CHALLENGE, clock.t + 10)
+    assert a.get("att-0") is None
+    assert b.get("att-1") is not None and b.get("att-1").expired(clock.t)  # still 410
+    assert a.tenant_usage("attacker")["sessions"] == 5
+
+
+def test_a_deleted_session_frees_its_place(stores) -> None:
+    a, b, clock = stores
+    for i in range(5):
+        a.create(f"s-{i}", "h", "k", CHALLENGE, clock.t + 10)
+    a.delete("s-3")
+    b.create("s-5", "h", "k", CHALLENGE, clock.t + 10)
+    with pytest.raises(QuotaExceeded):
+        b.create("s-6", "h", "k", CHALLENGE, clock.t + 10)
+
+
+def test_nonce_quota_per_tenant(stores) -> None:
+    a, b, clock = stores
+    for i in range(5):
+        assert a.consume_nonce(f"n-{i}", ttl_s=30, tenant="attacker")
+    assert not b.consume_nonce("n-0", ttl_s=30, tenant="attacker")  # used: still refused
+    with pytest.raises(QuotaExceeded) as refused:
+        b.consume_nonce("n-5", ttl_s=30, tenant="attacker")
+    assert refused.value.what == "nonces" and 0 < refused.value.retry_after_s <= 30
+    assert b.consume_nonce("n-5", ttl_s=30, tenant="honest")  # other tenants go on
+    clock.t += 31  # forgotten after its ttl: room again
+    assert a.consume_nonce("n-6", ttl_s=30, tenant="attacker")
+
+
+def test_frame_hashes_are_bounded_per_session_and_per_tenant(stores) -> None:
+    a, b, clock = stores
+    hashes = [f"{i:064x}" for i in range(200)]
+    b.create("honest", "h", "honest", CHALLENGE, clock.t + 60)
+    assert b.record_frames("honest", hashes[100:105], ttl_s=600) == 0
+    for s in range(5):
+        a.create(f"att-{s}", "h", "attacker", CHALLENGE, clock.t + 60)
+    # one session records at most max_frames_per_session (8) hashes, however many calls
+    assert a.record_frames("att-0", hashes[0:10], ttl_s=600) == 0
+    assert a.record_frames("att-0", hashes[10:20], ttl_s=600) == 0
+    assert a.tenant_usage("attacker")["frames"] == 8
+    clock.t += 1
+    assert b.record_frames("att-1", hashes[0:10], ttl_s=600) == 8  # the 8 recorded ones
+    assert a.record_frames("att-1", hashes[0:10], ttl_s=600) == 8  # idempotent per session
+    # the tenant's quota (20): its own oldest are forgotten, never another tenant's
+    for s in range(2, 5):
+        clock.t += 1
+        a.record_frames(f"att-{s}", hashes[20 + 10 * s: 30 + 10 * s], ttl_s=600)
+    assert a.tenant_usage("attacker")["frames"] == 20
+    b.create("check", "h", "honest", CHALLENGE, clock.t + 60)
+    assert b.record_frames("check", hashes[0:8], ttl_s=600) == 0  # att-0's: forgotten
+    assert b.record_frames("check", hashes[100:105], ttl_s=600) == 5  # honest's: kept
+    # frames of a session the store does not hold are looked up, never recorded
+    assert a.record_frames("nope", hashes[150:160], ttl_s=600) == 0
+    assert a.record_frames("nope", hashes[150:160], ttl_s=600) == 0
+    if isinstance(a, MemorySessionStore):  # (Redis expires its keys on its own clock)
+        clock.t += 601  # remembered ttl_s only
+        assert b.record_frames("check", hashes[100:105], ttl_s=600) == 0
+
+
+# -- the fill attack on the memory store -------------------------------------------------------
+
+def _random_hashes(n: int) -> list[str]:
+    return [os.urandom(32).hex() for _ in range(n)]
+
+
+@pytest.mark.slow
+def test_memory_store_fill_attack_keeps_every_call_fast() -> None:
+    """Finding: nonces and frame hashes shared one 100,000-entry table scanned on every insert
+    once full (an honest 70-frame upload then took 1.2-1.4 s, session creation up to 1.0 s, for
+    24 h). Two attacker keys now upload 150 random frames per session past their frame quota
+    and past the store's whole frame capacity (100,000 here); every call stays fast (the bound
+    has a wide margin for a loaded machine: about 1 ms is typical), the honest key's sessions
+    are created, and its remembered frames are not pushed out."""
+    clock = FakeClock(1_000_000.0)
+    store = MemorySessionStore(max_frame_hashes=100_000, tenant_max_frames=60_000,
+                               tenant_max_sessions=1_000, clock=clock)
+    honest = _random_hashes(70)
+    store.create("honest-0", "h", "honest", CHALLENGE, clock.t + 300)
+    store.record_frames("honest-0", honest, ttl_s=600)
+    slowest = 0.0
+    for i in range(800):  # 120,000 attacker frame hashes, 700 sessions of one key
+        key = "attacker-1" if i < 700 else "attacker-2"
+        t0 = time.perf_counter()
+        store.create(f"att-{i}", "h", key, CHALLENGE, clock.t + 300)
+        assert store.consume_nonce(f"nonce-{i}", ttl_s=360, tenant=key)
+        store.mark_frames_submitted(f"att-{i}")
+        store.record_frames(f"att-{i}", _random_hashes(150), ttl_s=600)
+        slowest = max(slowest, time.perf_counter() - t0)
+        clock.t += 0.01
+    assert store.tenant_usage("attacker-1")["frames"] <= 60_000
+    assert len(store._frames) <= 100_000
+    timings = []
+    for i in range(1, 6):
+        t0 = time.perf_counter()
+        store.create(f"honest-{i}", "h", "honest", CHALLENGE, clock.t + 300)
+        assert store.consume_nonce(f"honest-nonce-{i}", ttl_s=360, tenant="honest")
+        store.mark_frames_submitted(f"honest-{i}")
+        store.record_frames(f"honest-{i}", _random_hashes(70), ttl_s=600)
+        timings.append(time.perf_counter() - t0)
+    assert max(timings) < 0.25, timings
+    assert slowest < 0.5, slowest
+    store.create("replay", "h", "honest", CHALLENGE, clock.t + 300)
+    assert store.record_frames("replay", honest, ttl_s=600) == 70  # still remembered
+
+
+# -- Redis with a small maxmemory --------------------------------------------------------------
+
+def _start_redis(tmp_path, *config: str):
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
+    redis = pytest.importorskip("redis")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path), "--protected-mode", "yes", *config],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, decode_responses=True)
+    deadline = time.time() + 10
+    while True:
+        try:
+            client.ping()
+            return proc, url, client
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def small_redis(tmp_path):
+    """A redis-server of its own with ``maxmemory 12mb``; the policy is set by each test."""
+    proc, url, client = _start_redis(tmp_path, "--maxmemory", "12mb")
+    yield url, client
+    client.close()
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _fill_attack(store: RedisSessionStore, sessions: int) -> tuple[int, int]:
+    """One tenant creates up to ``sessions`` sessions, each with a nonce and 150 random frames;
+    returns (sessions created, quota refusals)."""
+    from facelive.challenge.sequence import new_challenge
+
+    created = refused = 0
+    for _ in range(sessions):
+        sid = new_session_id()
+        try:
+            store.create(sid, hash_token(sid), "attacker",
+                         new_challenge(mode="flash").to_dict(), time.time() + 300)
+        except QuotaExceeded:
+            refused += 1
+            continue
+        created += 1
+        store.consume_nonce(f"nonce-{sid}", ttl_s=360, tenant="attacker")
+        store.mark_frames_submitted(sid)
+        store.record_frames(sid, _random_hashes(150), ttl_s=600)
+    return created, refused
+
+
+def _honest_before(store: RedisSessionStore) -> str:
+    from facelive.challenge.sequence import new_challenge
+
+    sid = new_session_id()
+    store.create(sid, hash_token(sid), "honest", new_challenge(mode="flash").to_dict(),
+                 time.time() + 300)
+    assert store.hit("key:honest", window_s=60).count == 1
+    return sid
+
+
+@pytest.mark.slow
+def test_redis_noeviction_with_quotas_keeps_other_tenants_whole(small_redis) -> None:
+    """The documented configuration: ``noeviction``, ``maxmemory`` above the sum of the
+    quotas. An attacker filling all of its quotas (sessions, nonces, frame hashes, the latter
+    well past its quota) gets 429s, Redis never runs out of memory, nothing is evicted, and
+    another tenant's session, counters and new sessions are untouched."""
+    url, client = small_redis
+    client.config_set("maxmemory-policy", "noeviction")
+    store = RedisSessionStore(url, tenant_max_sessions=200, tenant_max_nonces=200,
+                              tenant_max_frames=15_000)
+    sid = _honest_before(store)
+    created, refused = _fill_attack(store, 300)  # 200 sessions x 150 frames: 2x its frame quota
+    assert (created, refused) == (200, 100)
+    usage = store.tenant_usage("attacker")
+    assert usage == {"sessions": 200, "nonces": 200, "frames": 15_000}
+    assert int(client.info("stats")["evicted_keys"]) == 0
+    memory = client.info("memory")
+    assert memory["used_memory"] < memory["maxmemory"]
+    assert store.get(sid) is not None  # not 404
+    assert store.hit("key:honest", window_s=60).count == 2  # the counter was not reset
+    with pytest.raises(QuotaExceeded):  # the attacker: 429, not OOM
+        store.create(new_session_id(), "h", "attacker", CHALLENGE, time.time() + 300)
+    other = new_session_id()
+    store.create(other, "h", "honest", CHALLENGE, time.time() + 300)  # not 503
+    store.mark_frames_submitted(other)
+    assert store.record_frames(other, _random_hashes(70), ttl_s=600) == 0
+    store.close()
+
+
+@pytest.mark.slow
+def test_redis_volatile_ttl_without_quotas_lets_one_tenant_evict_others(small_redis) -> None:
+    """The finding reproduced (why the documentation asks for ``noeviction`` and quotas): with
+    ``volatile-ttl`` and quotas that do not fit ``maxmemory``, one tenant's frame hashes push
+    out the keys that expire sooner, the other tenant's rate counter among them."""
+    url, client = small_redis
+    client.config_set("maxmemory-policy", "volatile-ttl")
+    client.config_set("maxmemory-samples", 64)  # (Redis's eviction samples keys: 5 by default)
+    store = RedisSessionStore(url, tenant_max_sessions=10_000, tenant_max_nonces=10_000,
+                              tenant_max_frames=10**7)
+    _honest_before(store)
+    _fill_attack(store, 250)  # about 37,500 frame hashes: more than 12 MB
+    evicted = int(client.info("stats")["evicted_keys"])
+    assert evicted > 0
+    assert store.hit("key:honest", window_s=60).count == 1, evicted  # evicted: reset
+    store.close()

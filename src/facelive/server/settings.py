@@ -71,6 +71,12 @@ def _network(v: str) -> str:
     return v
 
 
+def _issuer_url(v: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", v):
+        raise ValueError(f"issuer must be an http(s) URL without query or fragment, got {v!r}")
+    return v
+
+
 SIZE = BeforeValidator(size)
 """The validator of :data:`Size` fields (found in their ``metadata``)."""
 _LIST = BeforeValidator(lambda v: tuple(p.strip() for p in v.split(",") if p.strip())
@@ -133,13 +139,22 @@ class Settings(BaseSettings):
         "with none, those two answer 403 whenever API keys are configured.")
     operator_keys_file: str | None = Field(None, description="File of operator key digests, one "
         "per line (like `--api-keys-file`); an operator key may not also be an API key.")
-    key_rate: NonNegativeFloat = Field(0.0, description="Requests/s per API key (`0`: no limit).")
-    key_burst: PositiveInt = Field(20, description="Burst (bucket size) per API key.")
+    key_rate: NonNegativeFloat = Field(0.0, description="Requests/s per API key (tenant), "
+        "counted as `key_burst` per `key_burst / key_rate` s (fixed window; in Redis with "
+        "`redis_url`, shared by every process and replica); over it 429 `rate_limited`; `0`: no "
+        "limit.")
+    key_burst: PositiveInt = Field(20, description="Most requests of one API key at once (the "
+        "count of its window).")
     address_rate: NonNegativeFloat = Field(0.0, description="Requests/s per client address "
-        "(IPv6: per /64; `0`: no limit).")
-    address_burst: PositiveInt = Field(20, description="Burst (bucket size) per client address.")
-    max_tracked_clients: PositiveInt = Field(10000, description="Keys and addresses whose "
-        "rate-limit buckets are remembered (the least recently seen are forgotten).")
+        "(IPv6: per /64), checked before the API key and counted like `key_rate`; `0`: no "
+        "limit.")
+    address_burst: PositiveInt = Field(20, description="Most requests of one client address at "
+        "once (the count of its window).")
+    max_tracked_clients: PositiveInt = Field(10000, description="Rate-limit counters kept in "
+        "memory per limit without `redis_url` (the least recently used are forgotten).")
+    rate_limit_timeout_s: PositiveFloat = Field(1.0, description="Longest wait for the Redis "
+        "rate-limit counters; past it, or when Redis is down, 503 `store_unavailable` with "
+        "`Retry-After` (fail closed).")
     openapi: bool = Field(True, description="Serve the API schema at `/openapi.json` (`/docs` "
                           "and `/redoc` are never served).")
     tests: Annotated[Names | None, Field(min_length=1)] = Field(None, description="Liveness "
@@ -164,35 +179,66 @@ class Settings(BaseSettings):
         "`/.well-known/jwks.json`); it needs API keys (or `demo`), else it answers 503 "
         "`sessions_disabled`.")
     redis_url: Annotated[str, Field(pattern=r"^(redis|rediss|unix)://")] | None = Field(
-        None, description="Session store shared by server processes and replicas (`redis://`, "
-        "`rediss://` or `unix://`; unset: in memory); prefer the variable, which keeps a "
-        "password out of the process list; an unreachable Redis stops the start.")
+        None, description="Session store and rate-limit counters shared by server processes "
+        "and replicas (`redis://`, `rediss://` or `unix://`; unset: in memory); prefer the "
+        "variable, which keeps a password out of the process list; an unreachable Redis stops "
+        "the start.")
     signing_key: str | None = Field(None, description="Ed25519 key file (PEM or JWK) signing "
         "the results, created (mode 0600) when absent; unset: a key in memory (tokens cannot "
         "be verified after a restart).")
+    issuer: Annotated[str, AfterValidator(_issuer_url)] | None = Field(None,
+        description="The `iss` claim of the result tokens: this server's public base URL "
+        "(`https://liveness.example.org`), which relying sites check; unset: `facelive` (a "
+        "warning at start-up when API keys are configured).")
     demo: bool = Field(False, description="The challenge demo at `/` and the `/demo` endpoints "
         "(sessions without an API key, verdict shown to the browser); never in production.")
     session_ttl_s: PositiveFloat = Field(300.0, description="Time from a session's creation to "
         "fetch the challenge and upload (then 410 `session_expired`).")
-    result_ttl_s: PositiveInt = Field(3600, description="Lifetime of a signed result in "
-                                      "seconds (its `exp`).")
-    sessions_per_key: NonNegativeInt = Field(600, description="Sessions one API key may create "
-        "per session window, counted in the session store (shared by replicas); `0`: no limit; "
-        "over it 429 `too_many_sessions` with `Retry-After`.")
+    result_ttl_s: PositiveInt = Field(600, description="Lifetime of a signed result in "
+        "seconds (its `exp` - `iat`): the site's backend fetches and checks it right after the "
+        "session.")
+    sessions_per_key: NonNegativeInt = Field(600, description="Sessions one API key (tenant) "
+        "may create per session window, counted with the rate limits (in Redis with "
+        "`redis_url`: shared by every process and replica); `0`: no limit; over it 429 "
+        "`too_many_sessions` with `Retry-After`.")
     sessions_per_address: NonNegativeInt = Field(120, description="Sessions one client address "
-        "(IPv6: /64) may create per session window; `0`: no limit; over it 429.")
+        "(IPv6: /64) may create per session window at `/demo/sessions` (a site's "
+        "`/v1/sessions` calls come from its backend, so they count per API key only); `0`: no "
+        "limit.")
     session_window_s: PositiveFloat = Field(60.0, description="The fixed window of the two "
-                                            "session counters, in seconds.")
+        "session quotas, in seconds (rounded up to whole seconds).")
+    key_max_sessions: PositiveInt = Field(1000, description="Sessions one API key (tenant) may "
+        "hold in the session store at once (live ones, and expired ones kept an hour to answer "
+        "410, which make room first), and as many unexpired nonces; over it 429 "
+        "`quota_exceeded` with `Retry-After`, while other keys go on.")
+    key_max_frame_hashes: PositiveInt = Field(150_000, description="Frame hashes (kept "
+        "`result_ttl_s` to spot frames re-sent into another session) one API key may hold in "
+        "the store; past it that key's oldest are forgotten, never another key's.")
     session_max_frames: PositiveInt = Field(150, description="Most frames in one upload (413 "
                                             "`too_many_frames`, counted while parsing).")
     session_max_body_bytes: Size = Field(16 * MB, description="Largest frames upload (413 "
         "`body_too_large`); a 6.5 s clip at 10 fps and 480 px is about 2-3 MB.")
     session_frame_max_pixels: Size = Field(1_000_000, description="Largest width x height of "
-        "one uploaded frame (a larger one makes the result `unknown`, reason `unreadable "
-        "frame`).")
-    verify_timeout_s: PositiveFloat = Field(60.0, description="Hard deadline of one clip's "
-        "verification in a pipeline process (killed past it; the result is a signed `unknown`, "
-        "reason `verification timed out`); about 1-2 s is normal.")
+        "one frame as the verifier decodes it: a larger JPEG (up to 64 times this) is decoded "
+        "at 1/2, 1/4 or 1/8 of its size, never in full; any other larger frame makes the "
+        "result `unknown`, reason `unreadable frame`.")
+    verify_timeout_s: PositiveFloat = Field(30.0, description="Hard deadline of one clip's "
+        "verification in a pipeline process (killed and replaced past it; the result is a "
+        "signed `unknown`, reason `verification timed out`); about 1-2 s is normal.")
+    verify_budget_s: PositiveFloat = Field(10.0, description="Wall-clock budget of one clip's "
+        "verification: past it the verifier stops where it is and the result is a signed "
+        "`unknown`, reason `verification stopped at its N s budget` (nothing is killed).")
+    verify_slots: PositiveInt = Field(1, description="Clips verified at once per server "
+        "process, each in a pipeline process of its own (started beside the `pipeline_workers` "
+        "ones, at a lower CPU priority) or, with `pipeline_workers=0`, a thread: clips never "
+        "take `/v1/liveness`'s processes or `max_concurrency` slots.")
+    verify_queue: NonNegativeInt = Field(8, description="Clips waiting for a verification slot "
+        "per server process; one more upload is refused before it uses the session (503 "
+        "`verify_busy` with `Retry-After`: the same frames may be sent again).")
+    verify_per_key: NonNegativeInt = Field(4, description="Clips of one API key waiting or "
+        "being verified at once per server process; one more upload: 429 "
+        "`too_many_verifications` with `Retry-After`; `0`: no cap (a single-tenant service may "
+        "set `verify_slots` + `verify_queue`).")
 
     def __init__(self, **values: Any) -> None:
         try:
