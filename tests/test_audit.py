@@ -248,3 +248,86 @@ def test_report_claims_sign_and_verify(signer) -> None:
     assert got["checks"]["colour"] is False and got["checks"]["weak"] is False
     assert got["threshold"] == 0.19 and got["challenge"] == ch.to_dict()
     assert got["frames"] == report.frames_sha256
+
+
+def test_verify_checks_iss_aud_and_sid_when_given(signer) -> None:
+    claims = result_claims(session_id="s-1", nonce="n", challenge={}, frames_sha256=[],
+                           scores={}, models={}, threshold=None, decision="live",
+                           issuer="https://liveness.example.org", audience="3f2a9c01be47")
+    token = signer.sign_result(claims)
+    good = {"issuer": "https://liveness.example.org", "audience": "3f2a9c01be47",
+            "session_id": "s-1"}
+    assert verify_token(token, signer.jwks(), **good)["aud"] == "3f2a9c01be47"
+    for name, wrong, code in (("issuer", "https://other.example.org", "wrong_iss"),
+                              ("audience", "demo", "wrong_aud"),
+                              ("session_id", "s-2", "wrong_sid")):
+        with pytest.raises(AuditError, match="token is for another") as info:
+            verify_token(token, signer.jwks(), **{**good, name: wrong})
+        assert info.value.code == code and repr(wrong) in str(info.value)
+    no_aud = signer.sign_result({**claims, "aud": None})
+    with pytest.raises(AuditError, match="another audience"):
+        verify_token(no_aud, signer.jwks(), audience="3f2a9c01be47")
+    listed = signer.sign_result({**claims, "aud": ["x", "3f2a9c01be47"]})
+    assert verify_token(listed, signer.jwks(), audience="3f2a9c01be47")["sid"] == "s-1"
+    with pytest.raises(TypeError):  # keyword-only
+        verify_token(token, signer.jwks(), "https://liveness.example.org")  # type: ignore[misc]
+
+
+def test_default_lifetime_is_ten_minutes(signer, claims) -> None:
+    got = verify_token(signer.sign_result(claims), signer.jwks())
+    assert got["exp"] - got["iat"] == 600
+
+
+def test_key_file_errors_are_one_clear_message(tmp_path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-dir").mkdir()
+    for path, reason in ((tmp_path / "missing" / "k.pem", "its folder does not exist"),
+                         (tmp_path / "a-file" / "k.pem", "its folder does not exist"),
+                         (tmp_path / "a-dir", "no such key file")):
+        with pytest.raises(AuditError, match=reason) as info:
+            ResultSigner.load_or_create(path)
+        assert info.value.code == "key_error" and str(path) in str(info.value)
+    if os.geteuid() != 0:  # root reads any file
+        locked = tmp_path / "locked.pem"
+        ResultSigner.generate().save(locked)
+        locked.chmod(0)
+        with pytest.raises(AuditError, match="cannot read the key file"):
+            ResultSigner.load(locked)
+
+
+def test_derived_keys_are_stable_and_apart(tmp_path) -> None:
+    pem = tmp_path / "k.pem"
+    a = ResultSigner.load_or_create(pem)
+    b = ResultSigner.load(pem)
+    assert a.derive("demo").jwks() == b.derive("demo").jwks()
+    assert a.derive("demo").kid not in (a.kid, a.derive("other").kid)
+    token = a.derive("demo").sign_result({"sid": "s", "nonce": "n", "decision": "live"})
+    with pytest.raises(AuditError):
+        verify_token(token, a.jwks())
+    assert verify_token(token, b.derive("demo").jwks())["sid"] == "s"
+
+
+def test_cli_checks_issuer_audience_and_session(tmp_path, capsys) -> None:
+    from facelive.cli import main
+
+    signer = ResultSigner.generate()
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(signer.jwks()))
+    token = signer.sign_result(result_claims(
+        session_id="s-1", nonce="n", challenge={}, frames_sha256=[], scores={}, models={},
+        threshold=None, decision="live", issuer="https://liveness.example.org",
+        audience="3f2a9c01be47"))
+    base = ["audit", "verify", token, "--jwks", str(jwks_file)]
+    good = ["--issuer", "https://liveness.example.org", "--audience", "3f2a9c01be47",
+            "--session", "s-1"]
+    assert main(base + good) == 0
+    assert json.loads(capsys.readouterr().out)["sid"] == "s-1"
+    for flag, wrong, said in (("--issuer", "https://x.example", "another issuer"),
+                              ("--audience", "demo", "another audience (API key id)"),
+                              ("--session", "s-2", "another session")):
+        args = list(good)
+        args[args.index(flag) + 1] = wrong
+        assert main(base + args) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("facelive audit: error: token is for another") and said in err
+        assert "\n" not in err

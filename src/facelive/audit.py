@@ -7,9 +7,11 @@ any JOSE library, or with ``facelive audit verify TOKEN --jwks FILE|URL``.
 
 >>> signer = ResultSigner.generate()      # a server: ResultSigner.load_or_create("key.pem")
 >>> claims = result_claims(session_id="s-1", nonce="n-1", challenge={}, frames_sha256=[],
-...                        scores={}, models={}, threshold=None, decision="spoof")
+...                        scores={}, models={}, threshold=None, decision="spoof",
+...                        issuer="https://liveness.example.org", audience="3f2a9c01be47")
 >>> token = signer.sign_result(claims)
->>> verify_token(token, signer.jwks())["decision"]    # the claims, or AuditError
+>>> verify_token(token, signer.jwks(), issuer="https://liveness.example.org",
+...              audience="3f2a9c01be47", session_id="s-1")["decision"]  # or AuditError
 'spoof'
 
 The JOSE work is done by ``joserfc`` (a maintained implementation on top of ``cryptography``);
@@ -18,12 +20,14 @@ library understands; RFC 9864 (2025) deprecates that name in favour of the fully
 ``"Ed25519"``, which :func:`verify_token` also accepts. Keys are restricted to OKP / Ed25519
 whatever the header says.
 
-The claims (``docs/challenge.md`` has the schema): ``iss``, ``sub`` (= ``sid``), ``sid`` (the
-session id), ``nonce``, ``iat``, ``exp``, ``jti``, ``challenge`` (the issued sequence),
-``frames`` (SHA-256 of every received frame, in order), ``scores`` (each test's and check's
-score), ``models`` (test and model versions), ``threshold``, ``decision``, ``reasons`` and
-``checks`` (each check's pass/fail). :func:`verify_token` checks the signature, the algorithm, the
-key id, ``exp`` and ``iat`` and the presence of ``sid``, ``nonce`` and ``decision``.
+The claims (``docs/challenge.md`` has the schema): ``iss`` (the server's issuer URL), ``aud``
+(the API key id the session was created with), ``sub`` (= ``sid``), ``sid`` (the session id),
+``nonce``, ``iat``, ``exp``, ``jti``, ``challenge`` (the issued sequence), ``frames`` (SHA-256 of
+every received frame, in order), ``scores`` (each test's and check's score), ``models`` (test and
+model versions), ``threshold``, ``decision``, ``reasons`` and ``checks`` (each check's
+pass/fail). :func:`verify_token` checks the signature, the algorithm, the key id, ``exp`` and
+``iat``, the presence of ``sid``, ``nonce`` and ``decision``, and, when it is given them, the
+expected ``iss``, ``aud`` and ``sid``.
 """
 
 from __future__ import annotations
@@ -42,12 +46,16 @@ from facelive.errors import FaceliveError
 
 __all__ = [
     "AuditError", "ResultSigner", "verify_token", "result_claims", "frame_sha256",
-    "load_jwks", "ALGORITHM", "DEFAULT_TTL_S", "REQUIRED_CLAIMS",
+    "load_jwks", "ALGORITHM", "DEFAULT_TTL_S", "DEFAULT_ISSUER", "REQUIRED_CLAIMS",
 ]
 
 ALGORITHM = "EdDSA"
 ACCEPTED_ALGORITHMS = ("EdDSA", "Ed25519")
-DEFAULT_TTL_S = 3600
+DEFAULT_TTL_S = 600
+"""Default lifetime of a signed result (``exp - iat``), seconds: a relying site checks a token
+right after the session, not later."""
+DEFAULT_ISSUER = "facelive"
+"""The ``iss`` claim when none is configured (``facelive serve --issuer URL`` sets one)."""
 REQUIRED_CLAIMS = ("sid", "nonce", "iat", "exp", "decision")
 TOKEN_TYPE = "JWT"
 MAX_TOKEN_BYTES = 1 << 20
@@ -198,18 +206,22 @@ class ResultSigner:
         Raises
         ------
         AuditError
-            When the file is missing, readable or writable by others, or not an Ed25519 private
-            key.
+            When the file is missing or unreadable, readable or writable by others, or not an
+            Ed25519 private key.
         """
         from cryptography.exceptions import UnsupportedAlgorithm
         from joserfc.errors import JoseError
         from joserfc.jwk import OKPKey
 
         p = Path(path)
-        if not p.is_file():
-            raise AuditError(f"{p}: no such key file", code="key_error")
-        _check_private_file(p)
-        raw = p.read_bytes()
+        try:
+            if not p.is_file():
+                raise AuditError(f"{p}: no such key file", code="key_error")
+            _check_private_file(p)
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise AuditError(f"{p}: cannot read the key file ({exc.strerror or exc})",
+                             code="key_error") from None
         kid = None
         try:
             if raw.lstrip().startswith(b"{"):
@@ -238,6 +250,12 @@ class ResultSigner:
         Returns
         -------
         ResultSigner
+
+        Raises
+        ------
+        AuditError
+            When the file cannot be loaded (:meth:`load`) or created (:meth:`save`: its folder
+            is missing or not writable).
         """
         p = Path(path)
         if p.exists():
@@ -260,7 +278,8 @@ class ResultSigner:
         Raises
         ------
         AuditError
-            When the file exists or the format is unknown.
+            When the file exists, cannot be written (a missing or read-only folder) or the
+            format is unknown.
         """
         p = Path(path)
         fmt = fmt or ("jwk" if p.suffix.lower() in (".json", ".jwk") else "pem")
@@ -276,6 +295,40 @@ class ResultSigner:
             _write_private(p, data)
         except FileExistsError:
             raise AuditError(f"{p} exists; not overwriting a key", code="key_error") from None
+        except OSError as exc:
+            where = "its folder does not exist" if isinstance(
+                exc, (FileNotFoundError, NotADirectoryError)) else exc.strerror or str(exc)
+            raise AuditError(f"{p}: cannot create the key file ({where})",
+                             code="key_error") from None
+
+    def derive(self, purpose: str) -> ResultSigner:
+        """Another Ed25519 key, derived from this one for ``purpose`` (HKDF-SHA256 of the private
+        key with ``info = "facelive signing key: " + purpose``, RFC 5869, by ``cryptography``).
+
+        Every process holding the same key file derives the same key, and neither key can be
+        computed from the other's public part; the demo signs its tokens with
+        ``derive("demo")``, whose public key is never in the production JWK Set.
+
+        Parameters
+        ----------
+        purpose : str
+            What the key is for (any text; different texts give unrelated keys).
+
+        Returns
+        -------
+        ResultSigner
+            The derived key, with its RFC 7638 thumbprint as ``kid``.
+        """
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+        from joserfc.jwk import OKPKey
+
+        seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=f"facelive signing key: {purpose}".encode()).derive(
+            self._key.private_key.private_bytes_raw())
+        key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(seed))
+        return ResultSigner(key, key.thumbprint())
 
     def public_jwk(self) -> dict[str, Any]:
         """The public key as a JWK (with ``kid``, ``alg`` and ``use``).
@@ -368,9 +421,14 @@ def load_jwks(source: str | os.PathLike[str] | dict[str, Any], timeout_s: float 
     return data
 
 
-def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None = None,
-                 leeway_s: float = 0.0) -> dict[str, Any]:
+def verify_token(token: str | bytes, jwks: dict[str, Any], *, issuer: str | None = None,
+                 audience: str | None = None, session_id: str | None = None,
+                 now: float | None = None, leeway_s: float = 0.0) -> dict[str, Any]:
     """Check ``token`` against the JWK Set and return its claims.
+
+    A relying site passes all of ``issuer``, ``audience`` and ``session_id``: a token that
+    verifies is then this server's verdict on the site's own session, not one issued to
+    another site (``aud``) or for another user's session (``sid``).
 
     Parameters
     ----------
@@ -378,6 +436,14 @@ def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None 
         A compact JWS, as :meth:`ResultSigner.sign_result` makes.
     jwks : dict
         The JWK Set of the signing keys (``GET /.well-known/jwks.json``, :func:`load_jwks`).
+    issuer : str, optional
+        The expected ``iss`` (the server's ``--issuer`` URL); not checked when None.
+    audience : str, optional
+        The expected ``aud`` (the site's API key id, returned as ``aud`` by
+        ``POST /v1/sessions``); a token whose ``aud`` is a list must contain it; not checked
+        when None.
+    session_id : str, optional
+        The expected ``sid`` (the session the site created); not checked when None.
     now : float, optional
         Unix time to check ``exp`` and ``iat`` against (default: the clock).
     leeway_s : float, optional
@@ -386,15 +452,15 @@ def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None 
     Returns
     -------
     dict
-        The claims (see the module docstring). The caller still checks that ``sid`` is its own
-        session and what ``decision`` says.
+        The claims (see the module docstring). The caller still reads what ``decision`` says.
 
     Raises
     ------
     AuditError
         When the token is malformed, uses another algorithm, names a key not in the set (or not
         Ed25519), fails its signature (any changed byte), has expired, was issued in the
-        future, or lacks one of :data:`REQUIRED_CLAIMS`.
+        future, lacks one of :data:`REQUIRED_CLAIMS`, or has another ``iss``, ``aud`` or
+        ``sid`` than the one given.
     """
     from joserfc import jwt
     from joserfc.errors import JoseError
@@ -437,7 +503,22 @@ def verify_token(token: str | bytes, jwks: dict[str, Any], *, now: float | None 
         raise AuditError(f"token expired at {int(exp)} (now {int(t)})")
     if iat > t + leeway_s + 60:
         raise AuditError(f"token issued in the future ({int(iat)} > {int(t)})")
+    _expect(claims, "iss", issuer, "issuer")
+    _expect(claims, "aud", audience, "audience (API key id)")
+    _expect(claims, "sid", session_id, "session")
     return claims
+
+
+def _expect(claims: dict[str, Any], name: str, expected: str | None, what: str) -> None:
+    """Raise :class:`AuditError` unless claim ``name`` is ``expected`` (or, for a list, holds
+    it); nothing to check when ``expected`` is None."""
+    if expected is None:
+        return
+    got = claims.get(name)
+    ok = expected in got if isinstance(got, list) else got == expected
+    if not ok:
+        raise AuditError(f"token is for another {what}: {name} is {got!r}, expected "
+                         f"{expected!r}", code=f"wrong_{name}")
 
 
 def result_claims(
@@ -452,7 +533,8 @@ def result_claims(
     decision: str,
     reasons: list[str] | None = None,
     checks: dict[str, Any] | None = None,
-    issuer: str = "facelive",
+    issuer: str = DEFAULT_ISSUER,
+    audience: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The claims of a session's signed result (``iat``/``exp``/``jti`` are added when signing).
@@ -480,7 +562,9 @@ def result_claims(
     checks : dict, optional
         Each check's pass/fail and ``weak``.
     issuer : str, optional
-        The ``iss`` claim.
+        The ``iss`` claim (the server's issuer URL).
+    audience : str, optional
+        The ``aud`` claim (the API key id the session was created with); absent when None.
     extra : dict, optional
         More claims; they never replace the ones above.
 
@@ -510,6 +594,8 @@ def result_claims(
         "reasons": list(reasons or []),
         "checks": dict(checks or {}),
     }
+    if audience is not None:
+        claims["aud"] = audience
     if extra:
         for k, v in extra.items():
             claims.setdefault(k, v)

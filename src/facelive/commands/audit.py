@@ -12,15 +12,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
         help="signed results: verify a token, make a key, print the JWK Set",
-        description="Signed session results (compact JWS, EdDSA/Ed25519). Exit status of verify: "
-                    "0 the token verifies (its claims are printed), 1 it does not (or the JWK "
-                    "Set cannot be read), 2 usage.",
+        description="Signed session results (compact JWS, EdDSA/Ed25519). verify checks the "
+                    "signature and exp, and iss, aud and sid when --issuer, --audience and "
+                    "--session are given (a relying site gives all three). Exit status of "
+                    "verify: 0 the token verifies (its claims are printed), 1 it does not (or "
+                    "the JWK Set cannot be read), 2 usage.",
     )
     asub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = asub.add_parser("verify", help="verify a token against a JWK Set; print its claims")
     v.add_argument("token", help="the token, or @FILE to read it from a file ('-': stdin)")
     v.add_argument("--jwks", required=True, metavar="FILE|URL",
                    help="the JWK Set: a JSON file or an http(s) URL (/.well-known/jwks.json)")
+    v.add_argument("--issuer", metavar="URL",
+                   help="the expected iss claim (the server's --issuer URL)")
+    v.add_argument("--audience", metavar="KEY_ID",
+                   help="the expected aud claim: your API key id (the 'aud' that "
+                        "POST /v1/sessions returns)")
+    v.add_argument("--session", metavar="SESSION_ID",
+                   help="the expected sid claim: the session you created")
     v.add_argument("--leeway", type=float, default=0.0, help="seconds of clock skew allowed")
     v.add_argument("--ignore-expiry", action="store_true",
                    help="accept an expired token (auditing an old session)")
@@ -56,6 +65,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not src.startswith(("http://", "https://")) and not Path(src).is_file():
         _err(f"--jwks: {src} is not a file or an http(s) URL")
         return 2
+    expected = {"issuer": args.issuer, "audience": args.audience, "session_id": args.session}
     try:
         jwks = load_jwks(src)
         if args.ignore_expiry:
@@ -63,9 +73,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
             payload = token.strip().split(".")[1] if token.count(".") == 2 else ""
             claims0 = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            claims = verify_token(token, jwks, now=float(claims0.get("iat", 0)))
+            claims = verify_token(token, jwks, now=float(claims0.get("iat", 0)), **expected)
         else:
-            claims = verify_token(token, jwks, leeway_s=args.leeway)
+            claims = verify_token(token, jwks, leeway_s=args.leeway, **expected)
     except AuditError as exc:
         _err(str(exc))
         return 1
