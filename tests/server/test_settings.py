@@ -28,6 +28,7 @@ FLAGS = """--host --port --workers --max-body-bytes --max-pixels --max-concurren
 --max-aspect-ratio --pipeline-workers --job-timeout --worker-max-rss-mb --upload-buffer-bytes
 --body-timeout --body-min-rate --header-timeout --keep-alive --max-connections --max-header-bytes
 --trusted-proxies --api-keys-file --key-rate --key-burst --address-rate --address-burst
+--rate-limit-timeout
 --no-openapi --tests --threshold --no-fusion --missing --budget-ms --allow-missing-models
 --cors-origins --root-path --log-level --no-sessions --redis-url --signing-key --demo
 --session-ttl --result-ttl --sessions-per-key --sessions-per-address --session-window

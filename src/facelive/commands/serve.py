@@ -215,6 +215,11 @@ def run(args: argparse.Namespace) -> int:
     if problem := _session_problem(settings, keys.enabled):
         print(f"facelive serve: error: {problem}", file=sys.stderr)
         return 2
+    from facelive.server.ratelimit import config_problems as limit_problems
+
+    if problems := limit_problems(settings):  # per-process counters would multiply the limits
+        print(f"facelive serve: error: {'; '.join(problems)}", file=sys.stderr)
+        return 2
     in_process = pool_size(settings) == 0
     # Load the models here first (in the pipeline processes, or in this process with
     # --pipeline-workers 0), so that a missing or corrupt model stops the command with a clear
@@ -277,6 +282,10 @@ def _session_problem(settings: Settings, keys_enabled: bool) -> str | None:
             ResultSigner.load_or_create(settings.signing_key)
         except AuditError as exc:
             return f"--signing-key: {exc.message}"
+    if keys_enabled and not settings.issuer:
+        print("facelive serve: warning: no --issuer: result tokens say iss \"facelive\"; set "
+              "it to this server's public URL (FACELIVE_ISSUER=https://...), which relying "
+              "sites check", file=sys.stderr)
     if settings.redis_url:  # fail before the models load, not after
         import time
 

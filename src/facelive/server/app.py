@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None,
             yield
         finally:
             await state.drain(settings.verify_timeout_s)
+            await state.close_limits()
             state.stop()
 
     app = FastAPI(

@@ -1,4 +1,4 @@
-"""Access control: API keys (hashed at rest) and per-key / per-address rate limits.
+"""Access control: API keys (hashed at rest) and the rate-limit identity of a client address.
 
 Keys are never stored: the service keeps the SHA-256 hex digest of each accepted key
 (``FACELIVE_API_KEYS``, comma-separated, and/or ``FACELIVE_API_KEYS_FILE``, one per line) and
@@ -6,12 +6,12 @@ compares the digest of a presented ``Authorization: Bearer <key>`` with every st
 constant time. Hash a key with ``printf %s "$KEY" | sha256sum`` or
 ``python -m facelive.server.auth`` (which can also make a new random key).
 
-The rate limiter is a token bucket per client (an API key's id, or an address: IPv4 exactly,
-IPv6 per /64 since one host holds a whole /64), in memory, remembering at most ``max_clients``
-clients (the least recently seen are forgotten, which only ever makes a limit more lenient).
+A client is rate-limited by its API key's id or by :func:`client_bucket` of its address (IPv4
+exactly, IPv6 per /64 since one host holds a whole /64); the limits themselves are
+:mod:`facelive.server.ratelimit`.
 
 Nothing here depends on a route: the liveness API and the challenge-session API use the same
-:class:`ApiKeys` and :class:`RateLimiter` through :mod:`facelive.server.deps`.
+:class:`ApiKeys` through :mod:`facelive.server.deps`.
 """
 
 from __future__ import annotations
@@ -20,17 +20,14 @@ import hmac
 import ipaddress
 import secrets
 import sys
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from facelive.encoding import sha256_hex
 from facelive.errors import FaceliveError
 
-__all__ = ["ApiKeys", "RateLimiter", "hash_key", "client_bucket", "parse_bearer"]
+__all__ = ["ApiKeys", "hash_key", "client_bucket", "parse_bearer",
+           "load_operator_keys"]
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -158,54 +155,6 @@ def client_bucket(address: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     return str(ip)
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
-
-
-class RateLimiter:
-    """Token buckets: ``rate`` requests per second, up to ``burst`` at once, per client id.
-
-    :meth:`take` returns 0.0 when the request may go ahead, else the seconds until a token is
-    available (for ``Retry-After``). ``rate`` 0 disables the limit. Thread-safe; at most
-    ``max_clients`` buckets are kept (least recently used forgotten).
-    """
-
-    def __init__(self, rate: float, burst: int, max_clients: int = 10000,
-                 clock: object = time.monotonic) -> None:
-        self.rate, self.burst, self.max_clients = float(rate), max(1, int(burst)), max_clients
-        self._clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def take(self, client: str) -> float:
-        if self.rate <= 0:
-            return 0.0
-        now = self._clock()  # type: ignore[operator]
-        with self._lock:
-            b = self._buckets.get(client)
-            if b is None:
-                b = self._buckets[client] = _Bucket(float(self.burst), now)
-                while len(self._buckets) > self.max_clients:
-                    self._buckets.popitem(last=False)
-            else:
-                self._buckets.move_to_end(client)
-                b.tokens = min(float(self.burst), b.tokens + (now - b.stamp) * self.rate)
-                b.stamp = now
-            if b.tokens >= 1.0:
-                b.tokens -= 1.0
-                return 0.0
-            return (1.0 - b.tokens) / self.rate
 
 
 def main(argv: list[str] | None = None) -> int:

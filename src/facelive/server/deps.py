@@ -4,9 +4,14 @@ Routes declare ``state: State`` (``Annotated[ServiceState, Depends(get_state)]``
 closing over the app, so each route module is a plain :class:`fastapi.APIRouter`.
 
 Access control (:mod:`facelive.server.auth`): :func:`authorize` checks the API key when keys are
-configured (401 ``unauthorized`` otherwise) and :func:`limit_rate` takes a token from the key's
-and the client address's buckets (429 ``rate_limited`` with ``Retry-After``). Routes that count
-refusals in their metrics call them in their body; others declare ``key: ApiKey``.
+configured (401 ``unauthorized`` otherwise), :func:`require_operator` the operator key of
+``/metrics`` and ``/v1/info``. Limits (:mod:`facelive.server.ratelimit`, shared by every process
+and replica through Redis): :func:`limit_rate` counts a request against the client address's and
+the key's limits (429 ``rate_limited`` with ``Retry-After``), :func:`limit_sessions` a session
+creation against the key's (or, for the demo, the address's) session quota (429
+``too_many_sessions``); an unreachable Redis is 503 ``store_unavailable`` with ``Retry-After``.
+Routes that count refusals in their metrics call them in their body; others declare
+``key: ApiKey``.
 
 Metrics: a route declared with ``dependencies=[Depends(count_requests)]`` or
 ``[Depends(count_refusals)]`` has its outcome recorded by
@@ -16,18 +21,25 @@ Metrics: a route declared with ``dependencies=[Depends(count_requests)]`` or
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from facelive.server.auth import RateLimiter, client_bucket, parse_bearer
+from facelive.server.auth import client_bucket, parse_bearer
 from facelive.server.errors import ApiError, outcome, retry_after
+from facelive.server.ratelimit import LimitStoreUnavailable
 from facelive.server.settings import Settings
 from facelive.server.state import ServiceState
 
 __all__ = ["get_state", "get_settings", "State", "AppSettings", "authorize", "limit_rate",
+           "limit_sessions",
            "require_api_key", "ApiKey", "client_address", "bearer_token", "session_key",
-           "address_bucket", "count_requests", "count_refusals"]
+           "address_bucket", "count_requests", "count_refusals", "require_operator",
+           "OperatorKey"]
+
+log = logging.getLogger("facelive.server")
 
 
 def get_state(request: Request) -> ServiceState:
@@ -80,25 +92,54 @@ def authorize(request: Request, state: ServiceState) -> str | None:
     return key_id
 
 
-def limit_rate(request: Request, state: ServiceState, key_id: str | None = None, *,
-               address: bool = True) -> None:
-    """Take one token from the client address's bucket (``address``) and from the key's bucket
-    (when ``key_id``); :class:`ApiError` 429 ``rate_limited`` with ``Retry-After`` when one is
-    empty. (The liveness route limits the address before checking the key, so guessing keys is
+async def _hit(state: ServiceState, rule: str, who: str) -> float:
+    """The wait before client ``who`` may pass rule ``rule`` (0.0: now); 503
+    ``store_unavailable`` with ``Retry-After`` when the Redis counters cannot be reached (fail
+    closed)."""
+    try:
+        return await state.rate_limits.hit(rule, who)
+    except LimitStoreUnavailable as exc:
+        log.error("rate-limit store unavailable: %s", exc)
+        raise ApiError(503, "store_unavailable", "the rate-limit store is unavailable",
+                       retry_after(state.settings.retry_after_s)) from None
+
+
+async def limit_rate(request: Request, state: ServiceState, key_id: str | None = None, *,
+                     address: bool = True) -> None:
+    """Count the request against the client address's limit (``address``) and the key's (when
+    ``key_id``); :class:`ApiError` 429 ``rate_limited`` with ``Retry-After`` when one is spent.
+    (The liveness route limits the address before checking the key, so guessing keys is
     rate-limited too, and the key after.)"""
-    checks: list[tuple[RateLimiter | None, str, str]] = []
+    checks: list[tuple[str, str, str]] = []
     if address:
-        checks.append((state.address_limiter, client_bucket(client_address(request)),
-                       "address"))
+        checks.append(("address", client_bucket(client_address(request)), "address"))
     if key_id is not None:
-        checks.append((state.key_limiter, key_id, "API key"))
-    for limiter, who, what in checks:
-        if limiter is None or not limiter.enabled:
-            continue
-        wait = limiter.take(who)
+        checks.append(("key", key_id, "API key"))
+    for rule, who, what in checks:
+        wait = await _hit(state, rule, who)
         if wait > 0:
             raise ApiError(429, "rate_limited",
                            f"too many requests from this {what}; retry after {wait:.1f} s",
+                           retry_after(wait))
+
+
+async def limit_sessions(request: Request, state: ServiceState, key_id: str, *,
+                         address: bool = False) -> None:
+    """Count a session creation against the API key's quota (``sessions_per_key`` per
+    ``session_window_s``) and, with ``address`` (the demo, whose browsers create sessions
+    themselves), the client address's (``sessions_per_address``); 429 ``too_many_sessions``
+    with ``Retry-After`` over one. A site's backend creates its sessions from one address for
+    all its users, so its quota is the key's."""
+    checks = [("sessions_per_address", address_bucket(request), "client address")] \
+        if address else []
+    checks.append(("sessions_per_key", key_id, "API key"))
+    for name, who, what in checks:
+        wait = await _hit(state, name, who)
+        if wait > 0:
+            rule = state.rate_limits.rule(name)
+            raise ApiError(429, "too_many_sessions",
+                           f"more than {rule.amount} sessions from this {what} in "
+                           f"{rule.window_s} s; retry after {math.ceil(wait)} s",
                            retry_after(wait))
 
 

@@ -209,7 +209,7 @@ class Settings(BaseSettings):
         "session quotas, in seconds (rounded up to whole seconds).")
     key_max_sessions: PositiveInt = Field(1000, description="Sessions one API key (tenant) may "
         "hold in the session store at once (live ones, and expired ones kept an hour to answer "
-        "410, which make room first), and as many unexpired nonces; over it 429 "
+        "410, which make room first), and twice as many unexpired nonces; over it 429 "
         "`quota_exceeded` with `Retry-After`, while other keys go on.")
     key_max_frame_hashes: PositiveInt = Field(150_000, description="Frame hashes (kept "
         "`result_ttl_s` to spot frames re-sent into another session) one API key may hold in "

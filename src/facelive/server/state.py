@@ -3,10 +3,11 @@
 The API is stateless between requests; this is what one app (one server process) holds for its
 lifetime: the pipeline it serves (a :class:`~facelive.server.workers.WorkerPool` of processes
 when it loads its own models, or the pipeline object it was given, run in threads), the admission
-count of the non-blocking semaphore, the worker-thread limiter, the API keys and rate limiters
-(:mod:`facelive.server.auth`), its Prometheus registry and the challenge sessions
-(:mod:`facelive.server.sessions`: the store, the result signer, and the clip verifications
-running in the background after their upload was answered).
+count of the non-blocking semaphore, the worker-thread limiter, the API keys
+(:mod:`facelive.server.auth`), the rate limits (:mod:`facelive.server.ratelimit`), its
+Prometheus registry and the challenge sessions (:mod:`facelive.server.sessions`: the store, the
+result signer, and the clip verifications running in the background after their upload was
+answered).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from typing import Any
 import anyio
 
 from facelive.errors import FaceliveError, ImageError
-from facelive.server.auth import ApiKeys, RateLimiter, load_operator_keys
+from facelive.server.auth import ApiKeys, load_operator_keys
 from facelive.server.errors import ApiError, image_error
 from facelive.server.errors import retry_after as retry_after_header
 from facelive.server.metrics import Metrics
 from facelive.server.parsing import UploadBudget
+from facelive.server.ratelimit import LimitStoreUnavailable, RateLimits
+from facelive.server.ratelimit import config_problems as limit_problems
 from facelive.server.sessions import (
     SessionService,
     config_problems,
@@ -35,6 +38,7 @@ from facelive.server.sessions import (
     sessions_enabled,
 )
 from facelive.server.settings import Settings
+from facelive.server.verification import VerifyQueue
 from facelive.server.workers import (
     ChallengeJob,
     LivenessPipeline,
@@ -50,6 +54,9 @@ __all__ = ["LivenessPipeline", "ServiceState", "load_pipeline", "WorkerPool"]
 
 log = logging.getLogger("facelive.server")
 
+VERIFY_NICE = 5
+"""How much lower the verification processes' CPU priority is than ``/v1/liveness``'s."""
+
 
 @dataclass
 class ServiceState:
@@ -64,8 +71,7 @@ class ServiceState:
     limiter: anyio.CapacityLimiter | None = None
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     operator_keys: ApiKeys = field(default_factory=ApiKeys)
-    key_limiter: RateLimiter | None = None
-    address_limiter: RateLimiter | None = None
+    rate_limits: RateLimits = field(default_factory=lambda: RateLimits({}))
     pool_loader: Any = None
     uploads: UploadBudget | None = None
     clock: Callable[[], float] = time.time
@@ -73,6 +79,11 @@ class ServiceState:
     sessions: SessionService | None = None
     sessions_reason: str = "the session API is off (--no-sessions)"
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    verify_pool: WorkerPool | None = None
+    """The pipeline processes that verify clips (apart from ``pool``), when the app started
+    them."""
+    verifications: VerifyQueue | None = None
+    verify_limiter: anyio.CapacityLimiter | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -89,10 +100,10 @@ class ServiceState:
         if self.api_keys.enabled and not self.operator_keys.enabled:
             log.warning("no operator key is configured (FACELIVE_OPERATOR_KEYS or "
                         "--operator-keys-file): /metrics and /v1/info answer 403")
-        self.key_limiter = RateLimiter(s.key_rate, s.key_burst, s.max_tracked_clients)
-        self.address_limiter = RateLimiter(s.address_rate, s.address_burst,
-                                           s.max_tracked_clients)
+        self.rate_limits = RateLimits.from_settings(s)
         self.uploads = UploadBudget(s.upload_buffer_bytes, s.retry_after_s)
+        self.verifications = VerifyQueue(s.verify_slots, s.verify_queue, s.verify_per_key,
+                                         s.retry_after_s)
 
     # -- lifetime ------------------------------------------------------------------------
     async def start(self, load: Any = load_pipeline) -> None:
@@ -104,14 +115,14 @@ class ServiceState:
         ``settings.allow_missing_models``: then it is kept as :attr:`load_error`.
         """
         self.limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
+        self.verify_limiter = anyio.CapacityLimiter(self.settings.verify_slots)
         self._start_sessions()
+        await self._start_limits()
         if self.pipeline is None and self.pool is None:
             t0 = time.perf_counter()
             try:
                 if pool_size(self.settings) > 0:
-                    pool = WorkerPool(self.settings, loader=self.pool_loader or load_pipeline,
-                                      metrics=self.metrics)
-                    self.pool = await anyio.to_thread.run_sync(pool.start)
+                    self.pool, self.verify_pool = await self._start_pools()
                 else:
                     self.pipeline = await anyio.to_thread.run_sync(load, self.settings)
                 self.owns_pipeline = True
@@ -128,6 +139,42 @@ class ServiceState:
         self.metrics.ready.set(1 if self.pipeline is not None or self.pool is not None else 0)
         if self.load_ms is not None:
             self.metrics.model_load.set(self.load_ms / 1e3)
+
+    async def _start_pools(self) -> tuple[WorkerPool, WorkerPool | None]:
+        """Start the ``/v1/liveness`` pool and, with the session API on, the verification pool
+        (``verify_slots`` processes at CPU priority ``nice`` :data:`VERIFY_NICE`), in parallel;
+        when one fails both are closed and its error raised."""
+        s = self.settings
+        loader = self.pool_loader or load_pipeline
+        pools = [WorkerPool(s, loader=loader, metrics=self.metrics)]
+        if self.sessions is not None:
+            pools.append(WorkerPool(s, size=s.verify_slots, loader=loader, nice=VERIFY_NICE))
+        started = await asyncio.gather(*(anyio.to_thread.run_sync(p.start) for p in pools),
+                                       return_exceptions=True)
+        failed = [r for r in started if isinstance(r, BaseException)]
+        if failed:
+            for p in pools:
+                p.close()
+            raise failed[0]
+        return pools[0], (pools[1] if len(pools) > 1 else None)
+
+    async def _start_limits(self) -> None:
+        """Check the rate-limit settings and reach their Redis: limits that cannot hold
+        (:func:`~facelive.server.ratelimit.config_problems`) and an unreachable Redis raise
+        :class:`RuntimeError` (start-up fails, loudly)."""
+        problems = limit_problems(self.settings)
+        if problems:
+            for p in problems:
+                log.error("%s", p)
+            raise RuntimeError("; ".join(problems))
+        try:
+            await self.rate_limits.check()
+        except LimitStoreUnavailable as exc:
+            raise RuntimeError(f"cannot reach the rate-limit store (Redis): {exc}") from None
+
+    async def close_limits(self) -> None:
+        """Close the rate limits' Redis connections (at shutdown)."""
+        await self.rate_limits.close()
 
     def _start_sessions(self) -> None:
         """Open the session store and the result signer, or say why the session API is off.
@@ -163,18 +210,22 @@ class ServiceState:
         return self.sessions
 
     async def verify_clip(self, job: ChallengeJob) -> dict[str, Any]:
-        """Verify one challenge clip off the event loop: in a pipeline process (killed past
-        ``verify_timeout_s``), or for a given pipeline object in a worker thread (the wait is
-        bounded by ``verify_timeout_s``; the thread itself cannot be stopped). A timeout raises
-        :class:`ApiError` 503 ``timeout``."""
-        if self.pool is not None:
-            return await anyio.to_thread.run_sync(self.pool.verify, job, limiter=self.limiter)
+        """Verify one challenge clip off the event loop, never in ``/v1/liveness``'s capacity:
+        in a process of the verification pool (killed past ``verify_timeout_s``; a pool given
+        to the app serves both when there is none), or for a given pipeline object in a worker
+        thread of its own limiter (``verify_slots``; the wait is bounded by
+        ``verify_timeout_s``, the thread itself cannot be stopped). The caller holds a
+        :class:`VerifyQueue` slot. A timeout raises :class:`ApiError` 503 ``timeout``."""
+        pool = self.verify_pool or self.pool
+        if pool is not None:
+            return await anyio.to_thread.run_sync(pool.verify, job, limiter=self.verify_limiter)
         pipeline = self.ready_pipeline()
         limit = self.settings.verify_timeout_s
         try:
             with anyio.fail_after(limit):
                 return await anyio.to_thread.run_sync(run_challenge, pipeline, job,
-                                                      self.settings, limiter=self.limiter,
+                                                      self.settings,
+                                                      limiter=self.verify_limiter,
                                                       abandon_on_cancel=True)
         except TimeoutError:
             raise ApiError(503, "timeout", f"verifying the clip took longer than {limit:g} s") \
@@ -207,6 +258,9 @@ class ServiceState:
             if self.pool is not None:
                 self.pool.close()
                 self.pool = None
+            if self.verify_pool is not None:
+                self.verify_pool.close()
+                self.verify_pool = None
 
     # -- requests ------------------------------------------------------------------------
     def ready_pipeline(self, default_reason: str = "the models are not loaded",

@@ -49,9 +49,9 @@ async def liveness(request: Request, state: State) -> Response:
     """Decide live, spoof or unknown for one camera frame (see the request body)."""
     settings = state.settings
     state.ready_pipeline(retry_after=True)
-    limit_rate(request, state)
+    await limit_rate(request, state)
     key_id = authorize(request, state)
-    limit_rate(request, state, key_id, address=False)
+    await limit_rate(request, state, key_id, address=False)
     kind = payload_kind(request)
     body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
                            settings.body_min_rate, state.uploads)

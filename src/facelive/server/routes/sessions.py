@@ -1,12 +1,14 @@
 """The challenge session API: ``POST /v1/sessions``, ``GET .../challenge``,
-``POST .../frames``, ``GET .../result`` and ``GET /.well-known/jwks.json``.
+``POST .../frames``, ``POST .../cancel``, ``GET .../result`` and ``GET /.well-known/jwks.json``.
 
 The backend endpoints (create, result) take the site's API key; the browser endpoints
-(challenge, frames) take the session's client token, never an API key. The frames upload is
+(challenge, frames, cancel) take the session's client token, never an API key. The frames upload is
 answered ``202 {"status": "received"}`` as soon as it is accepted (the browser never learns the
 verdict); the clip is verified afterwards, off the event loop (:meth:`ServiceState.verify_clip`:
-a pipeline process with a hard deadline), holding one of the ``max_concurrency`` processing
-slots until it is signed and stored. Store calls run in worker threads (a Redis store does
+a verification process with a budget and a hard deadline), in a place of the verification queue
+(:class:`~facelive.server.verification.VerifyQueue`, taken at upload: 503 ``verify_busy`` or 429
+``too_many_verifications`` before the session is used), never in ``/v1/liveness``'s
+``max_concurrency`` slots. Store calls run in worker threads (a Redis store does
 network I/O). The logic is :class:`facelive.server.sessions.SessionService`. Refusals are
 raised as :class:`~facelive.server.errors.ApiError`; the app's handler answers them and
 :class:`~facelive.server.middleware.OutcomeMiddleware` counts them (``refused_<code>``) for the
@@ -24,15 +26,16 @@ from fastapi.responses import JSONResponse, Response
 
 from facelive.server.deps import (
     State,
-    address_bucket,
     bearer_token,
     count_refusals,
     limit_rate,
+    limit_sessions,
     session_key,
 )
 from facelive.server.errors import ApiError
 from facelive.server.parsing import parse_frames_upload, parse_small_json, read_body
 from facelive.server.schemas import (
+    CANCEL_RESPONSES,
     CHALLENGE_RESPONSES,
     CREATE_SESSION_REQUEST_BODY,
     CREATE_SESSION_RESPONSES,
@@ -40,12 +43,15 @@ from facelive.server.schemas import (
     FRAMES_RESPONSES,
     RESULT_RESPONSES,
     FramesReceived,
+    SessionCancelled,
     SessionCreated,
     SessionResult,
     error_responses,
 )
 from facelive.server.sessions import MAX_CREATE_BODY, Accepted, SessionService
 from facelive.server.state import ServiceState
+from facelive.server.verification import Ticket
+from facelive.server.workers import ChallengeJob
 
 __all__ = ["router", "complete_in_background", "NO_STORE"]
 
@@ -62,18 +68,20 @@ COUNT_REFUSALS = [Depends(count_refusals)]
              dependencies=COUNT_REFUSALS)
 async def create_session(request: Request, state: State) -> Response:
     """Create a session; give `session_id` and `client_token` to the browser (the API key
-    never leaves the backend). Optional JSON body `{"mode": "flash" | "steady"}`."""
+    never leaves the backend); keep `session_id`, `aud` and `iss` to check the result token.
+    Optional JSON body `{"mode": "flash" | "steady"}`."""
     service = state.require_sessions()
-    limit_rate(request, state)
+    await limit_rate(request, state)
     key_id = session_key(request, state)
-    limit_rate(request, state, key_id, address=False)
+    await limit_rate(request, state, key_id, address=False)
     s = state.settings
     body = await read_body(request, MAX_CREATE_BODY, s.body_timeout_s, s.body_min_rate,
                            state.uploads)
     mode = parse_small_json(body).get("mode", "flash")
     if not isinstance(mode, str):
         raise ApiError(422, "invalid_field", "mode must be a string")
-    out = await anyio.to_thread.run_sync(service.create, key_id, address_bucket(request), mode)
+    await limit_sessions(request, state, key_id)
+    out = await anyio.to_thread.run_sync(service.create, key_id, mode)
     state.metrics.sessions.labels("created").inc()
     return JSONResponse(out, status_code=201, headers=NO_STORE)
 
@@ -85,24 +93,31 @@ async def get_challenge(session_id: str, request: Request, state: State) -> Resp
     """The nonce and the colour sequence to play (the first fetch starts the server's clock
     for the clip)."""
     service = state.require_sessions()
-    limit_rate(request, state)
+    await limit_rate(request, state)
     out = await anyio.to_thread.run_sync(service.fetch_challenge, session_id,
                                          bearer_token(request))
     return JSONResponse(out, headers=NO_STORE)
 
 
 async def complete_in_background(state: ServiceState, service: SessionService,
-                                 accepted: Accepted) -> None:
-    """Verify, sign and store an accepted clip, then give its processing slot back."""
+                                 accepted: Accepted, ticket: Ticket) -> None:
+    """Verify the accepted clip in ``ticket``'s place of the verification queue (given back as
+    soon as the verification ends), then sign and store the result (retried while the store
+    is down: :meth:`SessionService.complete`)."""
+    queue = state.verifications
+    assert queue is not None
+
+    async def verify(job: ChallengeJob) -> dict[str, Any]:
+        return await queue.run(ticket, lambda: state.verify_clip(job))
+
     try:
-        claims: dict[str, Any] = await service.complete(accepted, state.verify_clip,
-                                                        state.pipeline_info)
+        claims: dict[str, Any] = await service.complete(accepted, verify, state.pipeline_info)
         state.metrics.sessions.labels(str(claims.get("decision"))).inc()
     except Exception as exc:  # complete() stores a result whatever happens; this is a bug
         log.error("session %s: %s", accepted.session.session_id, type(exc).__name__,
                   exc_info=exc)
     finally:
-        state.release_slot()
+        queue.release(ticket)
 
 
 @router.post("/v1/sessions/{session_id}/frames", status_code=202,
@@ -115,9 +130,12 @@ async def post_frames(session_id: str, request: Request, state: State) -> Respon
     challenge started), `nonce`. Answered 202 `{"status": "received"}` without the verdict."""
     service = state.require_sessions()
     state.ready_pipeline(retry_after=True)
-    limit_rate(request, state)
+    await limit_rate(request, state)
     session = await anyio.to_thread.run_sync(service.begin_upload, session_id,
                                              bearer_token(request))
+    queue = state.verifications
+    assert queue is not None
+    queue.admit(session.api_key_id, take=False)  # a full queue refuses before the body is read
     s = state.settings
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
@@ -127,16 +145,32 @@ async def post_frames(session_id: str, request: Request, state: State) -> Respon
                            s.body_min_rate, state.uploads)
     upload = await parse_frames_upload(body, content_type, s.session_max_frames)
     del body
-    state.take_slot()
+    ticket = queue.admit(session.api_key_id)  # before the nonce is used: a refusal may be retried
     try:
         accepted = await anyio.to_thread.run_sync(service.accept, session, upload.frames,
                                                   upload.timestamps_ms, upload.nonce)
-    except BaseException:  # refused, failed or cancelled: the slot is given back, then re-raised
-        state.release_slot()
+    except BaseException:  # refused, failed or cancelled: the place is given back, re-raised
+        queue.release(ticket)
         raise
-    state.spawn(complete_in_background(state, service, accepted))
+    state.spawn(complete_in_background(state, service, accepted, ticket))
     state.metrics.sessions.labels("uploaded").inc()
     return JSONResponse({"status": "received"}, status_code=202, headers=NO_STORE)
+
+
+@router.post("/v1/sessions/{session_id}/cancel", response_model=SessionCancelled,
+             responses=CANCEL_RESPONSES,
+             summary="Cancel the check before uploading (browser, client token)",
+             dependencies=COUNT_REFUSALS)
+async def cancel_session(session_id: str, request: Request, state: State) -> Response:
+    """The user stopped the check: the session becomes `abandoned`, its result answers 410
+    `session_abandoned` at once and its challenge and upload are refused. Idempotent (200
+    `{"session_id", "status": "abandoned"}` each time); 409 `frames_submitted` once frames were
+    accepted."""
+    service = state.require_sessions()
+    await limit_rate(request, state)
+    out = await anyio.to_thread.run_sync(service.cancel, session_id, bearer_token(request))
+    state.metrics.sessions.labels("abandoned").inc()
+    return JSONResponse(out, headers=NO_STORE)
 
 
 @router.get("/v1/sessions/{session_id}/result", response_model=SessionResult,
@@ -147,9 +181,9 @@ async def get_result(session_id: str, request: Request, state: State) -> Respons
     """200 `{"session_id", "decision", "token"}` once verified; 202 `{"status": "pending"}`
     (no upload yet) or `{"status": "verifying"}` with Retry-After before that."""
     service = state.require_sessions()
-    limit_rate(request, state)
+    await limit_rate(request, state)
     key_id = session_key(request, state)
-    limit_rate(request, state, key_id, address=False)
+    await limit_rate(request, state, key_id, address=False)
     status, body, headers = await anyio.to_thread.run_sync(service.result, session_id, key_id)
     return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
 
