@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from facelive.types import REASON_CODES, SCHEMA_VERSION, LivenessResult
 
@@ -19,6 +19,7 @@ __all__ = ["ErrorDetail", "ErrorResponse", "IMAGE_FIELD", "LIVENESS_DESCRIPTION"
            "LIVENESS_REQUEST_BODY", "LIVENESS_RESPONSE_MODEL", "LIVENESS_RESPONSES",
            "error_responses", "FRAMES_FIELD", "TIMESTAMPS_FIELD",
            "NONCE_FIELD", "SessionCreated", "SessionResult", "SessionPending", "FramesReceived",
+           "SessionCancelled", "CANCEL_RESPONSES",
            "CREATE_SESSION_RESPONSES", "CHALLENGE_RESPONSES", "FRAMES_RESPONSES",
            "RESULT_RESPONSES", "FRAMES_REQUEST_BODY", "CREATE_SESSION_REQUEST_BODY"]
 
@@ -95,7 +96,8 @@ LIVENESS_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "All processing slots busy (`overloaded`, with Retry-After), models not loaded "
               "(`not_ready`), or the image took longer than the job timeout (`timeout`) or "
               "more memory than the process limit (`memory_limit`): its processing was "
-              "stopped."),
+              "stopped; or the rate-limit counters (Redis) are unreachable "
+              "(`store_unavailable`, with Retry-After)."),
     ),
 }
 
@@ -121,12 +123,26 @@ LIVENESS_REQUEST_BODY: dict[str, Any] = {
 # -- challenge sessions ----------------------------------------------------------------------
 
 class SessionCreated(BaseModel):
-    """``POST /v1/sessions``: give ``session_id`` and ``client_token`` to the browser."""
+    """``POST /v1/sessions``: give ``session_id`` and ``client_token`` to the browser; keep
+    ``session_id``, ``aud`` and ``iss`` to check the result token."""
 
     session_id: str
     client_token: str
     expires_at: float
     """Unix time (s) after which the session answers 410."""
+    aud: str = Field(description="The `aud` claim of this session's result token: the API key "
+                     "id (first 12 hex digits of the key's SHA-256), the same for every session "
+                     "of this key. Check it when verifying the token.")
+    iss: str = Field(description="The `iss` claim of the result token (the server's `--issuer` "
+                     "URL). Check it when verifying the token.")
+
+
+class SessionCancelled(BaseModel):
+    """``POST /v1/sessions/{id}/cancel``: the session is abandoned (its result answers 410
+    ``session_abandoned``)."""
+
+    session_id: str
+    status: str = "abandoned"
 
 
 class FramesReceived(BaseModel):
@@ -179,7 +195,8 @@ CHALLENGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         _CLIENT_AUTH,
         (403, "A valid client token of another session (`forbidden`)."),
         (404, "Unknown session (`session_not_found`)."),
-        (410, "The session has expired (`session_expired`)."),
+        (410, "The session has expired (`session_expired`) or was cancelled "
+              "(`session_abandoned`)."),
         _RATE,
         _DISABLED,
     ),
@@ -192,7 +209,7 @@ FRAMES_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
     (408, "The body did not arrive in time (`body_timeout`)."),
     (409, "Frames already submitted (`frames_submitted`), nonce already used (`nonce_used`), "
           "or the challenge was never fetched (`challenge_not_fetched`)."),
-    (410, "The session has expired (`session_expired`)."),
+    (410, "The session has expired (`session_expired`) or was cancelled (`session_abandoned`)."),
     (413, "Body over the limit (`body_too_large`), more frames than allowed "
           "(`too_many_frames`), more than 8 other parts (`too_many_parts`), a part's headers "
           "over 4 KiB or 8 headers (`part_headers_too_large`), `timestamps` over 64 KiB or "
@@ -206,6 +223,15 @@ FRAMES_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
     (429, "Request rate limit (`rate_limited`)."),
     _DISABLED,
 )
+CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
+    _CLIENT_AUTH,
+    (403, "A valid client token of another session (`forbidden`)."),
+    (404, "Unknown session (`session_not_found`)."),
+    (409, "Frames were already submitted (`frames_submitted`): the verification goes on."),
+    (410, "The session has expired (`session_expired`)."),
+    (429, "Request rate limit (`rate_limited`)."),
+    _DISABLED,
+)
 RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": SessionPending, "description": "No result yet: `pending` (the browser has "
                                                    "not uploaded) or `verifying`; poll again "
@@ -214,7 +240,8 @@ RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
         _AUTH,
         (403, "The session was created with another API key (`forbidden`)."),
         (404, "Unknown session (`session_not_found`)."),
-        (410, "The session expired without a result (`session_expired`)."),
+        (410, "The session expired without a result (`session_expired`), or the user "
+              "cancelled it in the browser (`session_abandoned`)."),
         _RATE,
         (500, "The verification was lost (`verification_lost`: the server process ended "
               "while verifying)."),
