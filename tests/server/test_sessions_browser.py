@@ -118,9 +118,9 @@ def screenshot(page: Any, shots: dict[str, Path], name: str, tmp_path: Path) -> 
     shots[name] = path
 
 
-def open_page(browser: Any) -> tuple[Any, list[str], list[tuple[str, str]]]:
+def open_page(browser: Any, **options: Any) -> tuple[Any, list[str], list[tuple[str, str]]]:
     """A page (800 x 600) counting camera requests, with its errors and its requests."""
-    page = browser.new_page(viewport=VIEWPORT)
+    page = browser.new_page(viewport=VIEWPORT, **options)
     errors: list[str] = []
     requests: list[tuple[str, str]] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -293,11 +293,12 @@ def test_site_page_consent_colours_result(browser: Any, server: tuple[str, str],
 def test_escape_cancels_and_tells_the_server(browser: Any, server: tuple[str, str]) -> None:
     url, _ = server
     session = new_session(url)
-    page, errors, requests = open_page(browser)
+    page, errors, requests = open_page(browser, reduced_motion="reduce")
     site_page(page, url)
     page.evaluate("(a) => window.run(a)", {"server": url, "sessionId": session["session_id"],
                                            "clientToken": session["client_token"]})
     through_consent(page)
+    assert "Your device asks for reduced motion" in layer_text(page)
     page.click("[data-facelive=start]")
     during_colours(page)
     with page.expect_response(lambda r: r.url.endswith("/cancel"), timeout=15_000) as told:
@@ -357,6 +358,9 @@ def test_demo_page_with_api_keys(browser: Any, server: tuple[str, str], shots: d
     assert page.inner_text("#verdict") == "Paused while the challenge runs"
     page.click("[data-facelive=start]")
     during_colours(page, before)
+    page.wait_for_function(  # a chromatic step for the picture (not the dark or white one)
+        "() => new Set(getComputedStyle(document.querySelector('[data-facelive=layer]'))"
+        ".backgroundColor.match(/\\d+/g)).size > 1", timeout=10_000)
     screenshot(page, shots, "colours", tmp_path)
     singles = len([u for _, u in requests if u.endswith("/demo/liveness")])
     text = outcome_text(page)

@@ -52,6 +52,10 @@ export const EXPLANATION_TEXT =
   "for about 6 seconds while the camera films your face: keep your face in view, facing the " +
   "screen.";
 
+// Added to the warning when the device asks for reduced motion.
+export const REDUCED_MOTION_TEXT =
+  "Your device asks for reduced motion: continue only if these colour changes are comfortable.";
+
 export const INSTRUCTION_TEXT = "Keep your face in view and look at the screen";
 
 // The outcomes, in plain words (title, advice). `outcomeText(decision)` picks one.
@@ -572,8 +576,11 @@ export async function faceliveCheck(options) {
     const reach = request(server, apiUrl(server, "/healthz"), { signal: abort.signal })
       .then(() => null, (err) => err);
     if (warning !== false) {
+      const reduced = window.matchMedia &&
+        window.matchMedia("(prefers-reduced-motion: reduce)").matches;
       show(ui, "consent", { title: "A quick check that you are here", text: EXPLANATION_TEXT,
-        note: warning, buttons: ["start", "cancel"] });
+        note: warning + (reduced ? " " + REDUCED_MOTION_TEXT : ""),
+        buttons: ["start", "cancel"] });
       progress("consent", 0);
       const first = await guard(Promise.race([clicked(ui.start),
         reach.then((err) => err || new Promise(() => {}))]));
