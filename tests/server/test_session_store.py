@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -33,7 +32,8 @@ from facelive.server.session_store import (
     new_token,
     open_store,
 )
-from helpers import FakeClock, free_port
+from helpers import FakeClock
+from helpers.redis_server import redis_server
 
 CHALLENGE = {"nonce": "n-1", "steps": [{"colour": [255, 255, 255], "start_ms": 0,
                                         "duration_ms": 500}], "created_at": 1.0}
@@ -347,41 +347,11 @@ def test_memory_store_fill_attack_keeps_every_call_fast() -> None:
 
 # -- Redis with a small maxmemory --------------------------------------------------------------
 
-def _start_redis(tmp_path, *config: str):
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
-    redis = pytest.importorskip("redis")
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path), "--protected-mode", "yes", *config],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, decode_responses=True)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            return proc, url, client
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def small_redis(tmp_path):
     """A redis-server of its own with ``maxmemory 12mb``; the policy is set by each test."""
-    proc, url, client = _start_redis(tmp_path, "--maxmemory", "12mb")
-    yield url, client
-    client.close()
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with redis_server(tmp_path, "--maxmemory", "12mb") as (url, client):
+        yield url, client
 
 
 def _fill_attack(store: RedisSessionStore, sessions: int) -> tuple[int, int]:

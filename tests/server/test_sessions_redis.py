@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from facelive.server.app import create_app
 from facelive.server.settings import Settings
 from helpers import ConstantTest, FakeClock, free_port
+from helpers.redis_server import redis_server
 from helpers.sessions import (
     DIGESTS,
     KEY,
@@ -161,3 +162,47 @@ def test_one_key_at_its_session_quota_leaves_the_others_alone(
         assert 1 <= int(r.headers["retry-after"]) <= 300  # until its first session expires
         for c in (a, b, a):
             create(c, KEY2)
+
+
+@pytest.mark.slow
+def test_an_attacker_key_cannot_push_another_out_of_a_small_redis(pipeline: Any,
+                                                                  tmp_path: Path) -> None:
+    """Finding: under ``volatile-ttl`` one key's uploads (150 frame hashes each, kept 24 h)
+    evicted the rate counters and another key's session (404); under ``noeviction`` Redis ran
+    out of memory and every key got 503. With the documented configuration (``noeviction``,
+    ``maxmemory`` above the quotas), through the HTTP API: the attacker key fills its session
+    quota and uploads 150 random frames into every session (twice its frame-hash quota); it
+    gets 429 ``quota_exceeded``, never 503; nothing is evicted; the other key's session is still
+    there and it creates new ones."""
+    import os
+
+    with redis_server(tmp_path, "--maxmemory", "12mb",
+                      "--maxmemory-policy", "noeviction") as (url, client):
+        settings = Settings(api_keys=DIGESTS, redis_url=url, key_max_sessions=30,
+                            key_max_frame_hashes=2_000, signing_key=str(tmp_path / "k.pem"))
+        with TestClient(create_app(settings, pipeline)) as c:
+            honest = create(c, KEY2)
+            fetch(c, honest)
+            statuses = []
+            for _ in range(40):
+                r = c.post("/v1/sessions", headers={"authorization": f"Bearer {KEY}"})
+                statuses.append(r.status_code)
+                if r.status_code != 201:
+                    err(r, 429, "quota_exceeded")
+                    continue
+                s = r.json()
+                ch = fetch(c, s)
+                frames = [os.urandom(64) for _ in range(150)]
+                up = upload(c, s, frames, [100.0 * i for i in range(150)], ch.nonce)
+                assert up.status_code == 202, up.text
+            assert statuses.count(201) == 30 and statuses.count(429) == 10
+            assert int(client.info("stats")["evicted_keys"]) == 0
+            assert client.zcard("facelive:tenant:" + honest["aud"] + ":sessions") == 1
+            r = c.get(f"/v1/sessions/{honest['session_id']}/result",
+                      headers={"authorization": f"Bearer {KEY2}"})
+            assert r.status_code == 202 and r.json() == {"status": "pending"}  # not 404
+            fetch(c, create(c, KEY2))  # not 503
+            memory = client.info("memory")
+            assert memory["used_memory"] < memory["maxmemory"]
+            attacker = [k for k in client.scan_iter("facelive:tenant:*:frames")]
+            assert [client.zcard(k) for k in attacker] == [2_000]

@@ -17,7 +17,8 @@ tenant's quota, in both stores, atomically (a Lua script in Redis):
   until its first session expires, while every other tenant still creates sessions;
 * nonces (``tenant_max_nonces``): a nonce is kept only as long as its session can still take an
   upload (the caller's ``ttl_s``, the session's remaining life plus a margin), so a tenant holds
-  at most about one per session; past the quota :class:`QuotaExceeded`;
+  about one per session it holds (the service allows twice as many, for the sessions that made
+  room within the margin); past the quota :class:`QuotaExceeded`;
 * frame hashes (``tenant_max_frames``, and at most ``max_frames_per_session`` per session): the
   SHA-256 of accepted frames, remembered ``ttl_s`` to catch a clip re-sent into another session.
   The check is a tripwire (re-encoding one byte escapes it), so at its quota a tenant forgets its
@@ -384,7 +385,7 @@ class MemorySessionStore(SessionStore):
 
     def __init__(self, *, max_sessions: int = 10_000, max_nonces: int = 20_000,
                  max_frame_hashes: int = 1_000_000, max_counters: int = 100_000,
-                 tenant_max_sessions: int = 1_000, tenant_max_nonces: int = 1_000,
+                 tenant_max_sessions: int = 1_000, tenant_max_nonces: int = 2_000,
                  tenant_max_frames: int = 150_000, max_frames_per_session: int = 150,
                  retain_s: float = 3600.0, clock: Clock = time.time) -> None:
         self.max_sessions = int(max_sessions)
@@ -720,7 +721,7 @@ class RedisSessionStore(SessionStore):
 
     def __init__(self, url: str | None = None, *, client: Any | None = None,
                  prefix: str = "facelive:", retain_s: float = 3600.0,
-                 tenant_max_sessions: int = 1_000, tenant_max_nonces: int = 1_000,
+                 tenant_max_sessions: int = 1_000, tenant_max_nonces: int = 2_000,
                  tenant_max_frames: int = 150_000, max_frames_per_session: int = 150,
                  clock: Clock = time.time, socket_timeout_s: float = 5.0) -> None:
         if client is None:

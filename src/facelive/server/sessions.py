@@ -173,7 +173,7 @@ def open_session_store(settings: Settings, clock: Callable[[], float]) -> Sessio
     an unreachable Redis raises :class:`RuntimeError` with the reason (start-up fails)."""
     store = open_store(settings.redis_url, clock=clock,
                        tenant_max_sessions=settings.key_max_sessions,
-                       tenant_max_nonces=settings.key_max_sessions,
+                       tenant_max_nonces=2 * settings.key_max_sessions,
                        tenant_max_frames=settings.key_max_frame_hashes,
                        max_frames_per_session=settings.session_max_frames)
     ping = getattr(store, "ping", None)
