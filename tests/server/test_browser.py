@@ -4,8 +4,8 @@ Chromium's fake camera plays a Y4M file generated from a face image (a real live
 shared data when present, else ``examples/astronaut.jpg``). When the shipped models are not in the
 repository yet, the server is the same app run with the real pipeline (real face detection) and a
 constant-score stand-in test, so the client is still tested (:mod:`helpers.browser`). The
-screen-flash challenge's client (``facelive.js``) is tested in
-``tests/server/test_sessions_browser.py``.
+screen-flash challenge's client (``facelive.js``), the ``--demo`` page and the page on a server
+with API keys are tested in ``tests/server/test_sessions_browser.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from helpers import EXAMPLE
 from helpers.browser import launch_chromium, run_server, write_y4m
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 VERDICTS = ("live", "spoof", "noface", "unknown")
 
