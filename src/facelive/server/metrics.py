@@ -55,8 +55,9 @@ class Metrics:
 
         self.sessions = Counter(
             "facelive_session_events",
-            "Challenge session events: created, uploaded, results by decision (live, spoof, "
-            "unknown), refusals by error code (refused_<code>)", ["event"], registry=r)
+            "Challenge session events: created, uploaded, abandoned (cancel requests), results "
+            "by decision (live, spoof, unknown), refusals by error code (refused_<code>)",
+            ["event"], registry=r)
 
     def observe_request(self, outcome: str, seconds: float) -> None:
         self.requests.labels(outcome).inc()
