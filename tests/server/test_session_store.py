@@ -311,8 +311,10 @@ def test_memory_store_fill_attack_keeps_every_call_fast() -> None:
     once full (an honest 70-frame upload then took 1.2-1.4 s, session creation up to 1.0 s, for
     24 h). Two attacker keys now upload 150 random frames per session past their frame quota
     and past the store's whole frame capacity (100,000 here); every call stays fast (the bound
-    has a wide margin for a loaded machine: about 1 ms is typical), the honest key's sessions
-    are created, and its remembered frames are not pushed out."""
+    has a wide margin for a loaded machine: a few ms of CPU are typical, timed in thread CPU
+    time, the honest calls with the garbage collector paused as it is not the store's cost), the
+    honest key's sessions are created, and its remembered frames are not pushed out."""
+    import gc
     clock = FakeClock(1_000_000.0)
     store = MemorySessionStore(max_frame_hashes=100_000, tenant_max_frames=60_000,
                                tenant_max_sessions=1_000, clock=clock)
@@ -322,25 +324,31 @@ def test_memory_store_fill_attack_keeps_every_call_fast() -> None:
     slowest = 0.0
     for i in range(800):  # 120,000 attacker frame hashes, 700 sessions of one key
         key = "attacker-1" if i < 700 else "attacker-2"
-        t0 = time.perf_counter()
+        frames = _random_hashes(150)
+        t0 = time.thread_time()
         store.create(f"att-{i}", "h", key, CHALLENGE, clock.t + 300)
         assert store.consume_nonce(f"nonce-{i}", ttl_s=360, tenant=key)
         store.mark_frames_submitted(f"att-{i}")
-        store.record_frames(f"att-{i}", _random_hashes(150), ttl_s=600)
-        slowest = max(slowest, time.perf_counter() - t0)
+        store.record_frames(f"att-{i}", frames, ttl_s=600)
+        slowest = max(slowest, time.thread_time() - t0)
         clock.t += 0.01
     assert store.tenant_usage("attacker-1")["frames"] <= 60_000
     assert len(store._frames) <= 100_000
     timings = []
-    for i in range(1, 6):
-        t0 = time.perf_counter()
-        store.create(f"honest-{i}", "h", "honest", CHALLENGE, clock.t + 300)
-        assert store.consume_nonce(f"honest-nonce-{i}", ttl_s=360, tenant="honest")
-        store.mark_frames_submitted(f"honest-{i}")
-        store.record_frames(f"honest-{i}", _random_hashes(70), ttl_s=600)
-        timings.append(time.perf_counter() - t0)
-    assert max(timings) < 0.25, timings
-    assert slowest < 0.5, slowest
+    gc.disable()
+    try:
+        for i in range(1, 6):
+            frames = _random_hashes(70)
+            t0 = time.thread_time()
+            store.create(f"honest-{i}", "h", "honest", CHALLENGE, clock.t + 300)
+            assert store.consume_nonce(f"honest-nonce-{i}", ttl_s=360, tenant="honest")
+            store.mark_frames_submitted(f"honest-{i}")
+            store.record_frames(f"honest-{i}", frames, ttl_s=600)
+            timings.append(time.thread_time() - t0)
+    finally:
+        gc.enable()
+    assert max(timings) < 0.1, timings  # formerly 1.2-1.4 s (wall), 3.2 s of CPU per 150
+    assert slowest < 0.5, slowest  # formerly 10.7-32 s (wall)
     store.create("replay", "h", "honest", CHALLENGE, clock.t + 300)
     assert store.record_frames("replay", honest, ttl_s=600) == 70  # still remembered
 
@@ -430,3 +438,38 @@ def test_redis_volatile_ttl_without_quotas_lets_one_tenant_evict_others(small_re
     assert evicted > 0
     assert store.hit("key:honest", window_s=60).count == 1, evicted  # evicted: reset
     store.close()
+
+
+def test_memory_ledger_matches_a_plain_model() -> None:
+    """The memory store's expiry heaps (stale items skipped, heaps rebuilt) against a dict
+    scanned in full, over random adds, removals, expiries and oldest-first lookups."""
+    import random
+
+    from facelive.server.session_store import _Ledger
+
+    rnd = random.Random(0)
+    ledger, model = _Ledger(), {}
+    ledger._SLACK = 8  # rebuild the heaps often
+    now = 0.0
+    for _ in range(20_000):
+        op = rnd.random()
+        key, owner = f"k{rnd.randrange(300)}", f"o{rnd.randrange(4)}"
+        if op < 0.5:
+            t = now + rnd.choice([1.0, 2.0, rnd.uniform(0, 50)])
+            ledger.add(key, t, owner)
+            model[key] = (t, owner)
+        elif op < 0.7:
+            ledger.remove(key)
+            model.pop(key, None)
+        elif op < 0.8:
+            now += rnd.uniform(0, 3)
+            gone = set(ledger.expire(now))
+            assert gone == {k for k, (t, _) in model.items() if t <= now}
+            model = {k: v for k, v in model.items() if v[0] > now}
+        else:
+            oldest = ledger.oldest(owner)
+            times = [t for t, o in model.values() if o == owner]
+            assert (oldest[0] if oldest else None) == (min(times) if times else None)
+            assert model.get(oldest[1], (None, owner))[1] == owner if oldest else True
+        assert len(ledger) == len(model)
+        assert ledger.count(owner) == sum(1 for _, o in model.values() if o == owner)
