@@ -323,7 +323,8 @@ def test_escape_cancels_and_tells_the_server(browser: Any, server: tuple[str, st
 
 
 def test_page_on_an_origin_missing_from_cors_origins_says_so(
-        browser: Any, server: tuple[str, str], other_site: str) -> None:
+        browser: Any, server: tuple[str, str], other_site: str, shots: dict[str, Path],
+        tmp_path: Path) -> None:
     url, _ = server
     session = new_session(url)
     page, errors, _ = open_page(browser)
@@ -333,6 +334,7 @@ def test_page_on_an_origin_missing_from_cors_origins_says_so(
     text = outcome_text(page, 20_000)
     assert "This page cannot reach the verification service" in text, text
     assert "CORS settings: --cors-origins" in text, text
+    screenshot(page, shots, "cors", tmp_path)
     assert camera_requests(page) == 0  # told before any camera prompt
     page.click("[data-facelive=close]")
     page.wait_for_function("() => window.outcome !== null", timeout=10_000)

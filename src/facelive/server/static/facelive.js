@@ -105,9 +105,9 @@ async function unreachable(server) {
     try {
       await fetch(apiUrl(server, "/healthz"), { mode: "no-cors", cache: "no-store",
         credentials: "omit" });
-      return new FaceliveError("cors", "This page cannot reach the verification service: it " +
-        "does not accept requests from this page's address (check the site's CORS settings: " +
-        "--cors-origins).");
+      return new FaceliveError("cors", "This page cannot reach the verification service: the " +
+        "service does not accept requests from this page's address (check the site's CORS " +
+        "settings: --cors-origins).");
     } catch (err) {
       // not reachable at all
     }
@@ -225,8 +225,10 @@ export function outcomeText(outcome) {
   const code = e.code || "";
   if (code === "cancelled") return ["Cancelled", e.message];
   if (code === "camera") return ["The camera could not be used", e.message];
-  if (code === "cors" || code === "network") {
-    return ["This page cannot reach the verification service", e.message];
+  if (code === "cors" || code === "network") { // the message without the title's words
+    return ["This page cannot reach the verification service",
+      String(e.message || "").replace(/^This page cannot reach the verification service[.:]\s*/, "")
+        .replace(/^./, (c) => c.toUpperCase()) || "Please try again."];
   }
   if (code === "unsafe_challenge") {
     return ["The check was stopped for your safety",
