@@ -181,7 +181,9 @@ def test_liveness_multipart_answers_the_first_image_or_a_4xx(
 @given(st.binary(max_size=400), st.sampled_from([CTYPE, "multipart/form-data",
                                                  "multipart/form-data; boundary=",
                                                  "multipart/form-data; boundary=" + "b" * 300,
-                                                 'multipart/form-data; boundary="a b"']))
+                                                 'multipart/form-data; boundary="a b"'])
+       | st.text(st.characters(max_codepoint=255), max_size=80).map(  # a header is latin-1
+           lambda params: "multipart/form-data;" + params))
 @example(b"--" + BOUNDARY.encode() + b"\r\n" + b"X: y\r\n" * 20 + b"\r\n", CTYPE)
 def test_multipart_from_any_bytes(body: bytes, ctype: str) -> None:
     for parse in (lambda: parse_multipart(body, ctype), lambda: _frames_upload(body, ctype, 5)):
