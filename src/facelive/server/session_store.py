@@ -206,10 +206,11 @@ class Counter:
 
 
 class SessionStore(abc.ABC):
-    """The interface; see the module docstring. Implementations are thread-safe.
+    """The interface; see the module docstring. Implementations are thread-safe and take these
+    limits as keyword arguments.
 
-    Parameters (of both implementations)
-    ------------------------------------
+    Attributes
+    ----------
     tenant_max_sessions : int
         Sessions one tenant may hold (live, plus expired ones retained for 410).
     tenant_max_nonces : int
