@@ -28,6 +28,7 @@ from helpers import REPO, jpeg, subprocess_env
 from helpers.sessions import (
     DIGESTS,
     KEY,
+    KEY2,
     auth,
     clip,
     fetch,
@@ -37,6 +38,8 @@ from helpers.sessions import (
 )
 
 pytestmark = pytest.mark.slow
+
+SESSIONS_PER_KEY = 10
 
 
 def _bench() -> ModuleType:
@@ -71,7 +74,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     keys = tmp / "api-keys"
     keys.write_text("\n".join(DIGESTS) + "\n")
     args = bench.replica_args(redis_url, key, "--api-keys-file", str(keys),
-                              "--pipeline-workers", "1")
+                              "--pipeline-workers", "1", "--sessions-per-key",
+                              str(SESSIONS_PER_KEY), "--session-window", "600")
     replicas = [bench.start_server(tmp, name, *args) for name in ("a", "b")]
     front = None
     try:
@@ -124,6 +128,14 @@ def test_a_session_created_on_one_replica_completes_on_the_other(cluster: Cluste
         # and replica a reads the same result from the shared store
         assert a.get(f"/v1/sessions/{s['session_id']}/result",
                      headers=auth(KEY)).json()["token"] == body["token"]
+
+
+def test_a_tenant_gets_its_session_quota_once_across_replicas(cluster: Cluster) -> None:
+    a, b = (httpx.Client(base_url=r.url, timeout=30) for r in cluster.replicas)
+    with a, b:
+        answers = Counter((a if i % 2 else b).post("/v1/sessions", headers=auth(KEY2)).status_code
+                          for i in range(3 * SESSIONS_PER_KEY))
+    assert answers == Counter({201: SESSIONS_PER_KEY, 429: 2 * SESSIONS_PER_KEY}), answers
 
 
 def test_killing_a_replica_under_load_loses_no_request_and_no_session(cluster: Cluster) -> None:
