@@ -188,11 +188,17 @@ def decode_image(
     min_side: int = MIN_SIDE,
     max_aspect_ratio: float | None = MAX_ASPECT_RATIO,
     name: str = "image",
+    fit_pixels: int | None = None,
 ) -> np.ndarray:
     """Decode encoded image bytes to a BGR uint8 array (see the module docstring).
 
     The size limits (``min_side``, ``max_pixels``, ``max_aspect_ratio``) are checked on the
     header's declared size before any pixel is decoded, and again on the decoded array.
+
+    With ``fit_pixels``, the decoded array has at most that many pixels: a JPEG declared larger
+    is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling, the largest scale that
+    fits: the full-size image is never in memory); any other image larger than ``fit_pixels``
+    raises :class:`~facelive.errors.ImageTooLargeError` before decoding.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"{name}: expected bytes, got {type(data).__name__}")
@@ -210,7 +216,11 @@ def decode_image(
         width, height = img.size
         _check_size(width, height, max_pixels=max_pixels, min_side=min_side,
                     max_aspect_ratio=max_aspect_ratio)
-        out = _decode_jpeg_fast(raw, img)
+        out = None
+        if fit_pixels is not None and width * height > fit_pixels:
+            _reduce_on_decode(img, fit_pixels, name)
+        else:
+            out = _decode_jpeg_fast(raw, img)
         if out is None:
             img.load()
             if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
@@ -233,7 +243,28 @@ def decode_image(
         raise ImageTooLargeError(f"{name}: not enough memory to decode the image") from None
     h, w = out.shape[:2]
     _check_size(w, h, max_pixels=max_pixels, min_side=min_side, max_aspect_ratio=max_aspect_ratio)
+    if fit_pixels is not None and w * h > fit_pixels:  # an EXIF rotation cannot grow it
+        raise ImageTooLargeError(f"{name}: decoded at {w}x{h}, over {fit_pixels} pixels")
     return out
+
+
+def _reduce_on_decode(img: Image.Image, fit_pixels: int, name: str) -> None:
+    """Set ``img`` (header read, nothing decoded) to decode at the largest of 1/2, 1/4 or 1/8 of
+    its size that has at most ``fit_pixels`` pixels (JPEG DCT scaling, Pillow's ``draft``);
+    :class:`ImageTooLargeError` when it is not a JPEG or even 1/8 is too large."""
+    width, height = img.size
+    for d in (2, 4, 8):
+        if -(-width // d) * -(-height // d) <= fit_pixels:
+            break
+    else:
+        d = 0
+    if d and img.format in ("JPEG", "MPO"):
+        img.draft(img.mode, (max(1, width // d), max(1, height // d)))
+    if img.size[0] * img.size[1] > fit_pixels:
+        how = "even at 1/8 of its size" if img.format in ("JPEG", "MPO") else (
+            "only a JPEG is decoded reduced")
+        raise ImageTooLargeError(f"{name}: image is {width}x{height}, over {fit_pixels} pixels "
+                                 f"({how})")
 
 
 def load_image(

@@ -56,6 +56,7 @@ The checks
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Sequence
@@ -67,6 +68,7 @@ import numpy as np
 
 from facelive.challenge.sequence import NEUTRAL, PALETTE, Challenge, srgb_to_linear
 from facelive.encoding import sha256_hex
+from facelive.imageio import MAX_ASPECT_RATIO
 
 if TYPE_CHECKING:
     from facelive.face.detection import FaceDetector
@@ -76,7 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChallengeReport", "VerifyParams", "verify_challenge", "check_timing",
            "colour_response", "region_means", "homography_residual", "shape_distance",
-           "decode_frames"]
+           "decode_frames", "prechecks", "Budget", "OverBudget"]
 
 # Face Mesh vertex indices of the eye corners (MediaPipe canonical mesh): inter-ocular distance.
 _EYE_OUTER = (33, 263)
@@ -89,6 +91,7 @@ class VerifyParams:
     # timing
     min_frames: int = 12
     max_frames: int = 150
+    max_duplicate_share: float = 0.5  # share of frames byte-identical to an earlier one
     min_fps: float = 5.0
     max_fps: float = 60.0
     min_gap_ms: float = 5.0
@@ -146,6 +149,11 @@ class ChallengeReport:
         The :class:`VerifyParams` used.
     ms : float, optional
         The verification's duration.
+    stopped : str, optional
+        The decisive check that ended the verification before every check ran (``"timing"``,
+        ``"duplicate_frames"``: before any frame was decoded; ``"budget"``: the wall-clock budget
+        ran out), ``None`` when every check ran; the checks not run say ``"status":
+        "not_run"``.
     """
 
     decision: str
@@ -163,6 +171,7 @@ class ChallengeReport:
     frames_sha256: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     ms: float = 0.0
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report as JSON-able data."""
@@ -182,6 +191,7 @@ class ChallengeReport:
             "frames_sha256": list(self.frames_sha256),
             "params": self.params,
             "ms": round(self.ms, 3),
+            "stopped": self.stopped,
         }
 
     def scores(self) -> dict[str, float | None]:
@@ -199,9 +209,9 @@ class ChallengeReport:
     def checks(self) -> dict[str, bool | None]:
         """Each check's pass/fail (``None``: not run or not applicable) and ``weak``."""
         return {
-            "timing": bool(self.timing.get("passed")),
-            "faces": bool(self.faces.get("passed")),
-            "continuity": bool(self.continuity.get("passed")),
+            "timing": _passed(self.timing),
+            "faces": _passed(self.faces),
+            "continuity": _passed(self.continuity),
             "colour": self.colour.get("passed"),
             "passive": self.passive.get("passed"),
             "planarity": (self.planarity.get("passed")
@@ -259,23 +269,139 @@ class ChallengeReport:
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def decode_frames(frames: Sequence[Any]) -> tuple[list[np.ndarray], list[str]]:
+class OverBudget(Exception):
+    """The verification's wall-clock budget ran out; ``stage`` names what it was doing."""
+
+    def __init__(self, stage: str, budget_s: float) -> None:
+        super().__init__(f"verification stopped at its {budget_s:g} s budget ({stage})")
+        self.stage = stage
+
+
+class Budget:
+    """A wall-clock budget of ``seconds`` (``None``: unlimited) from its creation; :meth:`check`
+    raises :class:`OverBudget` once it has run out."""
+
+    def __init__(self, seconds: float | None, clock: Any = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = None if seconds is None else clock() + float(seconds)
+
+    def check(self, stage: str) -> None:
+        if self._end is not None and self._clock() > self._end:
+            raise OverBudget(stage, float(self.seconds or 0.0))
+
+
+def _encoded(frames: Sequence[Any]) -> list[Any]:
+    """Frames given as paths read to bytes (arrays and bytes kept as they are)."""
+    out = []
+    for f in frames:
+        if isinstance(f, (np.ndarray, bytes)):
+            out.append(f)
+        elif isinstance(f, (bytearray, memoryview)):
+            out.append(bytes(f))
+        else:
+            with open(os.fspath(f), "rb") as fh:
+                out.append(fh.read())
+    return out
+
+
+def decode_frames(frames: Sequence[Any], *, max_pixels: int | None = None,
+                  max_aspect_ratio: float | None = MAX_ASPECT_RATIO,
+                  budget: Budget | None = None) -> tuple[list[np.ndarray], list[str]]:
     """Decode frames given as BGR arrays, encoded bytes or paths; returns the images and the
-    SHA-256 of each encoded frame (empty when arrays were given). Raises
-    :class:`facelive.errors.ImageError` on an unreadable frame."""
-    from facelive.imageio import load_image
+    SHA-256 of each encoded frame (empty when arrays were given).
+
+    With ``max_pixels`` every encoded frame is decoded at most that large: a larger JPEG at 1/2,
+    1/4 or 1/8 of its size (DCT scaling, never in memory at full size), any other larger image
+    refused (:func:`facelive.imageio.decode_image`'s ``fit_pixels``); ``max_aspect_ratio``
+    applies to the declared size. ``budget`` is checked before each frame (:class:`OverBudget`).
+    Raises :class:`facelive.errors.ImageError` on an unreadable or refused frame."""
+    from facelive.imageio import MAX_PIXELS, decode_image
 
     images, hashes = [], []
-    for f in frames:
+    for i, f in enumerate(_encoded(frames)):
+        if budget is not None:
+            budget.check("decoding the frames")
         if isinstance(f, np.ndarray):
             images.append(f)
             continue
-        data = f if isinstance(f, (bytes, bytearray)) else open(os.fspath(f), "rb").read()
-        hashes.append(sha256_hex(data))
-        images.append(load_image(bytes(data)))
+        hashes.append(sha256_hex(f))
+        if max_pixels is None:
+            images.append(decode_image(f, max_pixels=MAX_PIXELS, name=f"frame {i}"))
+        else:  # up to 1/8 per side: 64 times the decoded size may be declared (JPEG only)
+            images.append(decode_image(f, max_pixels=64 * max_pixels, fit_pixels=max_pixels,
+                                       max_aspect_ratio=max_aspect_ratio, name=f"frame {i}"))
     if hashes and len(hashes) != len(images):
         hashes = []  # mixed input: no complete record
     return images, hashes
+
+
+def _declared_size(frame: Any, name: str) -> tuple[int, int]:
+    """``(width, height)`` of an array, or of an encoded frame as its header declares it (after
+    the EXIF orientation; nothing decoded). Raises :class:`facelive.errors.ImageError` when the
+    header is not an image's."""
+    if isinstance(frame, np.ndarray):
+        return int(frame.shape[1]), int(frame.shape[0])
+    from PIL import Image, UnidentifiedImageError
+
+    from facelive.errors import EmptyImageError, UnsupportedImageError
+
+    if not frame:
+        raise EmptyImageError(f"{name}: empty file")
+    try:
+        with Image.open(io.BytesIO(frame)) as img:
+            w, h = img.size
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated a quarter turn
+                w, h = h, w
+            return int(w), int(h)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        raise UnsupportedImageError(f"{name}: not a recognised image file") from None
+
+
+def prechecks(frames: Sequence[Any], ts: np.ndarray, challenge: Challenge,
+              params: VerifyParams, elapsed_ms: float | None = None
+              ) -> tuple[dict[str, Any], str | None]:
+    """The checks made before any frame is decoded: the timing (:func:`check_timing`: frame
+    count, spacing, rate, coverage, the server's clock), frames repeated byte for byte within
+    the clip (more than ``max_duplicate_share`` of them) and the declared frame sizes (one size
+    for the whole clip; an unreadable header raises :class:`facelive.errors.ImageError`).
+
+    Returns
+    -------
+    timing : dict
+        :func:`check_timing`'s result with ``duplicate_frames`` and, for a size change, the
+        problem ``"the frame size changes within the clip"``.
+    stopped : str or None
+        The first decisive failure (``"timing"``, ``"duplicate_frames"``, ``"frame_size"``),
+        ``None`` when the clip may be decoded.
+    """
+    timing = check_timing(ts, challenge, params, elapsed_ms)
+    if not timing["passed"]:
+        return timing, "timing"
+    seen: set[str] = set()
+    repeated = 0
+    for f in frames:
+        digest = sha256_hex(f.tobytes() + repr(f.shape).encode()
+                            if isinstance(f, np.ndarray) else f)
+        repeated += digest in seen
+        seen.add(digest)
+    timing["duplicate_frames"] = repeated
+    if repeated > params.max_duplicate_share * len(frames):
+        timing["problems"].append(f"{repeated} of {len(frames)} frames repeat an earlier frame "
+                                  f"byte for byte (at most {params.max_duplicate_share:.0%})")
+        timing["passed"] = False
+        return timing, "duplicate_frames"
+    sizes = {_declared_size(f, f"frame {i}") for i, f in enumerate(frames)}
+    if len(sizes) > 1:
+        timing["problems"].append("the frame size changes within the clip")
+        timing["passed"] = False
+        return timing, "frame_size"
+    return timing, None
+
+
+def _passed(check: dict[str, Any]) -> bool | None:
+    """A check's ``passed`` as a bool, ``None`` when it was not run."""
+    return None if check.get("status") == "not_run" else bool(check.get("passed"))
 
 
 # -- timing ------------------------------------------------------------------------------------
@@ -467,8 +593,17 @@ def verify_challenge(
     mesher: FaceMesher | None = None,
     params: VerifyParams | None = None,
     elapsed_ms: float | None = None,
+    max_frame_pixels: int | None = None,
+    max_aspect_ratio: float | None = MAX_ASPECT_RATIO,
+    budget_s: float | None = None,
 ) -> ChallengeReport:
     """Check a challenge clip; see the module docstring for the checks.
+
+    The verification stops at the first decisive failure found before decoding any frame
+    (:func:`prechecks`: timing, frames repeated within the clip, a frame size that changes):
+    the decision is then ``spoof``, ``stopped`` names the check and the checks not run say
+    ``"status": "not_run"``. Past ``budget_s`` it stops where it is with the decision
+    ``unknown`` (``stopped="budget"``).
 
     Parameters
     ----------
@@ -490,6 +625,13 @@ def verify_challenge(
         The bounds and thresholds (default: :class:`VerifyParams`'s).
     elapsed_ms : float, optional
         The server's own time between issuing the challenge and receiving the frames.
+    max_frame_pixels : int, optional
+        Largest decoded frame (a larger JPEG is decoded reduced: :func:`decode_frames`);
+        ``None``: the library's image limits.
+    max_aspect_ratio : float, optional
+        Largest long side / short side of a frame.
+    budget_s : float, optional
+        Wall-clock seconds for the whole verification (``None``: unlimited).
 
     Returns
     -------
@@ -516,9 +658,24 @@ def verify_challenge(
         ts = np.asarray([float(t) for t in timestamps_ms], np.float64)
     except (TypeError, ValueError):
         raise ValueError("timestamps must be numbers") from None
-    images, hashes = decode_frames(frames)
-    shapes = {im.shape for im in images}
+    budget = Budget(budget_s)
+    frames = _encoded(frames)
+    hashes = [] if any(isinstance(f, np.ndarray) for f in frames) else [
+        sha256_hex(f) for f in frames]
+    timing, stopped = prechecks(frames, ts, ch, params, elapsed_ms)
+    if stopped is not None:
+        return _stopped_report(ch, len(frames), timing, hashes, params, "spoof",
+                               ["implausible timing: " + "; ".join(timing["problems"])],
+                               stopped, t0)
+    try:
+        images, _ = decode_frames(frames, max_pixels=max_frame_pixels,
+                                  max_aspect_ratio=max_aspect_ratio, budget=budget)
+    except OverBudget as exc:
+        return _stopped_report(ch, len(frames), timing, hashes, params, "unknown", [str(exc)],
+                               "budget", t0)
+    del frames
 
+    over: OverBudget | None = None
     own_detector = detector is None
     own_mesher = mesher is None
     if detector is None:
@@ -530,20 +687,22 @@ def verify_challenge(
 
         mesher = FaceMesher()
     try:
-        timing = check_timing(ts, ch, params, elapsed_ms)
-        if len(shapes) > 1:
-            timing["problems"].append("the frame size changes within the clip")
-            timing["passed"] = False
-        faces, boxes, marks = _faces(images, detector, mesher, params)
+        faces, boxes, marks = _faces(images, detector, mesher, params, budget)
+        budget.check("the face checks")
         continuity = _continuity(boxes, marks, params)
         colour = _colour(images, boxes, ts, ch, params)
         passive = _passive(images, boxes, ts, ch, colour.get("latency_ms"), pipeline, params)
         planarity = _planarity(marks, params)
+    except OverBudget as exc:
+        over = exc
     finally:
         if own_detector:
             detector.close()
         if own_mesher:
             mesher.close()
+    if over is not None:
+        return _stopped_report(ch, len(images), timing, hashes, params, "unknown", [str(over)],
+                               "budget", t0)
 
     reasons: list[str] = []
     undecided = False
@@ -572,7 +731,22 @@ def verify_challenge(
         params=asdict(params), ms=(time.perf_counter() - t0) * 1e3)
 
 
-def _faces(images: list[np.ndarray], detector: Any, mesher: Any, params: VerifyParams
+def _stopped_report(ch: Challenge, frames: int, timing: dict[str, Any], hashes: list[str],
+                    params: VerifyParams, decision: str, reasons: list[str], stopped: str,
+                    t0: float) -> ChallengeReport:
+    """The report of a verification that ended at ``stopped``: the checks not run say so."""
+    def not_run() -> dict[str, Any]:
+        return {"status": "not_run", "passed": None, "required": False, "score": None}
+
+    return ChallengeReport(
+        decision=decision, reasons=reasons, mode=ch.mode, weak=ch.mode != "flash",
+        nonce=ch.nonce, frames=frames, timing=timing, faces=not_run(), continuity=not_run(),
+        colour=not_run(), passive=not_run(), planarity=not_run(), frames_sha256=hashes,
+        params=asdict(params), ms=(time.perf_counter() - t0) * 1e3, stopped=stopped)
+
+
+def _faces(images: list[np.ndarray], detector: Any, mesher: Any, params: VerifyParams,
+           budget: Budget | None = None
            ) -> tuple[dict[str, Any], list[FaceBox | None], list[np.ndarray | None]]:
     from facelive.face.mesh import MeshNotFound
 
@@ -580,6 +754,8 @@ def _faces(images: list[np.ndarray], detector: Any, mesher: Any, params: VerifyP
     marks: list[np.ndarray | None] = []
     multi, counts = [], []
     for i, im in enumerate(images):
+        if budget is not None:
+            budget.check("finding the faces")
         found = detector.detect_all(im)
         counts.append(len(found))
         if len(found) > 1:

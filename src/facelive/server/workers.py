@@ -15,12 +15,15 @@ pipeline in ``size`` processes started with the ``spawn`` context (MediaPipe, ON
   still running there) is replaced once it has answered, so the overrun stops using CPU;
 - a process that dies (crash, OOM killer) answers 500 ``internal_error`` and is replaced.
 
-The same processes verify challenge clips (:class:`ChallengeJob`, :meth:`WorkerPool.verify`):
-the frames are decoded there with the session limits and checked by
+Challenge clips are verified the same way (:class:`ChallengeJob`, :meth:`WorkerPool.verify`),
+in a pool of their own (``verify_slots`` processes, started with a CPU priority ``nice`` lower
+than the ``/v1/liveness`` processes': :mod:`facelive.server.state`):
 :func:`facelive.challenge.verify.verify_challenge` with the process's pipeline and a face
-detector and mesh kept for the process's life, under ``verify_timeout_s`` and the same memory
-limit. :func:`run_challenge` is that job, also run in a thread for a pipeline object given to
-the app.
+detector and mesh kept for the process's life stops at the first decisive failure before
+decoding a frame, decodes the frames at most ``session_frame_max_pixels`` each (larger JPEGs
+reduced on decode), gives up with a signed ``unknown`` past ``verify_budget_s`` and is killed
+past ``verify_timeout_s`` or the memory limit. :func:`run_challenge` is that job, also run in a
+thread for a pipeline object given to the app.
 
 Replacements start in the background; until one is ready the pool has one process fewer, and a
 request waits at most ``job_timeout_s`` for a free process (else 503 ``overloaded``). Every
@@ -151,35 +154,37 @@ def _face_tools() -> tuple[Any, Any]:
 
 def run_challenge(pipeline: LivenessPipeline, job: ChallengeJob, settings: Settings
                   ) -> dict[str, Any]:
-    """Decode the frames (``session_frame_max_pixels``, ``max_aspect_ratio``) and verify the
-    clip; returns the outcome, JSON-able: ``decision``, ``reasons``, ``scores``, ``checks``,
-    ``threshold``, ``models`` (``pipeline.info()``), ``latency_ms`` and ``ms``. A frame that
-    does not decode gives ``unknown`` with the reason (nothing is raised for a client's data).
+    """Verify the clip (:func:`~facelive.challenge.verify.verify_challenge`: the checks that
+    need no pixels first, then the frames decoded at most ``session_frame_max_pixels`` each,
+    ``max_aspect_ratio``, within ``verify_budget_s``); returns the outcome, JSON-able:
+    ``decision``, ``reasons``, ``scores``, ``checks``, ``threshold``, ``models``
+    (``pipeline.info()``), ``latency_ms``, ``stopped`` (the check that ended it early, or
+    ``None``) and ``ms``. A frame that does not decode gives ``unknown`` with the reason
+    (nothing is raised for a client's data).
     """
     from facelive.challenge.verify import verify_challenge
-    from facelive.imageio import decode_image
 
     t0 = time.perf_counter()
     models = pipeline.info()
     threshold = getattr(pipeline, "threshold", None)
-    try:
-        images = [decode_image(f, max_pixels=settings.session_frame_max_pixels,
-                               max_aspect_ratio=settings.max_aspect_ratio, name=f"frame {i}")
-                  for i, f in enumerate(job.frames)]
-    except ImageError as exc:
-        return jsonable({"decision": "unknown", "reasons": [f"unreadable frame: {exc.message}"],
-                         "scores": {}, "checks": {"frames": False}, "threshold": threshold,
-                         "models": models, "latency_ms": None,
-                         "ms": (time.perf_counter() - t0) * 1e3})
     if not callable(getattr(pipeline, "check_frame", None)) or threshold is None:
         raise TypeError("the pipeline cannot score frames for the challenge (it needs "
                         "check_frame() and threshold, as facelive.pipeline.Pipeline has)")
     detector, mesher = _face_tools()
-    report = verify_challenge(images, job.timestamps_ms, job.challenge, pipeline=pipeline,
-                              detector=detector, mesher=mesher, elapsed_ms=job.elapsed_ms)
-    del images
+    try:
+        report = verify_challenge(job.frames, job.timestamps_ms, job.challenge,
+                                  pipeline=pipeline, detector=detector, mesher=mesher,
+                                  elapsed_ms=job.elapsed_ms,
+                                  max_frame_pixels=settings.session_frame_max_pixels,
+                                  max_aspect_ratio=settings.max_aspect_ratio,
+                                  budget_s=settings.verify_budget_s)
+    except ImageError as exc:
+        return jsonable({"decision": "unknown", "reasons": [f"unreadable frame: {exc.message}"],
+                         "scores": {}, "checks": {"frames": False}, "threshold": threshold,
+                         "models": models, "latency_ms": None, "stopped": "frames",
+                         "ms": (time.perf_counter() - t0) * 1e3})
     return jsonable({**report.outcome(threshold), "models": models,
-                     "latency_ms": report.colour.get("latency_ms"),
+                     "latency_ms": report.colour.get("latency_ms"), "stopped": report.stopped,
                      "ms": (time.perf_counter() - t0) * 1e3})
 
 
@@ -202,10 +207,13 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_main(conn: Connection, settings: Settings, loader: Callable[[Settings], Any],
-                 parent: int) -> None:
-    """Body of a pipeline process: load, report ``ready`` (or ``failed``), then serve jobs."""
+                 parent: int, nice: int = 0) -> None:
+    """Body of a pipeline process: lower its CPU priority by ``nice``, load, report ``ready``
+    (or ``failed``), then serve jobs."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the server's to handle
+    if nice > 0 and hasattr(os, "nice"):
+        os.nice(nice)
     from facelive.runtime import tune_process
 
     tune_process(filter_stderr=False)
@@ -280,16 +288,18 @@ class WorkerPool:
     ``loader(settings)`` builds the pipeline in each process; it must be importable by name
     (a module-level function), since processes are spawned. :meth:`start` blocks until every
     process is ready and raises :class:`FaceliveError` (code ``model_error``) with the first
-    process's reason when one cannot load.
+    process's reason when one cannot load. ``nice`` lowers the processes' CPU priority (the
+    verification pool's, so that clips yield the CPU to ``/v1/liveness``).
     """
 
     def __init__(self, settings: Settings, size: int | None = None,
                  loader: Callable[[Settings], Any] = load_pipeline,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, nice: int = 0) -> None:
         self.settings = settings
         self.size = max(1, size if size is not None else pool_size(settings))
         self.loader = loader
         self.metrics = metrics
+        self.nice = nice
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
@@ -307,7 +317,8 @@ class WorkerPool:
         (None, reason)."""
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=_worker_main, name="facelive-pipeline", daemon=True,
-                                 args=(child_end, self.settings, self.loader, os.getpid()))
+                                 args=(child_end, self.settings, self.loader, os.getpid(),
+                                       self.nice))
         proc.start()
         child_end.close()
         worker = _Worker(proc, parent_end)
