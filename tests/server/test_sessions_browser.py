@@ -56,6 +56,7 @@ RAW_SCORE = re.compile(r"\d\.\d")  # a score or threshold such as 0.93 must neve
 # asks "the site's backend" (/a-site/result/{id}, answered by the test with the API key).
 SITE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>a site</title></head>
 <body><h1>A site's own page</h1>
+<div id="box" style="width: 480px; height: 360px"></div>
 <script type="module">
 import { faceliveCheck } from "MODULE";
 async function siteResult(sessionId) {
@@ -68,7 +69,9 @@ async function siteResult(sessionId) {
 }
 window.run = (args) => {
   window.outcome = null;
-  faceliveCheck({ ...args, result: siteResult }).then(
+  window.controller = new AbortController();  // the page's own way to cancel
+  const element = args.element ? document.getElementById(args.element) : null;
+  faceliveCheck({ ...args, element, result: siteResult, signal: window.controller.signal }).then(
     (r) => { window.outcome = r; },
     (e) => { window.outcome = { error: e.code, message: e.message }; });
 };
@@ -301,6 +304,7 @@ def test_escape_cancels_and_tells_the_server(browser: Any, server: tuple[str, st
     assert "Your device asks for reduced motion" in layer_text(page)
     page.click("[data-facelive=start]")
     during_colours(page)
+    assert page.evaluate("() => document.fullscreenElement.dataset.facelive") == "layer"
     with page.expect_response(lambda r: r.url.endswith("/cancel"), timeout=15_000) as told:
         page.keyboard.press("Escape")
     text = outcome_text(page, 15_000)
@@ -415,5 +419,32 @@ def test_page_without_demo_says_that_an_api_key_is_needed(browser: Any,
     sent = [u for _, u in requests if u.endswith("/v1/liveness")]
     page.wait_for_timeout(1500)
     assert len([u for _, u in requests if u.endswith("/v1/liveness")]) == len(sent) == 1
+    assert not errors, errors
+    page.close()
+
+
+def test_page_cancels_through_its_signal_and_shows_its_own_outcome(
+        browser: Any, server: tuple[str, str]) -> None:
+    """``signal`` cancels like the button (the server is told); with ``showOutcome: false`` the
+    layer closes at once and the promise settles without waiting for Close; with ``element``
+    the colours play over that element, not full screen."""
+    url, _ = server
+    session = new_session(url)
+    page, errors, _ = open_page(browser)
+    site_page(page, url)
+    page.evaluate("(a) => window.run(a)", {"server": url, "sessionId": session["session_id"],
+                                           "clientToken": session["client_token"],
+                                           "showOutcome": False, "element": "box"})
+    through_consent(page)
+    page.click("[data-facelive=start]")
+    during_colours(page)
+    assert page.evaluate("() => document.querySelector('[data-facelive=layer]')"
+                         ".parentElement.id") == "box"
+    assert page.evaluate("() => document.fullscreenElement") is None
+    with page.expect_response(lambda r: r.url.endswith("/cancel"), timeout=15_000):
+        page.evaluate("() => window.controller.abort()")
+    page.wait_for_function("() => window.outcome !== null", timeout=10_000)
+    assert page.evaluate("() => window.outcome.error") == "cancelled"
+    assert page.query_selector("[data-facelive=layer]") is None
     assert not errors, errors
     page.close()
