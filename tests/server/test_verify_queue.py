@@ -163,6 +163,9 @@ def test_a_flood_of_clips_never_takes_the_liveness_slots(tmp_path: Path) -> None
         err(r, 503, "verify_busy")
         assert r.headers["retry-after"] == "1"
         assert state.in_flight == 0  # no clip holds a /v1/liveness slot
+        gauge = state.metrics.registry.get_sample_value
+        assert gauge("facelive_clip_verifications", {"state": "running"}) == 1
+        assert gauge("facelive_clip_verifications", {"state": "waiting"}) == 2
         for _ in range(10):  # both liveness slots answer while the queue is full
             res = c.post("/v1/liveness", content=jpeg(),
                          headers={"content-type": "image/jpeg", **auth(KEY)})
@@ -245,6 +248,7 @@ def test_a_result_signed_while_the_store_is_down_is_kept_and_stored_later(
         store.down = True
         res = c.get(f"/v1/sessions/{sid}/result", headers=auth(KEY))
         assert res.status_code == 200, res.text
+        assert state.metrics.registry.get_sample_value("facelive_session_results_held") == 1
         token = res.json()["token"]
         assert payload(token)["sid"] == sid and res.json()["decision"] == "live"
         err(c.get(f"/v1/sessions/{sid}/result", headers=auth(KEY2)), 403, "forbidden")

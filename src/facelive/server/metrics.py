@@ -58,6 +58,14 @@ class Metrics:
             "Challenge session events: created, uploaded, abandoned (cancel requests), results "
             "by decision (live, spoof, unknown), refusals by error code (refused_<code>)",
             ["event"], registry=r)
+        self.verifications = Gauge(
+            "facelive_clip_verifications",
+            "Challenge clips admitted for verification in this server process, by state "
+            "(waiting for a slot, running)", ["state"], registry=r)
+        self.held_results = Gauge(
+            "facelive_session_results_held",
+            "Signed results this server process holds because the session store has not taken "
+            "them yet (retried in the background)", registry=r)
 
     def observe_request(self, outcome: str, seconds: float) -> None:
         self.requests.labels(outcome).inc()

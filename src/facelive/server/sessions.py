@@ -497,6 +497,11 @@ class SessionService:
         with self._held_lock:
             self._held.pop(session_id, None)
 
+    def held_count(self) -> int:
+        """Results this process holds for the store."""
+        with self._held_lock:
+            return len(self._held)
+
     def held(self, session_id: str) -> Session | None:
         """The session with its result when this process holds a result the store has not
         taken yet, else ``None``."""

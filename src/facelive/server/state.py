@@ -102,8 +102,10 @@ class ServiceState:
                         "--operator-keys-file): /metrics and /v1/info answer 403")
         self.rate_limits = RateLimits.from_settings(s)
         self.uploads = UploadBudget(s.upload_buffer_bytes, s.retry_after_s)
-        self.verifications = VerifyQueue(s.verify_slots, s.verify_queue, s.verify_per_key,
-                                         s.retry_after_s)
+        queue = self.verifications = VerifyQueue(s.verify_slots, s.verify_queue,
+                                                 s.verify_per_key, s.retry_after_s)
+        self.metrics.verifications.labels("waiting").set_function(lambda: queue.waiting)
+        self.metrics.verifications.labels("running").set_function(lambda: queue.running)
 
     # -- lifetime ------------------------------------------------------------------------
     async def start(self, load: Any = load_pipeline) -> None:
@@ -196,8 +198,9 @@ class ServiceState:
                         "sessions_disabled")
             return
         store = open_session_store(s, self.clock)
-        self.sessions = SessionService(s, store, open_signer(s), self.clock,
-                                       keys_enabled=self.api_keys.enabled)
+        service = self.sessions = SessionService(s, store, open_signer(s), self.clock,
+                                                 keys_enabled=self.api_keys.enabled)
+        self.metrics.held_results.set_function(service.held_count)
         log.info("challenge sessions on (store: %s; signing key id %s)%s",
                  "redis" if s.redis_url else "memory", self.sessions.signer.kid,
                  "; DEMO MODE: /demo endpoints show the verdict to the browser, never use it "
