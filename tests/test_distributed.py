@@ -63,6 +63,10 @@ def test_ordered_map_keeps_order_and_reads_input_lazily(thread_client) -> None:
     assert out == [x * x for x in range(60)]
     assert stats.chunks == 20 and stats.peak_in_flight <= 4
     assert sum(done) == 60
+    # a second run with the same stats (evaluate scores the threshold split after the test split)
+    assert list(ordered_map(thread_client, _slow_square, range(7), chunk_size=3, window=2,
+                            stats=stats)) == [x * x for x in range(7)]
+    assert stats.chunks == 23
 
 
 def test_ordered_map_reruns_a_chunk_whose_task_raised(thread_client, tmp_path: Path) -> None:

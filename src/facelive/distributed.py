@@ -131,11 +131,12 @@ class PipelinePlugin(_worker_plugin_base()):  # type: ignore[misc]
         return {"spec": self.spec, "name": self.name, "pipeline": None}
 
 
-def worker_pipeline(name: str) -> Pipeline:
-    """The pipeline that plugin ``name`` built on the current worker (inside a task)."""
+def worker_pipeline(name: str, worker: Any = None) -> Pipeline:
+    """The pipeline that plugin ``name`` built on ``worker`` (default: the worker running the
+    current task; ``Client.run`` functions get theirs as ``dask_worker``)."""
     from distributed import get_worker
 
-    plugin = get_worker().plugins.get(name)
+    plugin = (worker or get_worker()).plugins.get(name)
     if plugin is None or plugin.pipeline is None:
         raise RuntimeError(f"no facelive pipeline {name!r} on this worker")
     return plugin.pipeline
@@ -165,7 +166,8 @@ def score_chunk(name: str, samples: Sequence[Sample]) -> list[SampleScore]:
 
 @dataclass
 class MapStats:
-    """What :func:`ordered_map` did: chunks submitted and the most held at once."""
+    """What :func:`ordered_map` did (added up over the calls given the same object): chunks
+    submitted and the most held at once."""
 
     chunks: int = 0
     peak_in_flight: int = 0
@@ -205,17 +207,19 @@ def ordered_map(client: Any, fn: Callable[..., list[Any]], items: Iterable[Any],
     ready: dict[int, list[Any]] = {}
     futures = as_completed()
     held = 0
+    submitted = 0
     next_out = 0
     exhausted = False
 
     def fill() -> None:
-        nonlocal held, exhausted
+        nonlocal held, submitted, exhausted
         while held < window and not exhausted:
             chunk = next(chunks, None)
             if chunk is None:
                 exhausted = True
                 return
-            i = stats.chunks
+            i = submitted
+            submitted += 1
             fut = client.submit(fn, *args, chunk, key=f"facelive-{prefix}-{token}-{i}",
                                 retries=retries, pure=False)
             index[fut.key] = i
@@ -223,7 +227,7 @@ def ordered_map(client: Any, fn: Callable[..., list[Any]], items: Iterable[Any],
             futures.add(fut)
             stats.chunks += 1
             held += 1
-            stats.peak_in_flight = max(stats.peak_in_flight, held)
+            stats.peak_in_flight = max(stats.peak_in_flight, held)  # over every call
 
     fill()
     try:
