@@ -4,12 +4,13 @@ credentials and the session ids of ``tests/server/test_fuzz_live.py``.
 Before each call (:func:`before_call`): the liveness and backend endpoints get the API key, the
 operator endpoints the operator key, and every ``/v1/sessions/{session_id}/...`` call a real
 session created for it (its client token for the browser endpoints; its challenge fetched first
-for the upload, whose generated multipart body then carries, two calls in five, the session's
-own nonce and timestamps that increase, so that junk frames are accepted and verified). One
-call in five of each operation keeps what the fuzzer generated (credentials and ids), so
-refusals are fuzzed too. After each call (:func:`after_call`) the operation, status and error
-code are appended to ``FACELIVE_FUZZ_LOG`` (one JSON line each) for the test to count; sessions
-whose upload was accepted are read back by later ``/result`` calls.
+for the upload). One upload in five is replaced by three junk frames with the session's nonce
+and increasing timestamps, which the server accepts and verifies; one in five keeps the
+generated frames with the session's nonce and increasing timestamps. One call in five of each
+operation keeps what the fuzzer generated (credentials and ids), so refusals are fuzzed too.
+After each call (:func:`after_call`) the operation, status, error code and message are
+appended to ``FACELIVE_FUZZ_LOG`` (one JSON line each) for the test to count; sessions whose
+upload was accepted are read back by later ``/result`` calls.
 
 Settings, from the environment: ``FACELIVE_FUZZ_BASE`` (the server's URL),
 ``FACELIVE_FUZZ_API_KEY``, ``FACELIVE_FUZZ_OPERATOR_KEY``, ``FACELIVE_FUZZ_LOG``.
@@ -78,12 +79,14 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
             s = _new_session(fetch=path.endswith("/frames"))
             sid = s["session_id"]
             credential = credential or s["client_token"]
-            body = case.body
-            if path.endswith("/frames") and isinstance(body, dict) and n % 5 in (1, 3):
-                body["nonce"] = s["nonce"]
-                frames = body.get("frames")
+            if path.endswith("/frames") and n % 5 == 1:  # an upload the server accepts
+                case.body = {"frames": [b"\xff\xd8 not a frame %d" % i for i in range(3)],
+                             "timestamps": "[0, 100, 200]", "nonce": s["nonce"]}
+            elif path.endswith("/frames") and n % 5 == 3 and isinstance(case.body, dict):
+                case.body["nonce"] = s["nonce"]  # the generated frames, the right nonce
+                frames = case.body.get("frames")
                 if isinstance(frames, list):
-                    body["timestamps"] = json.dumps([i * 100.0 for i in range(len(frames))])
+                    case.body["timestamps"] = json.dumps([i * 100.0 for i in range(len(frames))])
         case.path_parameters = {**(case.path_parameters or {}), "session_id": sid}
     if credential is not None:
         headers["Authorization"] = _bearer(credential)
@@ -97,9 +100,11 @@ def after_call(context: Any, case: Any, response: Any) -> None:
     if path.endswith("/frames") and response.status_code == 202 and sid:
         _uploaded.append(sid)
     try:
-        code = json.loads(response.content)["error"]["code"]
+        error = json.loads(response.content)["error"]
+        code, message = error["code"], error["message"][:200]
     except (ValueError, KeyError, TypeError):
-        code = None
+        code = message = None
     with open(LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"operation": f"{case.operation.method.upper()} {path}",
-                             "status": response.status_code, "code": code}) + "\n")
+                             "status": response.status_code, "code": code,
+                             "message": message}) + "\n")
