@@ -220,8 +220,12 @@ FRAMES_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
           "not a JSON list of numbers, one per frame, strictly increasing, 0 to 3,600,000 ms; "
           "`nonce` not 1 to 256 printable ASCII characters; an empty frame), or a nonce that "
           "is not this session's (`invalid_nonce`)."),
-    (429, "Request rate limit (`rate_limited`)."),
-    _DISABLED,
+    (429, "Request rate limit (`rate_limited`), or this API key already has `verify_per_key` "
+          "clips waiting or being verified (`too_many_verifications`); with Retry-After."),
+    (503, "No API key is configured (`sessions_disabled`), the session store is unreachable "
+          "(`store_unavailable`), the pipeline is not ready (`not_ready`), or every "
+          "verification slot and queue place is taken (`verify_busy`: the session is not "
+          "used, send the same frames again); with Retry-After where retrying helps."),
 )
 CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(
     _CLIENT_AUTH,
