@@ -172,13 +172,20 @@ def test_several_workers_without_redis_are_refused() -> None:
             pass
 
 
-def test_serve_refuses_workers_with_per_process_limits(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "facelive", "serve", "--workers", "2",
-                          "--no-sessions", "--address-rate", "5"],
+@pytest.mark.parametrize("args,expected", [
+    (["--workers", "2", "--address-rate", "5"], "--address-rate with --workers 2 need --redis-url"),
+    (["--key-rate", "5", "--redis-url", "redis://127.0.0.1:1/0"],
+     "cannot reach the rate-limit store (Redis)"),
+])
+def test_serve_refuses_limits_that_cannot_hold(args: list[str], expected: str,
+                                               tmp_path: Path) -> None:
+    """Before any model loads: per-process counters with several server processes, or a
+    Redis for the counters that does not answer, stop ``facelive serve`` with status 2."""
+    out = subprocess.run([sys.executable, "-m", "facelive", "serve", "--no-sessions", *args],
                          env=subprocess_env(), capture_output=True, text=True, timeout=300,
                          cwd=tmp_path)
     assert out.returncode == 2, out.stderr
-    assert "--address-rate with --workers 2 need --redis-url" in out.stderr
+    assert expected in out.stderr
 
 
 # -- in Redis ------------------------------------------------------------------------------------

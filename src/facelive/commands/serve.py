@@ -215,10 +215,8 @@ def run(args: argparse.Namespace) -> int:
     if problem := _session_problem(settings, keys.enabled):
         print(f"facelive serve: error: {problem}", file=sys.stderr)
         return 2
-    from facelive.server.ratelimit import config_problems as limit_problems
-
-    if problems := limit_problems(settings):  # per-process counters would multiply the limits
-        print(f"facelive serve: error: {'; '.join(problems)}", file=sys.stderr)
+    if problem := _limit_problem(settings):
+        print(f"facelive serve: error: {problem}", file=sys.stderr)
         return 2
     in_process = pool_size(settings) == 0
     # Load the models here first (in the pipeline processes, or in this process with
@@ -258,6 +256,31 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run("facelive.server.app:create_app_from_env", factory=True,
                 workers=settings.workers, **options)
     return 0
+
+
+def _limit_problem(settings: Settings) -> str | None:
+    """Why the rate limits cannot hold (None when they can): per-process counters with several
+    server processes, or a Redis for the counters that does not answer (checked here, before
+    the models load)."""
+    import asyncio
+
+    from facelive.server.ratelimit import LimitStoreUnavailable, RateLimits, config_problems
+
+    if problems := config_problems(settings):  # per-process counters would multiply the limits
+        return "; ".join(problems)
+    limits = RateLimits.from_settings(settings)
+
+    async def check() -> None:
+        try:
+            await limits.check()
+        finally:
+            await limits.close()
+
+    try:
+        asyncio.run(check())
+    except LimitStoreUnavailable as exc:
+        return f"cannot reach the rate-limit store (Redis): {exc}"
+    return None
 
 
 def _session_problem(settings: Settings, keys_enabled: bool) -> str | None:
