@@ -98,11 +98,14 @@ def test_ordered_map_reports_a_chunk_that_keeps_failing(thread_client) -> None:
     ["--engine", "dask", "--chunk-size", "0"],
     ["--engine", "dask", "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"],
     ["--engine", "dask", "--conditions", "jpeg70"],
+    ["--engine", "dask", "--protocol", "cross-session"],
 ])
-def test_evaluate_engine_usage_errors(argv: list[str], tmp_path: Path) -> None:
+def test_evaluate_engine_usage_errors(argv: list[str], tmp_path: Path, capsys) -> None:
     (tmp_path / "ds").mkdir()
     assert main(["evaluate", "--dataset", "folder", "--root", str(tmp_path / "ds"),
                  "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert any(o in err for o in ("--engine", "--workers", "--chunk-size", "--scheduler")), err
 
 
 # -- facelive evaluate --engine dask on the Replay-Attack devel share -------------------------

@@ -201,7 +201,7 @@ def ordered_map(client: Any, fn: Callable[..., list[Any]], items: Iterable[Any],
     token = uuid.uuid4().hex[:12]
     prefix = getattr(fn, "__name__", "task").replace("_", "-")
     it = iter(items)
-    chunks = (list(c) for c in iter(lambda: list(itertools.islice(it, chunk_size)), []))
+    chunks = iter(lambda: list(itertools.islice(it, chunk_size)), [])
     index: dict[str, int] = {}
     sizes: dict[int, int] = {}
     ready: dict[int, list[Any]] = {}

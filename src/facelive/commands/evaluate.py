@@ -190,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
     from facelive.evaluation.evaluate import run_evaluation
 
     if _is_generalisation(args.protocol):
+        if args.engine != "local":
+            print("facelive evaluate: --engine dask scores plain evaluations, not the "
+                  "generalisation protocols", file=sys.stderr)
+            return 2
         return run_protocols(args)
     if not args.dataset or not args.root:
         print("facelive evaluate: --dataset and --root are required (or --protocol "
