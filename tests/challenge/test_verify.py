@@ -1,11 +1,13 @@
 """The challenge verifier on synthetic clips built from real face images.
 
-A still face is "filmed" under the issued colours (``simulate_clip``:
-the screen's light added to the face in linear light, a camera latency, sensor noise, JPEG, a slow
-drift). Such a clip passes; a static image, a clip that followed another sequence (frames re-sent
+A real face image is "filmed" under the issued colours by the realistic live simulation
+(``simulate_live_clip``: the head turns a little in 3D, the screen's light follows Lambert's law on
+the mesh's normals and falls off with distance, auto exposure, a camera latency, sensor noise,
+JPEG). Such a clip passes; a static image, a clip that followed another sequence (frames re-sent
 from an earlier session), one shifted beyond the latency bound, two faces and a jumping face each
 fail with their reason. ``examples/astronaut.jpg`` always; Replay-Attack live frames for the whole
-check (passive tests included) when the research data is present.
+check (passive tests included) when the research data is present. The injection attacks are in
+``test_attacks.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 
 from facelive.challenge.sequence import PALETTE, Challenge, new_challenge
-from facelive.challenge.simulate import simulate_clip
+from facelive.challenge.simulate import simulate_live_clip
 from facelive.challenge.verify import (
     VerifyParams,
     check_timing,
@@ -41,12 +43,17 @@ def face_tools():
     mesher.close()
 
 
+def _source(img, face_tools):
+    det, mesher = face_tools
+    box = det.detect(img)
+    assert box is not None
+    verts, _ = mesher.reconstruct(img, box)
+    return img, box, mesher.to_image(verts, img.shape, box)
+
+
 @pytest.fixture(scope="module")
 def astronaut(face_tools):
-    img = cv2.imread(str(REPO / "examples" / "astronaut.jpg"))
-    box = face_tools[0].detect(img)
-    assert box is not None
-    return img, box
+    return _source(cv2.imread(str(REPO / "examples" / "astronaut.jpg")), face_tools)
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +66,9 @@ def _verify(frames, ts, ch, face_tools, **kw):
     return verify_challenge(frames, ts, ch, detector=det, mesher=mesher, **kw)
 
 
-def _clip(img, box, ch, seed=0, **kw):
-    kw.setdefault("drift_px", 0.3)
+def _clip(img, box, verts, ch, seed=0, **kw):
     kw.setdefault("fps", 10.0)
-    return simulate_clip(img, box, ch, rng=np.random.default_rng(seed), **kw)
+    return simulate_live_clip(img, box, ch, verts, rng=np.random.default_rng(seed), **kw)
 
 
 def test_live_clip_passes_and_latency_is_estimated(astronaut, challenge, face_tools) -> None:
@@ -77,6 +83,8 @@ def test_live_clip_passes_and_latency_is_estimated(astronaut, challenge, face_to
     assert d["timing"]["passed"] and d["faces"]["passed"] and d["continuity"]["passed"]
     assert d["passive"]["status"] == "skipped" and not d["passive"]["required"]
     assert d["planarity"]["used_in_decision"] is False
+    assert {n for n, c in d["physics"].items() if c["passed"]} == {"motion", "falloff", "shape"}
+    assert rep.checks()["motion"] and rep.checks()["falloff"] and rep.checks()["shape"]
     assert d["nonce"] == challenge.nonce and d["frames"] == len(frames)
 
 
@@ -88,10 +96,11 @@ def test_latency_bounds_are_inclusive(astronaut, challenge, face_tools, latency)
 
 
 def test_static_image_fails(astronaut, challenge, face_tools) -> None:
-    frames, ts = _clip(*astronaut, challenge, seed=2, strength=0.0)
+    frames, ts = _clip(*astronaut, challenge, seed=2, strength=0.0, motion_deg=0.0)
     rep = _verify(frames, ts, challenge, face_tools)
     assert rep.decision == "spoof"
-    assert rep.reasons == ["colour response does not follow the challenge"]
+    assert rep.reasons[0] == "colour response does not follow the challenge"
+    assert rep.physics["motion"]["passed"] is False
     assert rep.colour["score"] < 0.5
 
 
@@ -118,8 +127,8 @@ def test_clip_shifted_beyond_the_latency_bound_fails(astronaut, challenge, face_
 
 
 def test_two_faces_give_no_decision(astronaut, challenge, face_tools) -> None:
-    img, box = astronaut
-    frames, ts = _clip(img, box, challenge, seed=4)
+    img = astronaut[0]
+    frames, ts = _clip(*astronaut, challenge, seed=4)
     doubled = [np.concatenate([f, img], axis=1) for f in frames]  # a photo beside the face
     rep = _verify(doubled, ts, challenge, face_tools)
     assert rep.decision == "unknown"
@@ -128,8 +137,8 @@ def test_two_faces_give_no_decision(astronaut, challenge, face_tools) -> None:
 
 
 def test_face_that_jumps_fails(astronaut, challenge, face_tools) -> None:
-    img, box = astronaut
-    frames, ts = _clip(img, box, challenge, seed=5)
+    img = astronaut[0]
+    frames, ts = _clip(*astronaut, challenge, seed=5)
     h, w = img.shape[:2]
     jumped = []
     for i, f in enumerate(frames):  # halfway through, the face is elsewhere: a cut
@@ -301,7 +310,8 @@ def test_replay_attack_live_frames_pass_the_whole_check(shared_data, face_tools)
             base = pipe.check_frame(img)
             if box is None or base.score is None or base.score < (pipe.threshold + 1) / 2:
                 continue  # a frame the passive tests already doubt is no test of the challenge
-            frames, ts = _clip(img, box, ch, seed=len(v.name), latency_ms=120.0, strength=0.3)
+            frames, ts = _clip(*_source(img, face_tools), ch, seed=len(v.name),
+                               latency_ms=120.0, strength=0.3)
             rep = _verify(frames, ts, ch, face_tools, pipeline=pipe)
             assert rep.decision == "live", (v.name, rep.reasons, rep.colour["score"])
             # the same frames re-sent against another session's challenge fail

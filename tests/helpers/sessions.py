@@ -2,7 +2,8 @@
 poll the result, read and verify the signed token.
 
 Clips are ``examples/astronaut.jpg`` "filmed" under the issued colours by
-:func:`facelive.challenge.simulate.simulate_clip`.
+:func:`facelive.challenge.simulate.simulate_live_clip` (the realistic live simulation: the head
+turns a little, the screen's light follows the face's shape and falls off with distance).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from facelive.challenge.sequence import Challenge
-from facelive.challenge.simulate import simulate_clip
+from facelive.challenge.simulate import simulate_live_clip
 from facelive.server.auth import hash_key
 from helpers import EXAMPLE
 
@@ -100,11 +101,30 @@ def load_astronaut() -> tuple[np.ndarray, Any]:
     return img, box
 
 
+_VERTICES: dict[str, np.ndarray] = {}
+
+
+def mesh_vertices(image: np.ndarray, box: Any) -> np.ndarray:
+    """Face Mesh vertices of ``image`` in its pixels (computed once per image)."""
+    import hashlib
+
+    key = hashlib.sha256(image.tobytes() + repr((image.shape, box)).encode()).hexdigest()
+    if key not in _VERTICES:
+        from facelive.face.mesh import FaceMesher
+
+        with FaceMesher() as mesher:
+            verts, _ = mesher.reconstruct(image, box)
+            _VERTICES[key] = mesher.to_image(verts, image.shape, box)
+    return _VERTICES[key]
+
+
 def clip(astronaut: tuple[np.ndarray, Any], ch: Challenge, seed: int = 0,
          **kw: Any) -> tuple[list[bytes], list[float]]:
-    kw.setdefault("drift_px", 0.3)
-    frames, ts = simulate_clip(*astronaut, ch, fps=10.0, jpeg_quality=None,
-                               rng=np.random.default_rng(seed), **kw)
+    """A live clip of ``astronaut`` under ``ch`` (``strength=0``: no response to the screen,
+    ``motion_deg=0``: a head held perfectly still), JPEG q85."""
+    img, box = astronaut
+    frames, ts = simulate_live_clip(img, box, ch, mesh_vertices(img, box), fps=10.0,
+                                    jpeg_quality=None, rng=np.random.default_rng(seed), **kw)
     return jpegs(frames), ts
 
 

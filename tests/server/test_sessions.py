@@ -147,7 +147,7 @@ def test_any_changed_payload_byte_breaks_the_token(make, clock, astronaut) -> No
 
 def test_static_image_is_not_live(make, clock, astronaut) -> None:
     with make() as c:
-        _, _, _, r = run_flow(c, clock, astronaut, seed=2, strength=0.0, drift_px=0.0)
+        _, _, _, r = run_flow(c, clock, astronaut, seed=2, strength=0.0, motion_deg=0.0)
     claims = payload(r.json()["token"])
     assert r.json()["decision"] == claims["decision"] == "spoof"
     assert COLOUR_REASON in claims["reasons"] and claims["checks"]["colour"] is False

@@ -52,6 +52,13 @@ The checks
    of the inter-ocular distance. ``experiments/challenge_planarity.py`` measured it on
    Replay-Attack devel (5 frames per video): see ``docs/challenge.md`` for why it is off by
    default.
+7. **Physical checks** (:mod:`facelive.challenge.physics`, ``report.physics``), against a client
+   that knows the sequence (it always does) and tints a picture in time with it: **motion** (the
+   face's optical flow between frames seconds apart is not a homography: a head, not a photo;
+   every mode), **falloff** (the face's screen share is several times the background's:
+   inverse-square law; flash mode) and **shape** (the per-vertex screen share follows Lambert's
+   cosine on the Face Mesh normals; flash mode). Each is in the decision (``use_motion``,
+   ``use_falloff``, ``use_shape``) when it could be measured.
 """
 
 from __future__ import annotations
@@ -121,6 +128,16 @@ class VerifyParams:
     planar_pairs: int = 8  # frames sampled for the pairwise statistic
     planar_min_motion: float = 0.0  # pairs whose landmarks moved less (RMS / IOD) are skipped
     planar_threshold: float = 0.0  # live needs residual >= this (only with use_planarity)
+    # physics (facelive.challenge.physics; docs/challenge.md, "Injection attacks")
+    use_motion: bool = True
+    motion_lag_ms: float = 2000.0  # frame pairs at least this far apart
+    motion_pairs: int = 6
+    motion_min_residual: float = 0.0015  # median non-homography flow, inter-ocular distances
+    use_falloff: bool = True
+    falloff_max_ratio: float = 0.4  # background screen share / face screen share
+    falloff_min_background: float = 0.03  # share of the frame; less: not measured
+    use_shape: bool = True
+    shape_min_correlation: float = 0.25  # per-vertex screen share vs Lambert's cosine
 
 
 @dataclass
@@ -149,6 +166,10 @@ class ChallengeReport:
         The :class:`VerifyParams` used.
     ms : float, optional
         The verification's duration.
+    physics : dict, optional
+        The physical checks (:mod:`facelive.challenge.physics`): ``motion``, ``falloff``,
+        ``shape``, each with its statistic, ``passed`` (``None``: not measurable),
+        ``used_in_decision`` and ``status``.
     stopped : str, optional
         The decisive check that ended the verification before every check ran (``"timing"``,
         ``"duplicate_frames"``: before any frame was decoded; ``"budget"``: the wall-clock budget
@@ -172,6 +193,7 @@ class ChallengeReport:
     params: dict[str, Any] = field(default_factory=dict)
     ms: float = 0.0
     stopped: str | None = None
+    physics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report as JSON-able data."""
@@ -192,11 +214,13 @@ class ChallengeReport:
             "params": self.params,
             "ms": round(self.ms, 3),
             "stopped": self.stopped,
+            "physics": self.physics,
         }
 
     def scores(self) -> dict[str, float | None]:
         """Each check's score, flat (for the signed record): ``colour``, ``passive`` (pooled
-        fused P(live)), ``passive.<test>`` (pooled per test), ``planarity``."""
+        fused P(live)), ``passive.<test>`` (pooled per test), ``planarity``, and the physical
+        checks' statistics ``motion``, ``falloff``, ``shape`` when they ran."""
         out: dict[str, float | None] = {
             "colour": self.colour.get("score"),
             "passive": self.passive.get("score"),
@@ -204,10 +228,14 @@ class ChallengeReport:
         for name, s in (self.passive.get("tests") or {}).items():
             out[f"passive.{name}"] = s
         out["planarity"] = self.planarity.get("residual")
+        for name, key in (("motion", "residual"), ("falloff", "ratio"), ("shape", "correlation")):
+            if name in self.physics:
+                out[name] = self.physics[name].get(key)
         return out
 
     def checks(self) -> dict[str, bool | None]:
-        """Each check's pass/fail (``None``: not run or not applicable) and ``weak``."""
+        """Each check's pass/fail (``None``: not run, not applicable, not measurable or not in
+        the decision) and ``weak``."""
         return {
             "timing": _passed(self.timing),
             "faces": _passed(self.faces),
@@ -216,6 +244,8 @@ class ChallengeReport:
             "passive": self.passive.get("passed"),
             "planarity": (self.planarity.get("passed")
                           if self.planarity.get("used_in_decision") else None),
+            **{name: (c.get("passed") if c.get("used_in_decision") else None)
+               for name, c in self.physics.items()},
             "weak": self.weak,
         }
 
@@ -690,9 +720,10 @@ def verify_challenge(
         faces, boxes, marks = _faces(images, detector, mesher, params, budget)
         budget.check("the face checks")
         continuity = _continuity(boxes, marks, params)
-        colour = _colour(images, boxes, ts, ch, params)
+        colour, face_means = _colour(images, boxes, ts, ch, params)
         passive = _passive(images, boxes, ts, ch, colour.get("latency_ms"), pipeline, params)
         planarity = _planarity(marks, params)
+        physics = _physics(images, boxes, marks, ts, ch, colour, face_means, params)
     except OverBudget as exc:
         over = exc
     finally:
@@ -723,12 +754,16 @@ def verify_challenge(
                        else "passive tests gave no score")
     if planarity["used_in_decision"] and not planarity["passed"]:
         reasons.append("landmarks move as a plane")
+    for name, reason in _PHYSICS_REASONS.items():
+        c = physics.get(name)
+        if c and c["used_in_decision"] and c["passed"] is False:
+            reasons.append(reason)
     decision = "unknown" if undecided else ("spoof" if reasons else "live")
     return ChallengeReport(
         decision=decision, reasons=reasons, mode=ch.mode, weak=ch.mode != "flash",
         nonce=ch.nonce, frames=len(images), timing=timing, faces=faces, continuity=continuity,
         colour=colour, passive=passive, planarity=planarity, frames_sha256=hashes,
-        params=asdict(params), ms=(time.perf_counter() - t0) * 1e3)
+        params=asdict(params), ms=(time.perf_counter() - t0) * 1e3, physics=physics)
 
 
 def _stopped_report(ch: Challenge, frames: int, timing: dict[str, Any], hashes: list[str],
@@ -814,11 +849,13 @@ def _continuity(boxes: list[FaceBox | None], marks: list[np.ndarray | None],
 
 
 def _colour(images: list[np.ndarray], boxes: list[FaceBox | None], ts: np.ndarray,
-            ch: Challenge, params: VerifyParams) -> dict[str, Any]:
+            ch: Challenge, params: VerifyParams) -> tuple[dict[str, Any], np.ndarray]:
+    """The colour check's result and the face region's linear RGB per frame (NaN rows without a
+    face; for the physical checks)."""
+    face = np.full((len(images), 3), np.nan)
     if ch.mode != "flash":
         return {"required": False, "status": "not_applicable", "passed": None, "score": None,
-                "note": "non-flash mode: no colour challenge (weaker)"}
-    face = np.full((len(images), 3), np.nan)
+                "note": "non-flash mode: no colour challenge (weaker)"}, face
     skin = np.full((len(images), 3), np.nan)
     for i, (im, b) in enumerate(zip(images, boxes, strict=True)):
         if b is not None:
@@ -831,7 +868,7 @@ def _colour(images: list[np.ndarray], boxes: list[FaceBox | None], ts: np.ndarra
     res.update(required=True, status="ok" if score is not None else "too_few_frames",
                threshold=params.colour_threshold, passed=bool(passed),
                skin={k: skin_res[k] for k in ("score", "latency_ms", "r_chroma", "r_luminance")})
-    return res
+    return res, face
 
 
 def _passive(images: list[np.ndarray], boxes: list[FaceBox | None], ts: np.ndarray,
@@ -912,3 +949,43 @@ def _planarity(marks: list[np.ndarray | None], params: VerifyParams) -> dict[str
         "passed": passed,
         "status": "ok" if residual is not None else "too_little_motion",
     }
+
+
+_PHYSICS_REASONS = {
+    "motion": "the face does not move like a head (a still picture?)",
+    "falloff": "the background answers the screen like the face (a tint of the whole frame?)",
+    "shape": "the screen's light does not follow the face's shape",
+}
+
+
+def _physics(images: list[np.ndarray], boxes: list[FaceBox | None],
+             marks: list[np.ndarray | None], ts: np.ndarray, ch: Challenge,
+             colour: dict[str, Any], face_means: np.ndarray, params: VerifyParams
+             ) -> dict[str, dict[str, Any]]:
+    """The physical checks of :mod:`facelive.challenge.physics`: motion in every mode; falloff
+    and shape in flash mode, with the screen's colours at the latency the colour check found
+    (not run when it found none). Each says ``used_in_decision`` (its ``use_*`` parameter and a
+    measurable result)."""
+    from facelive.challenge import physics
+
+    out: dict[str, dict[str, Any]] = {}
+    motion = physics.face_motion(images, marks, ts, lag_ms=params.motion_lag_ms,
+                                 pairs=params.motion_pairs,
+                                 min_residual=params.motion_min_residual)
+    motion["used_in_decision"] = bool(params.use_motion and motion["passed"] is not None)
+    out["motion"] = motion
+    latency = colour.get("latency_ms")
+    if ch.mode != "flash" or latency is None:
+        return out
+    screen = _screen_linear(ch, ts - float(latency), params.exposure_ms)
+    screen[ts - float(latency) - params.exposure_ms < ch.lead_ms] = np.nan  # the fixed lead
+    falloff = physics.screen_falloff(images, boxes, face_means, screen,
+                                     max_ratio=params.falloff_max_ratio,
+                                     min_background=params.falloff_min_background)
+    falloff["used_in_decision"] = bool(params.use_falloff and falloff["passed"] is not None)
+    shape = physics.shading_response(images, marks, screen,
+                                     min_correlation=params.shape_min_correlation)
+    shape["used_in_decision"] = bool(params.use_shape and shape["passed"] is not None)
+    out["falloff"] = falloff
+    out["shape"] = shape
+    return out

@@ -1,5 +1,5 @@
-"""``facelive challenge``: draw a screen-colour challenge, verify a filmed clip against it, or
-simulate a clip from a still face (see ``docs/challenge.md``)."""
+"""``facelive challenge``: draw a screen-colour challenge, verify a filmed clip against it,
+simulate a clip from a still face, or run the injection attack suite (see ``docs/challenge.md``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# facelive.challenge.attacks.TIERS (not imported here: it loads OpenCV; a test keeps them equal)
+ATTACK_TIERS = ("recorded", "tint", "still", "video", "informed", "live")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "challenge",
-        help="screen-colour challenges: new, verify, simulate",
+        help="screen-colour challenges: new, verify, simulate, attack",
         description="Server-issued screen-colour challenges. Exit status of verify: 0 "
                     "when the clip got a decision (live, spoof or unknown: read the JSON), 1 on "
                     "bad input (unreadable frames or JSON, counts that differ), 2 usage.",
@@ -48,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--no-curve", action="store_true", help="omit the latency search curve")
     v.set_defaults(func=run_verify)
 
-    s = csub.add_parser("simulate", help="film a still face under a challenge (synthetic clip)")
+    s = csub.add_parser("simulate", help="film a face under a challenge (synthetic clip)")
     s.add_argument("--image", required=True)
     s.add_argument("--sequence", required=True, metavar="FILE.json")
     s.add_argument("--out", required=True, metavar="DIR",
@@ -57,8 +60,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--strength", type=float, default=0.35,
                    help="the screen light's share at the face (0: a static image)")
     s.add_argument("--fps", type=float, default=12.0)
+    s.add_argument("--model", choices=("live", "still"), default="live",
+                   help="live: the realistic live simulation (the head turns a little, the "
+                        "screen's light follows the face's shape; default); still: the still "
+                        "image tinted on the face (what an attacker animating a photo sends)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=run_simulate)
+
+    a = csub.add_parser(
+        "attack", help="run the injection attack suite: each tier's pass rate (a table)",
+        description="Verify SESSIONS synthetic clips per tier, each under a new challenge, and "
+                    "print how many came out live. Tiers: recorded (a recording under another "
+                    "challenge), tint (a still tinted as a whole), still (simulate_clip of a "
+                    "still), video (simulate_clip's tint on a moving face), informed (a "
+                    "renderer with the live simulation's physics), live (the realistic live "
+                    "simulation: not an attack). Faces: examples/astronaut.jpg and, with --data, "
+                    "one real frame per Replay-Attack devel live video.")
+    a.add_argument("--tier", action="append", choices=("all",) + ATTACK_TIERS,
+                   default=None,
+                   help="repeatable (default: all)")
+    a.add_argument("--sessions", type=int, default=20, help="per tier (default 20)")
+    a.add_argument("--data", default=None, metavar="DIR",
+                   help="the research data folder (../shared/data) for real face frames")
+    a.add_argument("--sources", type=int, default=20, help="at most this many faces")
+    a.add_argument("--passive", action="store_true",
+                   help="also pool the passive tests (default: the challenge's checks only)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    a.set_defaults(func=run_attack)
 
 
 def _err(msg: str) -> None:
@@ -157,7 +186,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from facelive.challenge.sequence import Challenge, ChallengeError
-    from facelive.challenge.simulate import simulate_clip
+    from facelive.challenge.simulate import simulate_clip, simulate_live_clip
     from facelive.errors import FaceliveError
     from facelive.face.detection import FaceDetector
     from facelive.imageio import load_image
@@ -168,18 +197,95 @@ def run_simulate(args: argparse.Namespace) -> int:
     except (ValueError, ChallengeError, OSError, FaceliveError) as exc:
         _err(str(exc))
         return 1
-    with FaceDetector() as det:
+    from facelive.face.mesh import FaceMesher, MeshNotFound
+
+    with FaceDetector() as det, FaceMesher() as mesher:
         box = det.detect(image)
+        verts = None
+        if box is not None and args.model == "live":
+            try:
+                v, _ = mesher.reconstruct(image, box)
+                verts = mesher.to_image(v, image.shape, box)
+            except MeshNotFound:
+                box = None
     if box is None:
         _err(f"no face in {args.image}")
         return 1
-    frames, stamps = simulate_clip(image, box, challenge, fps=args.fps,
-                                   latency_ms=args.latency_ms, strength=args.strength,
-                                   rng=np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)
+    if verts is not None:
+        frames, stamps = simulate_live_clip(image, box, challenge, verts, fps=args.fps,
+                                            latency_ms=args.latency_ms, strength=args.strength,
+                                            rng=rng)
+    else:
+        frames, stamps = simulate_clip(image, box, challenge, fps=args.fps,
+                                       latency_ms=args.latency_ms, strength=args.strength, rng=rng)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(frames):
         cv2.imwrite(str(out / f"frame_{i:04d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, 92])
     (out / "timestamps.json").write_text(json.dumps(stamps))
     print(f"{len(frames)} frames and timestamps.json written to {out}")
+    return 0
+
+
+def run_attack(args: argparse.Namespace) -> int:
+    import time
+
+    from facelive.challenge.attacks import TIERS, load_sources, run_tier
+    from facelive.errors import FaceliveError
+    from facelive.face.detection import FaceDetector
+    from facelive.face.mesh import FaceMesher
+
+    tiers = list(TIERS) if not args.tier or "all" in args.tier else list(dict.fromkeys(args.tier))
+    if not 1 <= args.sessions <= 10_000:
+        _err("--sessions must be 1-10000")
+        return 2
+    data = Path(args.data) if args.data else None
+    if data is not None and not (data / "replay-attack").is_dir():
+        _err(f"--data: no replay-attack folder in {data}")
+        return 2
+    pipeline = None
+    if args.passive:
+        from facelive.pipeline import Pipeline
+
+        try:
+            pipeline = Pipeline()
+        except FaceliveError as exc:
+            _err(f"cannot load the models: {exc}")
+            return 1
+    rows = []
+    try:
+        with FaceDetector() as det, FaceMesher() as mesher:
+            sources = load_sources(det, mesher, data, limit=max(1, args.sources))
+            if not sources:
+                _err("no face found in the source images")
+                return 1
+            for tier in tiers:
+                t0 = time.perf_counter()
+                res = run_tier(tier, args.sessions, sources, detector=det, mesher=mesher,
+                               pipeline=pipeline, seed=args.seed)
+                row = res.to_dict()
+                row["seconds"] = round(time.perf_counter() - t0, 1)
+                rows.append(row)
+                if not args.json:
+                    print(f"{tier}: {res.live}/{res.sessions} live", file=sys.stderr, flush=True)
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+    if args.json:
+        print(json.dumps({"sources": len(sources), "rows": rows}, indent=2))
+        return 0
+    stats = ("colour", "motion", "falloff", "shape")
+    print(f"{len(sources)} source faces, {args.sessions} sessions per tier, seed {args.seed}"
+          + (", passive tests pooled" if pipeline is not None else ""))
+    print("| tier | live | " + " | ".join(f"median {s}" for s in stats)
+          + " | reasons (sessions) |")
+    print("|---|---|" + "---|" * len(stats) + "---|")
+    for r in rows:
+        med = r["median_scores"]
+        reasons = "; ".join(f"{k} ({v})" for k, v in sorted(r["reasons"].items(),
+                                                              key=lambda kv: -kv[1]))
+        print(f"| {r['tier']} | {r['live']}/{r['sessions']} | "
+              + " | ".join("-" if med.get(s) is None else f"{med[s]:.4g}" for s in stats)
+              + f" | {reasons or '-'} |")
     return 0
