@@ -330,3 +330,26 @@ def test_clips_are_verified_in_processes_of_their_own_at_lower_priority(tmp_path
             state.stop()
 
     anyio.run(main)
+
+
+def test_a_queued_clip_is_not_reported_lost_while_the_queue_ahead_can_still_run(
+        tmp_path: Path) -> None:
+    from facelive.audit import ResultSigner
+    from facelive.server.session_store import Session
+
+    settings = Settings(api_keys=DIGESTS, verify_slots=2, verify_queue=8, verify_timeout_s=30,
+                        job_timeout_s=10)
+    now = time.time()
+    service = sessions_module.SessionService(settings, MemorySessionStore(),
+                                             ResultSigner.generate(), clock=lambda: now)
+    assert service.lost_after_s() == (1 + 4) * (30 + 10) + sessions_module.LOST_GRACE_S
+
+    def session(submitted_ago: float) -> Session:
+        return Session("s", "h", "k", {}, now - 400, now + 100, challenge_fetched_at=now - 399,
+                       frames_submitted_at=now - submitted_ago)
+
+    # 150 s after the upload: four clips' turns ahead of it may still be running
+    assert service._result_of(session(150.0))[:2] == (202, {"status": "verifying"})
+    with pytest.raises(ApiError) as exc:
+        service._result_of(session(service.lost_after_s() + 1))
+    assert exc.value.status == 500 and exc.value.code == "verification_lost"
