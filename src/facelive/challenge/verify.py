@@ -721,8 +721,10 @@ def verify_challenge(
         budget.check("the face checks")
         continuity = _continuity(boxes, marks, params)
         colour, face_means = _colour(images, boxes, ts, ch, params)
+        budget.check("the colour check")
         passive = _passive(images, boxes, ts, ch, colour.get("latency_ms"), pipeline, params)
         planarity = _planarity(marks, params)
+        budget.check("the passive tests")
         physics = _physics(images, boxes, marks, ts, ch, colour, face_means, params)
     except OverBudget as exc:
         over = exc
