@@ -1,9 +1,19 @@
 """The hostile-traffic benchmark (benchmarks/bench_hostile.py) in its quick mode: a real
-``facelive serve`` with its pipeline processes, every attack at once for a few seconds, and every
-valid request still answered."""
+``facelive serve`` (API keys, operator key, sessions, per-key rate limits) with its pipeline
+processes, every attack of both hardening reviews at once for a few seconds beside honest
+clients.
+
+The test checks what each attack must get, not the timing bounds (the benchmark's exit status
+also covers p99 and memory, which on a shared CI machine are the machine's as much as the
+server's): the part floods 413 ``too_many_parts``, the huge timestamp 422 ``invalid_field``, the
+tenant key 403 on ``/metrics`` and ``/v1/info``, the hammer key within its limit, the honest
+liveness requests and challenge sessions answered (a signed token that verifies), no 500, no
+traceback and no forged address in the server log.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +26,7 @@ BENCH = REPO / "benchmarks" / "bench_hostile.py"
 
 
 @pytest.mark.slow
-def test_quick_hostile_run_answers_every_valid_request() -> None:
+def test_quick_hostile_run_refuses_every_attack_and_serves_the_honest(tmp_path: Path) -> None:
     from facelive.errors import FaceliveError
     from facelive.server.settings import Settings
     from facelive.server.workers import load_pipeline
@@ -27,12 +37,36 @@ def test_quick_hostile_run_answers_every_valid_request() -> None:
         pytest.skip(f"default models unavailable: {exc.message}")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO / "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    out = subprocess.run([sys.executable, str(BENCH), "--quick"], env=env, cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    out_json = tmp_path / "hostile.json"
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--attacks", "all",
+                          "--json", str(out_json)], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
     text = out.stdout + out.stderr
-    assert out.returncode == 0, text[-4000:]
-    assert "every valid request and health probe answered 200" in text
-    for row in ("thin image", "slow upload", "silent socket", "big JSON", "nested JSON",
-                "spoofed XFF", "fuzz", "largest image"):
-        assert row in text, row
-    assert "tracebacks / forged address or escape" in text and " 0 / no " in text
+    assert out.returncode in (0, 1), text[-4000:]  # 1: a timing or memory bound (reported)
+    res = json.loads(out_json.read_text())
+    tallies = res["tallies"]
+    for row in ("honest /v1/liveness", "rate: /v1/liveness", "rate: session creation",
+                "store fill", "clip flood, bad timing", "clip flood, plausible timing",
+                "part flood", "session capacity", "huge timestamp",
+                "tenant on /metrics, /v1/info", "thin image", "slow upload", "silent socket",
+                "big JSON", "nested JSON", "spoofed XFF", "fuzz", "largest image", "healthz"):
+        assert row in tallies, row
+        assert tallies[row]["sent"] > 0, row
+        assert row in out.stdout, row  # the printed table
+
+    def answers(row: str, prefix: str) -> int:
+        return sum(n for k, n in tallies[row]["answers"].items() if k.startswith(prefix))
+
+    assert answers("part flood", "liveness 413 too_many_parts") > 0
+    assert answers("part flood", "frames 413 too_many_parts") > 0
+    assert answers("huge timestamp", "frames 422 invalid_field") > 0
+    tenant = tallies["tenant on /metrics, /v1/info"]
+    assert set(tenant["answers"]) <= {"/metrics 403 forbidden", "/v1/info 403 forbidden"}
+    assert answers("store fill", "frames 202") > 0  # the fill reached the store
+    assert res["hammer_allowed"] <= res["hammer_limit"]
+    assert res["tenant_read"] == 0 and res["answers_500"] == 0
+    assert res["tracebacks"] == 0 and not res["forged"]
+    assert answers("honest /v1/liveness", "200") > 0
+    assert res["sessions"] and all(o.startswith("completed") for o, _ in res["sessions"])
+    assert res["rss_mib"]["peak"] < 1.5e9 / 2**20
+    assert "facelive serve under hostile traffic" in out.stdout and "result: " in out.stdout
