@@ -219,6 +219,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"facelive serve: error: {problem}", file=sys.stderr)
         return 2
     in_process = pool_size(settings) == 0
+    from facelive.server.sessions import sessions_enabled
+
+    # with the session API on, the app starts its pools itself: the clips' own pool beside
+    # /v1/liveness's (a pool handed to the app would verify the clips in /v1/liveness's processes)
+    app_pools = settings.sessions and sessions_enabled(settings, keys.enabled)
     # Load the models here first (in the pipeline processes, or in this process with
     # --pipeline-workers 0), so that a missing or corrupt model stops the command with a clear
     # message rather than a start-up traceback.
@@ -226,9 +231,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if in_process:
             pipeline = app_module.load_pipeline(settings)
-        elif settings.workers == 1:
+        elif settings.workers == 1 and not app_pools:
             pool = app_module.start_workers(settings)
-        else:  # each uvicorn worker starts its own pool: check that the models load, once
+        else:  # the app (each uvicorn worker) starts its own pools: check the models load, once
             app_module.start_workers(settings.with_(pipeline_workers=1)).close()
     except FaceliveError as exc:
         if not settings.allow_missing_models:
