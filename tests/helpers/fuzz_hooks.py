@@ -4,8 +4,8 @@ credentials and the session ids of ``tests/server/test_fuzz_live.py``.
 Before each call (:func:`before_call`): the liveness and backend endpoints get the API key, the
 operator endpoints the operator key, and every ``/v1/sessions/{session_id}/...`` call a real
 session created for it (its client token for the browser endpoints; its challenge fetched first
-for the upload). One upload in five is replaced by three junk frames with the session's nonce
-and increasing timestamps, which the server accepts and verifies; one in five keeps the
+for the upload). One valid upload in five is replaced by three junk frames with the session's
+nonce and increasing timestamps, which the server accepts and verifies; one in five keeps the
 generated frames with the session's nonce and increasing timestamps. One call in five of each
 operation keeps what the fuzzer generated (credentials and ids), so refusals are fuzzed too.
 After each call (:func:`after_call`) the operation, status, error code and message are
@@ -56,6 +56,13 @@ def _new_session(fetch: bool) -> dict[str, Any]:
     return s
 
 
+def _positive(case: Any) -> bool:
+    """Whether the fuzzer generated ``case`` as valid data (an invalid one is never made
+    valid here: the negative-data checks would count its acceptance against the server)."""
+    mode = getattr(getattr(getattr(case, "meta", None), "generation", None), "mode", None)
+    return mode is None or str(getattr(mode, "value", mode)).lower() == "positive"
+
+
 def _credential(path: str) -> str | None:
     if path in ("/metrics", "/v1/info"):
         return OPERATOR_KEY
@@ -76,13 +83,17 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         if path.endswith("/result") and _uploaded and n % 2:
             sid = _uploaded[n % len(_uploaded)]
         else:
-            s = _new_session(fetch=path.endswith("/frames"))
+            try:
+                s = _new_session(fetch=path.endswith("/frames"))
+            except httpx.HTTPError:  # the server refused a session: fuzz the generated ids
+                return
             sid = s["session_id"]
             credential = credential or s["client_token"]
-            if path.endswith("/frames") and n % 5 == 1:  # an upload the server accepts
+            if path.endswith("/frames") and n % 5 == 1 and _positive(case):  # accepted
                 case.body = {"frames": [b"\xff\xd8 not a frame %d" % i for i in range(3)],
                              "timestamps": "[0, 100, 200]", "nonce": s["nonce"]}
-            elif path.endswith("/frames") and n % 5 == 3 and isinstance(case.body, dict):
+            elif (path.endswith("/frames") and n % 5 == 3 and _positive(case)
+                  and isinstance(case.body, dict)):
                 case.body["nonce"] = s["nonce"]  # the generated frames, the right nonce
                 frames = case.body.get("frames")
                 if isinstance(frames, list):

@@ -39,12 +39,14 @@ SESSION_OPS = ("GET /v1/sessions/{session_id}/challenge", "POST /v1/sessions/{se
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``facelive serve`` on a free loopback port with one API key and one operator key, the
-    session quotas off (the fuzzer makes hundreds of sessions) and one pipeline process."""
+    session quotas off or out of reach (the fuzzer makes hundreds of sessions) and one pipeline
+    process."""
     port = free_port()
     log = tmp_path_factory.mktemp("fuzz-server") / "server.log"
     env = subprocess_env(FACELIVE_API_KEYS=hash_key(API_KEY),
                          FACELIVE_OPERATOR_KEYS=hash_key(OPERATOR_KEY),
                          FACELIVE_SESSIONS_PER_ADDRESS="0", FACELIVE_SESSIONS_PER_KEY="0",
+                         FACELIVE_KEY_MAX_SESSIONS="1000000",
                          FACELIVE_PIPELINE_WORKERS="1", FACELIVE_LOG_LEVEL="warning")
     with log.open("wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "facelive", "serve", "--host",
