@@ -24,14 +24,16 @@ session), samples the server's resident memory (the server and its child process
   with the clip's timestamps (sent again after 503 ``verify_busy`` or 429), poll the result,
   and check the signed token against the JWK Set (``aud``, ``sid``);
 
-and, with ``--attacks tenant`` or ``all`` (the default), ``--attack-threads`` attackers (thread
-``i`` runs attack ``i`` mod 8; each one request at a time), the attacks of the second hardening
-review:
+and, with ``--attacks tenant`` (the default) or ``all``, ``--attack-threads`` attackers (default
+8; thread ``i`` runs attack ``i`` mod 8, one request at a time; they run in a process of their
+own, so that building their bodies never delays the honest clients' event loop; all but the
+``rate:`` and capacity ones wait the ``Retry-After``, at most 1 s, after a 429 or 503), the
+attacks of the second hardening review:
 
 1. ``rate: /v1/liveness`` and ``rate: session creation``: one key (``hammer``) posting camera
-   frames and creating sessions back to back; its answers other than 429 ``rate_limited`` must
-   stay within one key's limit (``key_burst`` per window of ``key_burst / key_rate`` s) however
-   many server processes share the port;
+   frames and creating sessions back to back (4 connections each); its answers other than
+   429 ``rate_limited`` must stay within one key's limit (``key_burst`` per window of
+   ``key_burst / key_rate`` s) however many server processes share the port;
 2. ``store fill``: one key creating sessions and uploading 150 random 100-byte frames each at
    once (frame hashes and nonces into the store);
 3. with ``--redis``, the same attacks against Redis: its ``evicted_keys`` must stay 0;
@@ -40,7 +42,8 @@ review:
    at 10 fps over the challenge after its time has passed (so every check runs);
 5. ``part flood``: 10 MiB of 873,796 empty multipart parts to ``/v1/liveness`` and to the
    frames upload;
-6. ``session capacity``: one key (``capacity``) creating sessions back to back;
+6. ``session capacity``: one key (``capacity``) creating sessions back to back (4
+   connections);
 7. ``huge timestamp``: an upload whose timestamps are ``[1`` and 400 zeros ``]``;
 8. ``tenant reads /metrics, /v1/info``: a tenant API key on the operator endpoints.
 
@@ -112,6 +115,9 @@ TENANT_ATTACKS = ("rate: /v1/liveness", "rate: session creation", "store fill",
                   "clip flood, bad timing", "clip flood, plausible timing", "part flood",
                   "session capacity", "huge timestamp + tenant on /metrics, /v1/info")
 """Attack thread ``i`` runs ``TENANT_ATTACKS[i % 8]``."""
+HAMMER_CONNECTIONS = 4
+"""Connections of each ``rate:`` attacker and of the capacity one (one request at a time
+each)."""
 
 
 # -- bodies -------------------------------------------------------------------------------------
@@ -447,25 +453,35 @@ class Bench:
     # the attacks of the second review (TENANT_ATTACKS)
 
     async def rate_hammer(self, http: httpx.AsyncClient, sessions: bool) -> None:
-        """Attack 1: one key (``hammer``) back to back on /v1/liveness or session creation."""
+        """Attack 1: one key (``hammer``) on /v1/liveness (camera frames) or session creation,
+        :data:`HAMMER_CONNECTIONS` connections back to back."""
         key = self.keys["hammer"]
         if sessions:
             t = self.tally("rate: session creation")
-            while self.running():
-                await self.req(http, t, "POST", "/v1/sessions", headers=auth(key))
+            args: dict[str, Any] = {"headers": auth(key)}
         else:
             t = self.tally("rate: /v1/liveness")
-            headers = {**auth(key), "content-type": "image/jpeg"}
+            args = {"content": self.frame,
+                    "headers": {**auth(key), "content-type": "image/jpeg"}}
+        path = "/v1/sessions" if sessions else "/v1/liveness"
+
+        async def one() -> None:
             while self.running():
-                await self.req(http, t, "POST", "/v1/liveness", content=self.frame,
-                               headers=headers)
+                await self.req(http, t, "POST", path, **args)
+
+        await asyncio.gather(*(one() for _ in range(HAMMER_CONNECTIONS)))
 
     async def capacity(self, http: httpx.AsyncClient) -> None:
-        """Attack 6: one key (``capacity``) creating sessions back to back."""
+        """Attack 6: one key (``capacity``) creating sessions back to back,
+        :data:`HAMMER_CONNECTIONS` connections."""
         t = self.tally("session capacity")
         key = self.keys["capacity"]
-        while self.running():
-            await self.req(http, t, "POST", "/v1/sessions", headers=auth(key))
+
+        async def one() -> None:
+            while self.running():
+                await self.req(http, t, "POST", "/v1/sessions", headers=auth(key))
+
+        await asyncio.gather(*(one() for _ in range(HAMMER_CONNECTIONS)))
 
     async def upload(self, http: httpx.AsyncClient, t: Tally, who: str, s: dict[str, Any],
                      body: bytes, ctype: str) -> httpx.Response | None:
