@@ -3,8 +3,9 @@ a value that meets its contract or an :class:`ApiError` with a 4xx status, never
 exception (a 500).
 
 Covered: the frames upload's ``timestamps`` (:func:`parse_timestamps`) and ``nonce``
-(:func:`parse_nonce`), whole frames uploads, the liveness multipart and JSON bodies, and the
-multipart walker's limits (parts, part headers, field sizes) on generated bodies.
+(:func:`parse_nonce`), whole frames uploads, the liveness multipart and JSON bodies, the
+session-creation body, and the multipart walker's limits (parts, part headers, field sizes) on
+generated bodies.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from facelive.server.parsing import (
     parse_json,
     parse_multipart,
     parse_nonce,
+    parse_small_json,
     parse_timestamps,
 )
 
@@ -224,3 +226,17 @@ def test_liveness_json_answers_bytes_or_a_4xx(value: Any) -> None:
         _refused(exc, 400, 422)
         return
     assert isinstance(data, bytes)
+
+
+@PROPERTY
+@given(st.binary(max_size=200) | json_values.map(_json_bytes))
+@example(b"[" * 100_000)
+@example(b"[1" + b"0" * 5000 + b"]")
+def test_session_creation_body_is_an_object_or_a_400(raw: bytes) -> None:
+    try:
+        obj = parse_small_json(raw)
+    except ApiError as exc:
+        _refused(exc, 400)
+        assert exc.code == "invalid_json"
+        return
+    assert isinstance(obj, dict)
