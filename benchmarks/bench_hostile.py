@@ -887,6 +887,25 @@ def rss_by_pid(pid: int) -> dict[int, float]:
     return out
 
 
+def process_role(pid: int, server: int) -> str:
+    """``server``, ``uvicorn worker`` (a child with children), ``verify`` (a lower CPU priority
+    than the server's: the verification pool), ``tracker`` (multiprocessing's resource tracker)
+    or ``pipeline``."""
+    def nice(p: int) -> int:
+        return int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+    try:
+        if pid == server:
+            return "server"
+        if "resource_tracker" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+            return "tracker"
+        if len(tree_pids(pid)) > 1:
+            return "uvicorn worker"
+        return "verify" if nice(pid) > nice(server) else "pipeline"
+    except (OSError, ValueError, IndexError):
+        return "gone"
+
+
 class Sampler(threading.Thread):
     """The server's resident memory (its processes together) every 0.5 s: (s, MiB)."""
 
@@ -1032,6 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
         assert conn.recv() == "ready"
         time.sleep(1.0)
         rss0, by_pid0 = rss_mib(proc.pid), rss_by_pid(proc.pid)
+        roles = {p: process_role(p, proc.pid) for p in by_pid0}
         t_start = time.monotonic()
         sampler = Sampler(proc.pid, t_start)
         sampler.start()
@@ -1050,6 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
         samples = sampler.samples
         rss_after, by_pid1 = rss_mib(proc.pid), rss_by_pid(proc.pid)
         hwm = peak_rss_mib(proc.pid)
+        roles.update({p: process_role(p, proc.pid) for p in by_pid1 if p not in roles})
         samples.append((time.monotonic() - t_start, rss_after))
         elapsed = duration
         metrics = httpx.get(base + "/metrics", headers=operator, timeout=5).text
@@ -1140,7 +1161,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"verified {steps['clips verified'] - t_start - duration:.0f} s "
                     f"after; {pending} pending)", "within 20% of start")
     summary.add_row("RSS per process: start / VmHWM / after (MiB)", ", ".join(
-        f"{'server' if p == proc.pid else p} {by_pid0.get(p, 0):.0f} / {hwm.get(p, 0):.0f} / "
+        f"{roles.get(p, '?')} {p}: {by_pid0.get(p, 0):.0f} / {hwm.get(p, 0):.0f} / "
         f"{by_pid1.get(p, 0):.0f}" for p in sorted(set(by_pid0) | set(by_pid1))), "")
     if samples:
         step = max(1, len(samples) // 12)
@@ -1184,7 +1205,11 @@ def main(argv: list[str] | None = None) -> int:
             "hammer_allowed": allowed, "hammer_limit": limit, "tenant_read": tenant_read,
             "answers_500": five_hundreds, "rss_mib": {"start": rss0, "peak": peak,
                                                       "end": rss_end, "after": rss_after},
-            "evicted_keys": evicted, "tracebacks": tracebacks, "forged": forged,
+            "processes": [{"role": roles.get(p, "?"), "pid": p, "start": by_pid0.get(p, 0),
+                           "vmhwm": hwm.get(p, 0), "after": by_pid1.get(p, 0)}
+                          for p in sorted(set(by_pid0) | set(by_pid1))],
+            "samples": samples, "evicted_keys": evicted, "load_average": os.getloadavg(),
+            "tracebacks": tracebacks, "forged": forged,
             "missed": missed}, indent=1))
     print(f"server log: {log}", file=sys.stderr)
     return 0 if not missed else 1
