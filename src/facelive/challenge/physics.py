@@ -352,8 +352,10 @@ def shading_response(images: Sequence[np.ndarray], marks: Sequence[np.ndarray | 
     Returns
     -------
     dict
-        ``correlation``, ``frontal_share`` and ``oblique_share`` (mean share of the vertices
-        facing the screen, ``cos > 0.9``, and turned away, ``cos < 0.6``), ``passed``, ``status``.
+        ``correlation``, ``lambert_fraction`` (``b / (a + b)`` of the least-squares line
+        ``share = a + b cos``: the part of a frontal vertex's share that Lambert's law explains;
+        reported), ``frontal_share`` and ``oblique_share`` (mean share of the vertices facing the
+        screen, ``cos > 0.9``, and turned away, ``cos < 0.6``), ``passed``, ``status``.
     """
     out: dict[str, Any] = {"correlation": None, "frontal_share": None, "oblique_share": None,
                            "min_correlation": min_correlation, "passed": None,
@@ -366,7 +368,7 @@ def shading_response(images: Sequence[np.ndarray], marks: Sequence[np.ndarray | 
     cosines = []
     for i in idx:
         pts = np.asarray(marks[i], np.float64)
-        sigma = max(0.8, 0.02 * _iod(pts))
+        sigma = max(1.0, 0.06 * _iod(pts))  # Lambert's pattern is smooth; the noise is not
         cols.append(_vertex_colours(images[i], pts, sigma))
         cosines.append(facing(pts))
     cols_a = np.asarray(cols)  # (T, V, 3)
@@ -385,9 +387,12 @@ def shading_response(images: Sequence[np.ndarray], marks: Sequence[np.ndarray | 
     sa, ca = s - s.mean(), c - c.mean()
     den = float(np.sqrt((sa * sa).sum() * (ca * ca).sum()))
     r = float((sa * ca).sum() / den) if den > 1e-12 else 0.0
+    # share = a + b cos (least squares): the part of the frontal share that Lambert explains
+    b, a = np.polyfit(c, s, 1)
+    fraction = float(b / (a + b)) if abs(a + b) > 1e-9 else 0.0
     front = s[c > 0.9]
     side = s[c < 0.6]
-    out.update(correlation=round(r, 4),
+    out.update(correlation=round(r, 4), lambert_fraction=round(fraction, 4),
                frontal_share=round(float(front.mean()), 5) if front.size else None,
                oblique_share=round(float(side.mean()), 5) if side.size else None,
                status="ok", passed=bool(r >= min_correlation))
