@@ -58,3 +58,13 @@ def test_attack_command_prints_the_table(capsys) -> None:
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         assert main(["challenge", "attack", "--sessions", "0"]) == 2
         assert main(["challenge", "attack", "--data", "/nonexistent"]) == 2
+
+
+@pytest.mark.data
+def test_real_webcam_faces(shared_data, tools) -> None:
+    """Replay-Attack devel live frames (320 x 240, a real webcam) as the source faces."""
+    det, mesher, _ = tools
+    sources = attacks.load_sources(det, mesher, shared_data, limit=4)[1:]  # without the example
+    assert len(sources) == 3
+    assert attacks.run_tier("still", 2, sources, detector=det, mesher=mesher, seed=2).live == 0
+    assert attacks.run_tier("live", 3, sources, detector=det, mesher=mesher, seed=2).live == 3
