@@ -2,10 +2,10 @@
 
     PYTHONPATH=src python benchmarks/bench_replicas.py --clients 8 --duration 30
 
-Starts redis-server, then each deployment on loopback in turn (the shipped models, one signing
-key, no API key), drives it with ``benchmarks/bench_load.py --url`` (8 closed-loop clients
-posting 640x480 JPEG frames) and prints one table row per deployment: throughput, latency
-percentiles, errors. Deployments:
+Starts redis-server, then each deployment on loopback in turn (the shipped models, no API key,
+so ``/v1/liveness`` alone: the session API is off), drives it with ``benchmarks/bench_load.py
+--url`` (8 closed-loop clients posting 640x480 JPEG frames) and prints one table row per
+deployment: throughput, latency percentiles, errors. Deployments:
 
 - ``1 process``: ``facelive serve`` (its pipeline processes: the usable cores);
 - ``2 workers``: ``facelive serve --workers 2 --redis-url ...`` (each worker its own pipeline
@@ -181,19 +181,18 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--duration", type=float, default=30.0)
     args = ap.parse_args()
-    from facelive.audit import ResultSigner
     from facelive.server.workers import usable_cores
 
     half = str(max(1, usable_cores() // 2))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp:
         folder = Path(tmp)
-        key = folder / "signing.pem"
-        ResultSigner.generate().save(key)
         redis = start_redis(folder)
-        shared = replica_args(redis.url, key)
+        # /v1/liveness only (no API keys, so no session API); the replicas share Redis as
+        # they would for the sessions and the rate limits
+        shared = ["--no-sessions", "--redis-url", redis.url, "--trusted-proxies", "127.0.0.1"]
         plans = {
-            "1 process": [["--signing-key", str(key)]],
+            "1 process": [["--no-sessions"]],
             "2 workers": [["--workers", "2", *shared]],
             "2 replicas + nginx": [[*shared, "--pipeline-workers", half]] * 2,
         }
