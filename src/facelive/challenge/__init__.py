@@ -1,7 +1,8 @@
 """Server-issued screen-colour challenges: draw a sequence
 (:mod:`~facelive.challenge.sequence`), verify a filmed clip against it
-(:mod:`~facelive.challenge.verify`), and simulate clips for tests
-(:mod:`~facelive.challenge.simulate`). See ``docs/challenge.md``.
+(:mod:`~facelive.challenge.verify`, with the physical checks of
+:mod:`~facelive.challenge.physics`), simulate clips (:mod:`~facelive.challenge.simulate`) and
+attack the challenge (:mod:`~facelive.challenge.attacks`). See ``docs/challenge.md``.
 
 >>> ch = new_challenge()                          # drawn with the OS's CSPRNG
 >>> len(ch.steps), ch.steps[0].duration_ms        # a 1 s dark reference, then 9 colours
