@@ -52,12 +52,14 @@ def test_attack_command_prints_the_table(capsys) -> None:
 
     assert ATTACK_TIERS == attacks.TIERS
     with redirect_stderr(io.StringIO()):
-        assert main(["challenge", "attack", "--tier", "tint", "--sessions", "1", "--json"]) == 0
+        assert main(["challenge", "attack", "--tier", "tint", "--sessions", "1", "--json",
+                     "--image", str(attacks.EXAMPLE)]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [(r["tier"], r["live"], r["sessions"]) for r in rows] == [("tint", 0, 1)]
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         assert main(["challenge", "attack", "--sessions", "0"]) == 2
         assert main(["challenge", "attack", "--data", "/nonexistent"]) == 2
+        assert main(["challenge", "attack", "--image", "/nonexistent.jpg"]) == 1  # no face
 
 
 @pytest.mark.data

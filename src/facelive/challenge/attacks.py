@@ -98,24 +98,25 @@ class TierResult:
 
 
 def load_sources(detector: FaceDetector, mesher: FaceMesher, data: Path | None = None,
-                 limit: int = 20) -> list[Source]:
-    """``examples/astronaut.jpg`` and, when ``data`` (the research data folder) is given, the
-    first frame of up to ``limit - 1`` Replay-Attack devel live videos with a face (real
-    webcam frames, 320 x 240). Nothing derived from them is kept."""
+                 limit: int = 20, images: list[Path] | None = None) -> list[Source]:
+    """The source faces: ``images`` (default ``examples/astronaut.jpg``, when the repository is
+    there) and, when ``data`` (the research data folder) is given, the first frame of
+    Replay-Attack devel live videos (real webcam frames, 320 x 240); at most ``limit`` with a
+    face. Nothing derived from them is kept."""
     import cv2
 
     from facelive.face.mesh import MeshNotFound
 
-    paths = [EXAMPLE]
-    if data is not None:
+    named = [(Path(p), Path(p).stem) for p in (images or [EXAMPLE])]
+    if data is not None:  # a Replay-Attack frame is named after its video
         real = Path(data) / "replay-attack" / "devel" / "real"
-        paths += [sorted(v.glob("*.jpg"))[0] for v in sorted(real.glob("*"))
+        named += [(sorted(v.glob("*.jpg"))[0], v.name) for v in sorted(real.glob("*"))
                   if any(v.glob("*.jpg"))]
     out: list[Source] = []
-    for p in paths:
+    for path, name in named:
         if len(out) >= limit:
             break
-        img = cv2.imread(str(p))
+        img = cv2.imread(str(path)) if path.is_file() else None
         if img is None:
             continue
         box = detector.detect(img)
@@ -125,8 +126,7 @@ def load_sources(detector: FaceDetector, mesher: FaceMesher, data: Path | None =
             verts, _ = mesher.reconstruct(img, box)
         except MeshNotFound:
             continue
-        out.append(Source(img, box, mesher.to_image(verts, img.shape, box),
-                          p.parent.name if p != EXAMPLE else p.stem))
+        out.append(Source(img, box, mesher.to_image(verts, img.shape, box), name))
     return out
 
 

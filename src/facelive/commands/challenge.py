@@ -74,14 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "challenge), tint (a still tinted as a whole), still (simulate_clip of a "
                     "still), video (simulate_clip's tint on a moving face), informed (a "
                     "renderer with the live simulation's physics), live (the realistic live "
-                    "simulation: not an attack). Faces: examples/astronaut.jpg and, with --data, "
-                    "one real frame per Replay-Attack devel live video.")
+                    "simulation: not an attack). Faces: --image (default examples/astronaut.jpg) "
+                    "and, with --data, one real frame per Replay-Attack devel live video.")
     a.add_argument("--tier", action="append", choices=("all",) + ATTACK_TIERS,
                    default=None,
                    help="repeatable (default: all)")
     a.add_argument("--sessions", type=int, default=20, help="per tier (default 20)")
     a.add_argument("--data", default=None, metavar="DIR",
                    help="the research data folder (../shared/data) for real face frames")
+    a.add_argument("--image", action="append", default=None, metavar="PATH",
+                   help="a face image to attack and to film (repeatable; default "
+                        "examples/astronaut.jpg)")
     a.add_argument("--sources", type=int, default=20, help="at most this many faces")
     a.add_argument("--passive", action="store_true",
                    help="also pool the passive tests (default: the challenge's checks only)")
@@ -256,7 +259,8 @@ def run_attack(args: argparse.Namespace) -> int:
     rows = []
     try:
         with FaceDetector() as det, FaceMesher() as mesher:
-            sources = load_sources(det, mesher, data, limit=max(1, args.sources))
+            sources = load_sources(det, mesher, data, limit=max(1, args.sources),
+                                   images=[Path(p) for p in args.image] if args.image else None)
             if not sources:
                 _err("no face found in the source images")
                 return 1
