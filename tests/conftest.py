@@ -17,10 +17,7 @@ when the data is absent.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +28,6 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:  # pytest's default import mode has done it; --import-mode=importlib
     sys.path.insert(0, str(TESTS))  # has not
 
-from helpers import free_port  # noqa: E402
 
 REPO = TESTS.parent
 DATA = Path(os.environ.get("FACELIVE_DATA", REPO.parent / "shared" / "data"))
@@ -53,31 +49,7 @@ def rng() -> np.random.Generator:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``redis-server`` on a free loopback port for the whole test session (no
     persistence); skips with the reason where the Debian package is not installed."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
-    redis = pytest.importorskip("redis")
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path_factory.mktemp("redis")), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    client.close()
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    from helpers.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as (url, _):
+        yield url

@@ -29,8 +29,7 @@ from facelive.server.deps import (
     limit_rate,
     limit_sessions,
 )
-from facelive.server.errors import outcome
-from facelive.server.parsing import parse_payload, payload_kind, read_body
+from facelive.server.routes.liveness import check_upload
 from facelive.server.routes.sessions import NO_STORE
 from facelive.server.sessions import DEMO_KEY_ID
 
@@ -71,16 +70,6 @@ async def demo_jwks(state: State) -> Response:
 async def demo_liveness(request: Request, state: State) -> Response:
     """One image, as ``POST /v1/liveness`` checks it (same limits, slots and result), without
     the API key: readiness, the address's rate limit, the body, a slot, the check."""
-    settings = state.settings
     state.ready_pipeline(retry_after=True)
     await limit_rate(request, state)
-    kind = payload_kind(request)
-    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
-                           settings.body_min_rate, state.uploads)
-    with state.admit():
-        data = await parse_payload(kind, body, request.headers.get("content-type", ""))
-        del body
-        result = await state.check(data)
-    state.metrics.observe_result(result)
-    outcome(request).value = result.decision
-    return JSONResponse(result.to_dict())
+    return await check_upload(request, state)

@@ -35,6 +35,7 @@ from facelive.server.schemas import (
     LIVENESS_RESPONSE_MODEL,
     LIVENESS_RESPONSES,
 )
+from facelive.server.state import ServiceState
 
 __all__ = ["router"]
 
@@ -47,11 +48,17 @@ router = APIRouter(tags=["liveness"])
              dependencies=[Depends(count_requests)])
 async def liveness(request: Request, state: State) -> Response:
     """Decide live, spoof or unknown for one camera frame (see the request body)."""
-    settings = state.settings
     state.ready_pipeline(retry_after=True)
     await limit_rate(request, state)
     key_id = authorize(request, state)
     await limit_rate(request, state, key_id, address=False)
+    return await check_upload(request, state)
+
+
+async def check_upload(request: Request, state: ServiceState) -> Response:
+    """The image of an admitted request (its limits and key already checked) read within the
+    body limits, parsed and checked in a slot; the result as JSON."""
+    settings = state.settings
     kind = payload_kind(request)
     body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s,
                            settings.body_min_rate, state.uploads)
