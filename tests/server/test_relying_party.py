@@ -39,7 +39,7 @@ from facelive.server.session_store import (
     open_store,
 )
 from facelive.server.settings import Settings
-from helpers import REPO, ConstantTest, FakeClock, free_port, subprocess_env
+from helpers import REPO, FakeClock, free_port, subprocess_env
 from helpers.sessions import (
     DIGESTS,
     KEY,
@@ -49,7 +49,6 @@ from helpers.sessions import (
     err,
     fetch,
     jpegs,
-    load_astronaut,
     payload,
     upload,
     upload_files,
@@ -59,33 +58,6 @@ from helpers.sessions import (
 ISSUER = "https://liveness.example.test"
 DOCS = REPO / "docs" / "integration-web.md"
 NODE_PROJECT = REPO / "tests" / "relying_party"
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[Pipeline]:
-    p = Pipeline([ConstantTest()])
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> Any:
-    return load_astronaut()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make(pipeline: Pipeline, clock: FakeClock, tmp_path: Path):
-    def _make(**kw: Any) -> TestClient:
-        kw.setdefault("api_keys", DIGESTS)
-        kw.setdefault("signing_key", str(tmp_path / "signing.pem"))
-        return TestClient(create_app(Settings(**kw), pipeline, clock=clock))
-
-    return _make
 
 
 # -- aud and iss at session creation -------------------------------------------------------------

@@ -22,20 +22,17 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from facelive.challenge.sequence import Challenge, new_challenge
-from facelive.pipeline import Pipeline
 from facelive.server.app import create_app
 from facelive.server.auth import hash_key
 from facelive.server.settings import Settings
-from helpers import REPO, ConstantTest, FakeClock
+from helpers import REPO, FakeClock
 from helpers.sessions import (
     COLOUR_REASON,
     DIGESTS,
@@ -47,7 +44,6 @@ from helpers.sessions import (
     err,
     fetch,
     joserfc_verify,
-    load_astronaut,
     payload,
     upload,
     upload_files,
@@ -55,35 +51,6 @@ from helpers.sessions import (
 )
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[Pipeline]:
-    p = Pipeline([ConstantTest()])
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> tuple[np.ndarray, Any]:
-    return load_astronaut()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make(pipeline: Pipeline, clock: FakeClock, tmp_path: Path):
-    """``make(**settings)`` -> a TestClient context (API keys and a signing key file set)."""
-
-    def _make(**kw: Any) -> TestClient:
-        kw.setdefault("api_keys", DIGESTS)
-        kw.setdefault("signing_key", str(tmp_path / "signing.pem"))
-        return TestClient(create_app(Settings(**kw), pipeline, clock=clock))
-
-    return _make
-
 
 def run_flow(c: TestClient, clock: FakeClock, astronaut: Any, *, seed: int = 0,
              film: Challenge | None = None, **kw: Any

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from facelive.server.app import create_app
 from facelive.server.settings import Settings
-from helpers import ConstantTest, FakeClock, free_port
+from helpers import FakeClock, free_port
 from helpers.redis_server import redis_server
 from helpers.sessions import (
     DIGESTS,
@@ -30,25 +30,10 @@ from helpers.sessions import (
     err,
     fetch,
     joserfc_verify,
-    load_astronaut,
     payload,
     upload,
     wait_result,
 )
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Iterator[Any]:
-    from facelive.pipeline import Pipeline
-
-    p = Pipeline([ConstantTest()])
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> Any:
-    return load_astronaut()
 
 
 @pytest.fixture
