@@ -207,3 +207,20 @@ def test_past_its_budget_the_verification_ends_as_unknown(challenge) -> None:
     assert det.calls < 60 and rep.checks()["faces"] is None
     rep0 = _verify(frames, _plausible(challenge, 60), challenge, budget_s=1e-9)
     assert rep0.stopped == "budget" and "decoding the frames" in rep0.reasons[0]
+
+
+def test_the_budget_holds_between_the_physical_checks(challenge, monkeypatch) -> None:
+    import facelive.challenge.physics as physics
+
+    real = physics.face_motion
+
+    def slow_motion(*args: Any, **kw: Any) -> dict[str, Any]:
+        time.sleep(2.0)  # a motion check that outlives the budget
+        return real(*args, **kw)
+
+    monkeypatch.setattr(physics, "face_motion", slow_motion)
+    frames = [cv2.imencode(".jpg", np.full((120, 160, 3), i, np.uint8))[1].tobytes()
+              for i in range(60)]
+    rep = _verify(frames, _plausible(challenge, 60), challenge, budget_s=1.5)
+    assert rep.decision == "unknown" and rep.stopped == "budget"
+    assert rep.reasons == ["verification stopped at its 1.5 s budget (the motion check)"]

@@ -725,7 +725,7 @@ def verify_challenge(
         passive = _passive(images, boxes, ts, ch, colour.get("latency_ms"), pipeline, params)
         planarity = _planarity(marks, params)
         budget.check("the passive tests")
-        physics = _physics(images, boxes, marks, ts, ch, colour, face_means, params)
+        physics = _physics(images, boxes, marks, ts, ch, colour, face_means, params, budget)
     except OverBudget as exc:
         over = exc
     finally:
@@ -962,12 +962,12 @@ _PHYSICS_REASONS = {
 
 def _physics(images: list[np.ndarray], boxes: list[FaceBox | None],
              marks: list[np.ndarray | None], ts: np.ndarray, ch: Challenge,
-             colour: dict[str, Any], face_means: np.ndarray, params: VerifyParams
-             ) -> dict[str, dict[str, Any]]:
+             colour: dict[str, Any], face_means: np.ndarray, params: VerifyParams,
+             budget: Budget | None = None) -> dict[str, dict[str, Any]]:
     """The physical checks of :mod:`facelive.challenge.physics`: motion in every mode; falloff
     and shape in flash mode, with the screen's colours at the latency the colour check found
     (not run when it found none). Each says ``used_in_decision`` (its ``use_*`` parameter and a
-    measurable result)."""
+    measurable result). ``budget`` is checked after each check (:class:`OverBudget`)."""
     from facelive.challenge import physics
 
     out: dict[str, dict[str, Any]] = {}
@@ -976,6 +976,8 @@ def _physics(images: list[np.ndarray], boxes: list[FaceBox | None],
                                  min_residual=params.motion_min_residual)
     motion["used_in_decision"] = bool(params.use_motion and motion["passed"] is not None)
     out["motion"] = motion
+    if budget is not None:
+        budget.check("the motion check")
     latency = colour.get("latency_ms")
     if ch.mode != "flash" or latency is None:
         return out
@@ -985,6 +987,8 @@ def _physics(images: list[np.ndarray], boxes: list[FaceBox | None],
                                      max_ratio=params.falloff_max_ratio,
                                      min_background=params.falloff_min_background)
     falloff["used_in_decision"] = bool(params.use_falloff and falloff["passed"] is not None)
+    if budget is not None:
+        budget.check("the falloff check")
     shape = physics.shading_response(images, marks, screen,
                                      min_correlation=params.shape_min_correlation)
     shape["used_in_decision"] = bool(params.use_shape and shape["passed"] is not None)
