@@ -18,10 +18,13 @@ import hashlib
 import json
 import logging
 import os
+import random
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +55,24 @@ from helpers.sessions import (
 
 # -- fixtures ------------------------------------------------------------------------------------
 
+def recoloured(ch: Challenge, seed: int) -> Challenge:
+    """``ch`` with another challenge's colours in its random part: the same timing, so only the
+    colour check can tell."""
+    other = new_challenge(rng=random.Random(seed))
+    colours = [s.colour for s in other.steps if s.start_ms >= other.lead_ms]
+    steps = tuple(s if s.start_ms < ch.lead_ms else replace(s, colour=colours[i % len(colours)])
+                  for i, s in enumerate(ch.steps))
+    return replace(ch, steps=steps)
+
+
 def run_flow(c: TestClient, clock: FakeClock, astronaut: Any, *, seed: int = 0,
-             film: Challenge | None = None, **kw: Any
+             film: Callable[[Challenge], Challenge] | None = None, **kw: Any
              ) -> tuple[dict[str, Any], Challenge, list[bytes], Any]:
-    """Create, fetch, film (under ``film``, default the issued challenge), upload, result."""
+    """Create, fetch, film (under ``film(issued)``, default the issued challenge), upload,
+    result."""
     s = create(c)
     ch = fetch(c, s)
-    frames, ts = clip(astronaut, film or ch, seed=seed, **kw)
-    if film is not None:  # a clip of another sequence, cut to this challenge's length
-        ts = [t for t in ts if t <= ch.capture_ms]
-        frames = frames[:len(ts)]
+    frames, ts = clip(astronaut, film(ch) if film else ch, seed=seed, **kw)
     clock.t += ch.capture_ms / 1000.0 + 0.5
     r = upload(c, s, frames, ts, ch.nonce)
     assert r.status_code == 202 and r.json() == {"status": "received"}, r.text
@@ -122,7 +133,8 @@ def test_static_image_is_not_live(make, clock, astronaut) -> None:
 
 def test_clip_of_another_sequence_is_not_live(make, clock, astronaut) -> None:
     with make() as c:
-        _, _, _, r = run_flow(c, clock, astronaut, seed=3, film=new_challenge())
+        _, _, _, r = run_flow(c, clock, astronaut, seed=3,
+                                film=lambda ch: recoloured(ch, seed=3))
     claims = payload(r.json()["token"])
     assert claims["decision"] == "spoof" and COLOUR_REASON in claims["reasons"]
     assert claims["checks"]["colour"] is False
