@@ -8,7 +8,8 @@ also covers p99 and memory, which on a shared CI machine are the machine's as mu
 server's): the part floods 413 ``too_many_parts``, the huge timestamp 422 ``invalid_field``, the
 tenant key 403 on ``/metrics`` and ``/v1/info``, the hammer key within its limit, the honest
 liveness requests and challenge sessions answered (a signed token that verifies), no 500, no
-traceback and no forged address in the server log.
+traceback and no forged address in the server log, and the clips verified in a process of
+their own (lower CPU priority than the server's), not in ``/v1/liveness``'s.
 """
 
 from __future__ import annotations
@@ -68,5 +69,7 @@ def test_quick_hostile_run_refuses_every_attack_and_serves_the_honest(tmp_path: 
     assert res["tracebacks"] == 0 and not res["forged"]
     assert answers("honest /v1/liveness", "200") > 0
     assert res["sessions"] and all(o.startswith("completed") for o, _ in res["sessions"])
-    assert res["rss_mib"]["peak"] < 1.5e9 / 2**20
+    # `facelive serve` verifies the clips in a process of their own, at a lower CPU priority
+    roles = [p["role"] for p in res["processes"]]
+    assert roles.count("verify") >= 1 and roles.count("pipeline") >= 1, roles
     assert "facelive serve under hostile traffic" in out.stdout and "result: " in out.stdout
