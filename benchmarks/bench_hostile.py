@@ -38,7 +38,9 @@ attacks of the second hardening review:
    once (frame hashes and nonces into the store);
 3. with ``--redis``, the same attacks against Redis: its ``evicted_keys`` must stay 0;
 4. ``clip flood, bad timing`` and ``clip flood, plausible timing``: one key uploading 150
-   frames of 1000x1000 JPEG (about 12 MB; every frame unique) with timestamps 1 ms apart, or
+   frames of 1000x1000 JPEG (every frame unique; the JPEG quality chosen so the clip just fits
+   the default 8 MB upload limit: the review's 12 MB clip is refused 413) with timestamps 1 ms
+   apart, or
    at 10 fps over the challenge after its time has passed (so every check runs);
 5. ``part flood``: 10 MiB of 873,796 empty multipart parts to ``/v1/liveness`` and to the
    frames upload;
@@ -193,10 +195,11 @@ def fuzz_cases(frame: bytes, rng: random.Random) -> list[tuple[str, bytes, str]]
     ]
 
 
-def big_frames(n: int = 150, size: int = 1000, total: int = 12_600_000) -> list[bytes]:
+def big_frames(n: int = 150, size: int = 1000, total: int = 7_900_000) -> list[bytes]:
     """``n`` JPEG frames of ``examples/astronaut.jpg`` at ``size`` x ``size``, a few pixels
     changed per frame, at the highest JPEG quality (85 down to 30) that keeps them within
-    ``total`` bytes (the review's clip: 150 frames of 1000x1000, about 12 MB)."""
+    ``total`` bytes (150 frames of 1000x1000 within the default 8 MB upload limit; the
+    review's clip was the same at about 12 MB, now refused 413)."""
     import cv2
 
     img = cv2.resize(cv2.imread(str(REPO / "examples" / "astronaut.jpg")), (size, size),
@@ -506,7 +509,7 @@ class Bench:
             await self.pause_after(await self.upload(http, t, "store", s, body, ctype))
 
     async def clip_flood(self, http: httpx.AsyncClient, plausible: bool) -> None:
-        """Attack 4: 150 frames of 1000x1000 JPEG (about 12 MB, each frame unique) per upload,
+        """Attack 4: 150 frames of 1000x1000 JPEG (just under 8 MB, each frame unique) per upload,
         timestamps 1 ms apart, or (``plausible``) at 10 fps over the challenge, uploaded once
         its time has passed on the server's clock (two sessions kept ready ahead)."""
         name = f"clip flood, {'plausible' if plausible else 'bad'} timing"

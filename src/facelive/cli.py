@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[MODELS_ENV] = str(Path(args.models).resolve())
     from facelive.runtime import tune_process
 
-    tune_process(quiet=not args.verbose, filter_stderr=False)
+    # the server process only parses requests (its pipeline processes tune themselves): the
+    # allocator setting would keep every request body's memory in its heap
+    tune_process(quiet=not args.verbose, filter_stderr=False,
+                 allocator=args.command != "serve")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -15,8 +15,8 @@ import re
 import sys
 import threading
 
-__all__ = ["filter_native_stderr", "limit_library_threads", "quiet_native_logs", "tune_allocator",
-           "tune_process"]
+__all__ = ["filter_native_stderr", "limit_library_threads", "quiet_native_logs",
+           "release_free_memory", "tune_allocator", "tune_process"]
 
 _TUNE_LOCK = threading.Lock()
 _TUNED: bool | None = None
@@ -52,6 +52,26 @@ def tune_allocator() -> bool:
                 _TUNED = (mallopt(m_mmap_threshold, MMAP_THRESHOLD) == 1
                           and mallopt(m_trim_threshold, TRIM_THRESHOLD) == 1)
         return _TUNED
+
+
+def release_free_memory() -> bool:
+    """Give the kernel back the free memory of every glibc heap (``malloc_trim(0)``).
+
+    A server process frees request bodies of several MB from many threads; glibc keeps the freed
+    pages in its per-thread heaps (arenas), so the resident memory stays at the peak of a burst of
+    uploads long after it. ``malloc_trim`` returns the whole free pages of every arena (glibc
+    2.8+). Costs a walk of the heaps (milliseconds); returns whether memory was released, False
+    where glibc's ``malloc_trim`` is missing.
+    """
+    if sys.platform != "linux":
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
 
 
 _THREADS_LIMITED = False

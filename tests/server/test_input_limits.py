@@ -163,7 +163,8 @@ def test_ten_mib_of_empty_parts_is_refused_at_once() -> None:
 def test_the_frames_upload_refuses_the_same_body() -> None:
     from facelive.server.auth import hash_key
 
-    with stub_client(api_keys=(hash_key("k"),)) as c:
+    # an upload limit above the 10 MiB attack body, so that the part count is what refuses it
+    with stub_client(api_keys=(hash_key("k"),), session_max_body_bytes=16 * 2**20) as c:
         s = c.post("/v1/sessions", headers={"authorization": "Bearer k"}).json()
         tok = {"authorization": f"Bearer {s['client_token']}"}
         assert c.get(f"/v1/sessions/{s['session_id']}/challenge", headers=tok).status_code == 200

@@ -32,6 +32,7 @@ and :mod:`~facelive.server.schemas` (error bodies, OpenAPI tables);
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -63,6 +64,22 @@ def start_workers(settings: Settings) -> WorkerPool:
     return WorkerPool(settings).start()
 
 
+MEMORY_RELEASE_S = 5.0
+"""How often the server process hands freed request-body memory back to the kernel."""
+
+
+async def _release_memory_every(seconds: float) -> None:
+    """:func:`facelive.runtime.release_free_memory` every ``seconds``, in a thread (the uploads
+    a server process frees stay resident otherwise: ``benchmarks/bench_hostile.py``)."""
+    import anyio
+
+    from facelive.runtime import release_free_memory
+
+    while True:
+        await asyncio.sleep(seconds)
+        await anyio.to_thread.run_sync(release_free_memory)
+
+
 def create_app(settings: Settings | None = None,
                pipeline: LivenessPipeline | None = None,
                workers: WorkerPool | None = None,
@@ -91,9 +108,11 @@ def create_app(settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.start(load_pipeline)
+        trimmer = asyncio.create_task(_release_memory_every(MEMORY_RELEASE_S))
         try:
             yield
         finally:
+            trimmer.cancel()
             await state.drain(settings.verify_timeout_s)
             await state.close_limits()
             state.stop()
@@ -137,9 +156,12 @@ def create_app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` / several workers: settings from ``FACELIVE_*``.
 
     This is a process entry point (each uvicorn worker process calls it), so it applies the
-    process-wide tuning that ``facelive`` applies (:func:`facelive.runtime.tune_process`).
+    process-wide tuning that ``facelive serve`` applies (:func:`facelive.runtime.tune_process`):
+    the allocator setting only where the pipeline runs in this process (``pipeline_workers`` 0),
+    as it keeps freed buffers in the heap, request bodies included.
     """
     from facelive.runtime import tune_process
 
-    tune_process(filter_stderr=False)
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    tune_process(filter_stderr=False, allocator=settings.pipeline_workers == 0)
+    return create_app(settings)

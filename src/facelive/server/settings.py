@@ -216,12 +216,15 @@ class Settings(BaseSettings):
         "the store; past it that key's oldest are forgotten, never another key's.")
     session_max_frames: PositiveInt = Field(150, description="Most frames in one upload (413 "
                                             "`too_many_frames`, counted while parsing).")
-    session_max_body_bytes: Size = Field(16 * MB, description="Largest frames upload (413 "
-        "`body_too_large`); a 6.5 s clip at 10 fps and 480 px is about 2-3 MB.")
-    session_frame_max_pixels: Size = Field(1_000_000, description="Largest width x height of "
-        "one frame as the verifier decodes it: a larger JPEG (up to 64 times this) is decoded "
-        "at 1/2, 1/4 or 1/8 of its size, never in full; any other larger frame makes the "
-        "result `unknown`, reason `unreadable frame`.")
+    session_max_body_bytes: Size = Field(8 * MB, description="Largest frames upload (413 "
+        "`body_too_large`); a 6.5 s clip at 10 fps and 480 px is about 2-3 MB, 150 frames of "
+        "640 x 480 JPEG about 6-8 MB; the server process holds each admitted clip until its "
+        "verification starts.")
+    session_frame_max_pixels: Size = Field(307_200, description="Largest width x height of "
+        "one frame as the verifier decodes it (640 x 480; `facelive.js` sends at most 480 px "
+        "on the long side): a larger JPEG (up to 64 times this) is decoded at 1/2, 1/4 or 1/8 "
+        "of its size, never in full; any other larger frame makes the result `unknown`, reason "
+        "`unreadable frame`.")
     verify_timeout_s: PositiveFloat = Field(30.0, description="Hard deadline of one clip's "
         "verification in a pipeline process (killed and replaced past it; the result is a "
         "signed `unknown`, reason `verification timed out`); about 1-2 s is normal.")
