@@ -181,13 +181,11 @@ _IOD_CM = 9.0
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rotation matrix (radians) about the image's y (yaw), x (pitch) and z (roll) axes."""
-    cy, sy, cp, sp, cr, sr = (np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch),
-                              np.cos(roll), np.sin(roll))
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return rz @ rx @ ry
+    """Rotation matrix (radians) about the image's y (yaw), then x (pitch), then z (roll) axes
+    (extrinsic: ``Rz @ Rx @ Ry``)."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler("yxz", [yaw, pitch, roll]).as_matrix()
 
 
 def head_motion(times_ms: list[float], motion_deg: float, rng: np.random.Generator
