@@ -3,8 +3,9 @@ frame, decodes frames at a bounded size and ends as ``unknown`` past its wall-cl
 
 Decoding is counted by wrapping :func:`facelive.imageio.decode_image` (what
 :func:`~facelive.challenge.verify.decode_frames` calls); face detection by a detector that
-counts its calls. The clips are large on purpose (150 frames of 1000x1000, as in the attack of
-issue 23), so that a verifier that decoded them would be caught by the counts, not by a timer.
+counts its calls. The clips are large on purpose (150 frames of 1000x1000, the size of the
+clip-flood attack), so that a verifier that decoded them would be caught by the counts, not by a
+timer.
 """
 
 from __future__ import annotations

@@ -813,28 +813,22 @@ class RedisSessionStore(SessionStore):
         return float(r)
 
     def mark_frames_submitted(self, session_id):
-        r = int(self._mark_submitted(keys=[self._key(session_id)],
-                                     args=[repr(float(self._clock()))]))
+        return self._marked(session_id, int(self._mark_submitted(
+            keys=[self._key(session_id)], args=[repr(float(self._clock()))])))
+
+    def mark_abandoned(self, session_id):
+        return self._marked(session_id, int(self._mark_abandoned(
+            keys=[self._key(session_id)], args=[repr(float(self._clock()))])))
+
+    def _marked(self, session_id, r):
+        """The session after a marking script answered ``r`` (1 marked; -1 not found, -2
+        expired, -3 abandoned, 0 frames already submitted: the matching error)."""
         if r == -1:
             raise SessionNotFound(session_id)
         if r == -2:
             raise SessionExpired(session_id)
         if r == -3:
             raise SessionAbandoned(session_id)
-        if r == 0:
-            raise SessionConflict(f"frames already submitted for {session_id}")
-        s = self.get(session_id)
-        if s is None:  # expired between the two calls
-            raise SessionNotFound(session_id)
-        return s
-
-    def mark_abandoned(self, session_id):
-        r = int(self._mark_abandoned(keys=[self._key(session_id)],
-                                     args=[repr(float(self._clock()))]))
-        if r == -1:
-            raise SessionNotFound(session_id)
-        if r == -2:
-            raise SessionExpired(session_id)
         if r == 0:
             raise SessionConflict(f"frames already submitted for {session_id}")
         s = self.get(session_id)
